@@ -1,0 +1,45 @@
+using System.Text.RegularExpressions;
+
+namespace BigDataAI.Datasets;
+
+/// <summary>
+/// The layout of datasets in the object store:
+/// <code>
+/// datasets/{name}/v{version:000000}/manifest.json          raw version (written last, create-only)
+/// datasets/{name}/data/{sha256[..16]}/part-00000.parquet    its shards (content-addressed by the upload)
+/// datasets/{name}/v{version:000000}/labeled/manifest.json  labeled, split version (written last, create-only)
+/// datasets/{name}/v{version:000000}/labeled/train-00000.parquet
+/// </code>
+/// </summary>
+public static partial class DatasetPaths
+{
+    public const string Root = "datasets/";
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,63}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex(@"^datasets/(?<name>[a-z][a-z0-9-]{0,63})/v(?<version>\d{6})/manifest\.json$")]
+    private static partial Regex ManifestPattern();
+
+    public static bool IsValidName(string name) => NamePattern().IsMatch(name);
+
+    public static string EnsureValidName(string name) => IsValidName(name)
+        ? name
+        : throw new ArgumentException(
+            $"Dataset name '{name}' is invalid: use 1-64 characters of lower-case letters, digits and '-', starting with a letter.", nameof(name));
+
+    public static string VersionFolder(string dataset, int version) => $"{Root}{dataset}/v{version:D6}/";
+    public static string Manifest(string dataset, int version) => VersionFolder(dataset, version) + "manifest.json";
+    public static string ShardFolder(string dataset, string sourceSha256) => $"{Root}{dataset}/data/{sourceSha256[..16]}/";
+    public static string LabeledManifest(string dataset, int version) => VersionFolder(dataset, version) + "labeled/manifest.json";
+    public static string LabeledShardPrefix(string dataset, int version, string split) => VersionFolder(dataset, version) + $"labeled/{split}-";
+
+    /// <summary>Parses a raw manifest path into its dataset name and version.</summary>
+    public static bool TryParseManifest(string path, out string dataset, out int version)
+    {
+        var match = ManifestPattern().Match(path);
+        dataset = match.Success ? match.Groups["name"].Value : "";
+        version = match.Success ? int.Parse(match.Groups["version"].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        return match.Success;
+    }
+}

@@ -1,0 +1,227 @@
+using System.Text.Json;
+using BigDataAI.Storage;
+
+namespace BigDataAI.Datasets;
+
+/// <summary>Raised when a dataset or version that a caller named does not exist.</summary>
+public sealed class DatasetNotFoundException(string message) : Exception(message);
+
+/// <summary>
+/// Datasets in the object store: immutable raw versions and their labeled, split forms.
+/// Every write puts the shards first and the manifest last, create-only, so a crash or a lost race never
+/// leaves a visible version with missing shards.
+/// </summary>
+public sealed class DatasetStore(IObjectStore store)
+{
+    public const int FormatVersion = 1;
+    public const int DefaultRowsPerShard = 4096;
+
+    public IObjectStore Objects => store;
+
+    /// <summary>Commits <paramref name="table"/> as the next version of <paramref name="dataset"/>.</summary>
+    public async Task<DatasetManifest> CommitAsync(string dataset, DatasetTable table, DatasetSource source, int rowsPerShard = DefaultRowsPerShard, CancellationToken cancellationToken = default)
+    {
+        DatasetPaths.EnsureValidName(dataset);
+        if (table.Rows == 0)
+        {
+            throw new ArgumentException("A dataset needs at least one row.", nameof(table));
+        }
+        var rowIds = Enumerable.Range(0, table.Rows).Select(i => (long)i).ToArray();
+        var shards = await WriteShardsAsync(table, rowIds, i => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
+        var version = await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            version++;
+            var manifest = new DatasetManifest(FormatVersion, dataset, version, table.Rows, table.FeatureCount, table.FeatureShape,
+                table.FeatureNames, table.Classes, table.ClassCounts(), shards, source, DateTimeOffset.UtcNow);
+            if (await TryCreateJsonAsync(DatasetPaths.Manifest(dataset, version), manifest, cancellationToken).ConfigureAwait(false))
+            {
+                return manifest;
+            }
+            // Another upload took this version number first: ours becomes the next one.
+        }
+    }
+
+    /// <summary>The version of <paramref name="dataset"/> whose source bytes hash to <paramref name="sha256"/>, if any.</summary>
+    public async Task<DatasetManifest?> FindBySourceAsync(string dataset, string sha256, CancellationToken cancellationToken = default)
+    {
+        foreach (var manifest in await ListAsync(dataset, cancellationToken).ConfigureAwait(false))
+        {
+            if (string.Equals(manifest.Source.Sha256, sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                return manifest;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The manifest of one version (0 = the newest), or null when there is none.</summary>
+    public async Task<DatasetManifest?> GetAsync(string dataset, int version, CancellationToken cancellationToken = default)
+    {
+        if (!DatasetPaths.IsValidName(dataset))
+        {
+            return null;
+        }
+        if (version <= 0)
+        {
+            version = await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false);
+            if (version == 0)
+            {
+                return null;
+            }
+        }
+        return await ReadJsonAsync<DatasetManifest>(DatasetPaths.Manifest(dataset, version), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Like <see cref="GetAsync"/>, but a missing dataset or version is a <see cref="DatasetNotFoundException"/>.</summary>
+    public async Task<DatasetManifest> GetRequiredAsync(string dataset, int version, CancellationToken cancellationToken = default) =>
+        await GetAsync(dataset, version, cancellationToken).ConfigureAwait(false)
+        ?? throw new DatasetNotFoundException(version <= 0
+            ? $"Dataset '{dataset}' does not exist."
+            : $"Dataset '{dataset}' has no version {version}.");
+
+    /// <summary>Every visible version (of one dataset, or of all when <paramref name="dataset"/> is null), oldest first.</summary>
+    public async Task<IReadOnlyList<DatasetManifest>> ListAsync(string? dataset = null, CancellationToken cancellationToken = default)
+    {
+        var prefix = dataset is null ? DatasetPaths.Root : $"{DatasetPaths.Root}{dataset}/";
+        var manifests = new List<DatasetManifest>();
+        await foreach (var path in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (DatasetPaths.TryParseManifest(path, out _, out _)
+                && await ReadJsonAsync<DatasetManifest>(path, cancellationToken).ConfigureAwait(false) is { } manifest)
+            {
+                manifests.Add(manifest);
+            }
+        }
+        return manifests.OrderBy(m => m.Dataset, StringComparer.Ordinal).ThenBy(m => m.Version).ToList();
+    }
+
+    /// <summary>Reads every row of a raw version, verifying each shard's checksum.</summary>
+    public Task<DatasetTable> ReadAsync(DatasetManifest manifest, CancellationToken cancellationToken = default) =>
+        ReadShardsAsync(manifest.Shards, manifest.Rows, manifest.FeatureCount, manifest.FeatureShape, manifest.Classes, manifest.FeatureNames, cancellationToken);
+
+    /// <summary>Commits the labeled form of a version. Returns the stored manifest (an earlier identical commit wins).</summary>
+    public async Task<LabeledManifest> CommitLabeledAsync(DatasetManifest source, string labelSource, int splitSeed, IReadOnlyDictionary<string, DatasetTable> splits, IReadOnlyDictionary<string, long[]> rowIds, CancellationToken cancellationToken = default)
+    {
+        var infos = new Dictionary<string, SplitInfo>();
+        foreach (var (name, table) in splits)
+        {
+            var prefix = DatasetPaths.LabeledShardPrefix(source.Dataset, source.Version, name);
+            var shards = table.Rows == 0
+                ? []
+                : await WriteShardsAsync(table, rowIds[name], i => $"{prefix}{i:D5}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
+            infos[name] = new SplitInfo(table.Rows, table.ClassCounts(), shards);
+        }
+        var manifest = new LabeledManifest(FormatVersion, source.Dataset, source.Version, DatasetPaths.Manifest(source.Dataset, source.Version),
+            labelSource, splitSeed, source.FeatureCount, source.FeatureShape, source.FeatureNames, source.Classes, infos, DateTimeOffset.UtcNow);
+        var path = DatasetPaths.LabeledManifest(source.Dataset, source.Version);
+        if (await TryCreateJsonAsync(path, manifest, cancellationToken).ConfigureAwait(false))
+        {
+            return manifest;
+        }
+        return await ReadJsonAsync<LabeledManifest>(path, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Labeled manifest '{path}' vanished while being read.");
+    }
+
+    public async Task<LabeledManifest?> GetLabeledAsync(string dataset, int version, CancellationToken cancellationToken = default)
+    {
+        if (!DatasetPaths.IsValidName(dataset) || version <= 0)
+        {
+            return null;
+        }
+        return await ReadJsonAsync<LabeledManifest>(DatasetPaths.LabeledManifest(dataset, version), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads one split (train, validation or test) of a labeled version.</summary>
+    public Task<DatasetTable> ReadSplitAsync(LabeledManifest manifest, string split, CancellationToken cancellationToken = default)
+    {
+        if (!manifest.Splits.TryGetValue(split, out var info))
+        {
+            throw new DatasetNotFoundException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no '{split}' split.");
+        }
+        return ReadShardsAsync(info.Shards, info.Rows, manifest.FeatureCount, manifest.FeatureShape, manifest.Classes, manifest.FeatureNames, cancellationToken);
+    }
+
+    private async Task<int> LatestVersionAsync(string dataset, CancellationToken cancellationToken)
+    {
+        var latest = 0;
+        await foreach (var path in store.ListAsync($"{DatasetPaths.Root}{dataset}/v", cancellationToken).ConfigureAwait(false))
+        {
+            if (DatasetPaths.TryParseManifest(path, out var name, out var version) && name == dataset)
+            {
+                latest = Math.Max(latest, version);
+            }
+        }
+        return latest;
+    }
+
+    private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(DatasetTable table, long[] rowIds, Func<int, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
+    {
+        var shards = new List<ShardInfo>();
+        for (int start = 0, index = 0; start < table.Rows; start += rowsPerShard, index++)
+        {
+            var count = Math.Min(rowsPerShard, table.Rows - start);
+            var bytes = await ParquetShards.EncodeAsync(table, start, count, rowIds, cancellationToken).ConfigureAwait(false);
+            var path = pathOf(index);
+            using (var content = new MemoryStream(bytes, writable: false))
+            {
+                await store.PutAsync(path, content, cancellationToken).ConfigureAwait(false);
+            }
+            shards.Add(new ShardInfo(path, count, bytes.Length, ParquetShards.Sha256(bytes)));
+        }
+        return shards;
+    }
+
+    private async Task<DatasetTable> ReadShardsAsync(IReadOnlyList<ShardInfo> shards, long rows, int featureCount, int[] shape, string[] classes, string[] names, CancellationToken cancellationToken)
+    {
+        var features = new float[checked(rows * featureCount)];
+        var labels = new long[rows];
+        var offset = 0;
+        foreach (var shard in shards)
+        {
+            var bytes = await ReadBytesAsync(shard.Path, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Shard '{shard.Path}' is missing from storage.");
+            var sha = ParquetShards.Sha256(bytes);
+            if (!string.Equals(sha, shard.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"Shard '{shard.Path}' is corrupt: its SHA-256 is {sha}, the manifest says {shard.Sha256}.");
+            }
+            using var stream = new MemoryStream(bytes, writable: false);
+            var read = await ParquetShards.DecodeAsync(stream, shard.Path, featureCount, features, labels, offset, cancellationToken).ConfigureAwait(false);
+            if (read != shard.Rows)
+            {
+                throw new InvalidDataException($"Shard '{shard.Path}' holds {read} rows, the manifest says {shard.Rows}.");
+            }
+            offset += read;
+        }
+        if (offset != rows)
+        {
+            throw new InvalidDataException($"Shards hold {offset} rows, the manifest says {rows}.");
+        }
+        return new DatasetTable(features, labels, featureCount, shape, classes, names);
+    }
+
+    private async Task<byte[]?> ReadBytesAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = await store.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+        if (stream is null)
+        {
+            return null;
+        }
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
+    private async Task<T?> ReadJsonAsync<T>(string path, CancellationToken cancellationToken)
+    {
+        var bytes = await ReadBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        return bytes is null ? default : JsonSerializer.Deserialize<T>(bytes, ManifestJson.Options);
+    }
+
+    private async Task<bool> TryCreateJsonAsync<T>(string path, T value, CancellationToken cancellationToken)
+    {
+        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(value, ManifestJson.Options), writable: false);
+        return await store.TryCreateAsync(path, content, cancellationToken).ConfigureAwait(false);
+    }
+}
