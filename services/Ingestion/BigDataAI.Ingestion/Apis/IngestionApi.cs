@@ -1,0 +1,219 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using BigDataAI.Datasets;
+using BigDataAI.Ingestion.Parsing;
+using BigDataAI.Ingestion.Services;
+using BigDataAI.Protos.Ingestion.V1;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Ingestion.Apis;
+
+/// <summary>
+/// gRPC face of ingestion. Uploaded files are buffered to local temporary files (never in storage) and
+/// deleted whatever the outcome; a dataset version becomes visible only after it is completely committed.
+/// </summary>
+internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
+    : IngestionService.IngestionServiceBase
+{
+    public override async Task<UploadReply> Upload(IAsyncStreamReader<UploadRequest> requestStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        if (!await requestStream.MoveNext(ct).ConfigureAwait(false))
+        {
+            throw Invalid("The upload is empty: send an UploadHeader first, then the files' chunks.");
+        }
+        if (requestStream.Current.KindCase != UploadRequest.KindOneofCase.Header)
+        {
+            throw Invalid("The first message of an upload must be an UploadHeader.");
+        }
+        var header = requestStream.Current.Header;
+        var format = ValidateHeader(header);
+
+        var folder = Path.Combine(options.Value.TempDirectory ?? Path.GetTempPath(), "bigdataai-uploads", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        var files = new Dictionary<string, UploadBuffer>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var role in DatasetIngestor.RolesOf(format))
+            {
+                files[role] = new UploadBuffer(Path.Combine(folder, role));
+            }
+            long total = 0;
+            while (await requestStream.MoveNext(ct).ConfigureAwait(false))
+            {
+                var message = requestStream.Current;
+                if (message.KindCase != UploadRequest.KindOneofCase.Chunk)
+                {
+                    throw Invalid("Only the first message of an upload may be a header; every later one must be a chunk.");
+                }
+                if (!files.TryGetValue(message.Chunk.File, out var buffer))
+                {
+                    throw Invalid($"A chunk names file '{message.Chunk.File}', which the header did not declare (declared: {string.Join(", ", files.Keys)}).");
+                }
+                total += message.Chunk.Data.Length;
+                if (total > options.Value.MaxUploadBytes)
+                {
+                    throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                        $"The upload exceeds the limit of {options.Value.MaxUploadBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes (Ingestion:MaxUploadBytes)."));
+                }
+                await buffer.AppendAsync(message.Chunk.Data.Memory, ct).ConfigureAwait(false);
+            }
+            IngestionTelemetry.Bytes.Add(total);
+            foreach (var (role, buffer) in files)
+            {
+                await buffer.CompleteAsync().ConfigureAwait(false);
+                if (buffer.Length == 0)
+                {
+                    throw Invalid($"File '{role}' is empty: no chunk carried any of its bytes.");
+                }
+            }
+
+            var upload = new ReceivedUpload(header.Dataset, format,
+                files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
+                string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn,
+                string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
+                CombinedSha256(format, files));
+            var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
+            return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
+        }
+        catch (DataFormatException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw Invalid(e.Message);
+        }
+        finally
+        {
+            foreach (var buffer in files.Values)
+            {
+                await buffer.DisposeAsync().ConfigureAwait(false);
+            }
+            TryDelete(folder);
+        }
+    }
+
+    public override async Task<DatasetInfo> GetDataset(GetDatasetRequest request, ServerCallContext context)
+    {
+        if (!DatasetPaths.IsValidName(request.Dataset))
+        {
+            throw Invalid($"Dataset name '{request.Dataset}' is invalid: use 1-64 characters of [a-z0-9-], starting with a letter.");
+        }
+        try
+        {
+            return ToInfo(await datasets.GetRequiredAsync(request.Dataset, request.Version, context.CancellationToken).ConfigureAwait(false));
+        }
+        catch (DatasetNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+    }
+
+    public override async Task<ListDatasetsReply> ListDatasets(ListDatasetsRequest request, ServerCallContext context)
+    {
+        var reply = new ListDatasetsReply();
+        var name = string.IsNullOrEmpty(request.Dataset) ? null : request.Dataset;
+        if (name is not null && !DatasetPaths.IsValidName(name))
+        {
+            throw Invalid($"Dataset name '{name}' is invalid: use 1-64 characters of [a-z0-9-], starting with a letter.");
+        }
+        reply.Datasets.AddRange((await datasets.ListAsync(name, context.CancellationToken).ConfigureAwait(false)).Select(ToInfo));
+        return reply;
+    }
+
+    internal static DatasetInfo ToInfo(DatasetManifest m)
+    {
+        var info = new DatasetInfo
+        {
+            Dataset = m.Dataset,
+            Version = m.Version,
+            Rows = m.Rows,
+            Features = m.FeatureCount,
+            Shards = m.Shards.Count,
+            ManifestPath = DatasetPaths.Manifest(m.Dataset, m.Version),
+            SourceSha256 = m.Source.Sha256,
+            CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+        };
+        info.FeatureShape.AddRange(m.FeatureShape);
+        info.Classes.AddRange(m.Classes);
+        return info;
+    }
+
+    private static UploadFormat ValidateHeader(UploadHeader header)
+    {
+        if (!DatasetPaths.IsValidName(header.Dataset))
+        {
+            throw Invalid($"Header field 'dataset': '{header.Dataset}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
+        }
+        var format = header.Format switch
+        {
+            DatasetFormat.Idx => UploadFormat.Idx,
+            DatasetFormat.Csv => UploadFormat.Csv,
+            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX or CSV)."),
+        };
+        var expected = DatasetIngestor.RolesOf(format);
+        var declared = header.Files.ToList();
+        if (declared.Count != expected.Count || !expected.All(declared.Contains))
+        {
+            throw Invalid($"Header field 'files': format {header.Format} needs exactly the files [{string.Join(", ", expected)}], the header declares [{string.Join(", ", declared)}].");
+        }
+        if (format == UploadFormat.Idx && !string.IsNullOrEmpty(header.LabelColumn))
+        {
+            throw Invalid("Header field 'label_column' applies to CSV only; IDX labels come from the 'labels' file.");
+        }
+        return format;
+    }
+
+    private static string CombinedSha256(UploadFormat format, Dictionary<string, UploadBuffer> files)
+    {
+        // One hash over the format and each file's hash in role order: the same files give the same dataset.
+        var text = format + "\n" + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+    }
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    private void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException e)
+        {
+            logger.LogWarning(e, "Could not delete upload buffer folder {Folder}", folder);
+        }
+    }
+
+    /// <summary>One uploaded file being written to a local temporary file, hashed as it arrives.</summary>
+    private sealed class UploadBuffer(string path) : IAsyncDisposable
+    {
+        private readonly FileStream _file = new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public string Path { get; } = path;
+        public long Length { get; private set; }
+        public string Sha256 { get; private set; } = "";
+
+        public async Task AppendAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            _hash.AppendData(data.Span);
+            await _file.WriteAsync(data, ct).ConfigureAwait(false);
+            Length += data.Length;
+        }
+
+        public async Task CompleteAsync()
+        {
+            await _file.FlushAsync().ConfigureAwait(false);
+            await _file.DisposeAsync().ConfigureAwait(false);
+            Sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _file.DisposeAsync().ConfigureAwait(false);
+            _hash.Dispose();
+        }
+    }
+}

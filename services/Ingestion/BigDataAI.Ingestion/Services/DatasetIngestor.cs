@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using BigDataAI.Contracts.Ingestion;
+using BigDataAI.Datasets;
+using BigDataAI.Ingestion.Parsing;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Ingestion.Services;
+
+/// <summary>The formats an upload may have and the files (by role) each needs.</summary>
+public enum UploadFormat
+{
+    Idx,
+    Csv,
+}
+
+/// <summary>A fully received upload: each declared file buffered at a local path, with the SHA-256 of all of it.</summary>
+public sealed record ReceivedUpload(
+    string Dataset,
+    UploadFormat Format,
+    IReadOnlyDictionary<string, string> Files,
+    string LabelColumn,
+    string? Description,
+    string Sha256);
+
+public sealed record IngestResult(DatasetManifest Manifest, bool Deduplicated);
+
+/// <summary>
+/// Turns a received upload into a committed dataset version and announces it. Parsing errors surface as
+/// <see cref="DataFormatException"/> before anything is written.
+/// </summary>
+public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOptions<IngestionOptions> options, ILogger<DatasetIngestor> logger)
+{
+    public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
+    {
+        UploadFormat.Idx => ["images", "labels"],
+        UploadFormat.Csv => ["data"],
+        _ => throw new ArgumentOutOfRangeException(nameof(format)),
+    };
+
+    public async Task<IngestResult> IngestAsync(ReceivedUpload upload, CancellationToken cancellationToken)
+    {
+        using var activity = IngestionTelemetry.Source.StartActivity("ingest");
+        activity?.SetTag("bigdataai.dataset", upload.Dataset);
+        activity?.SetTag("bigdataai.source_sha256", upload.Sha256);
+
+        var existing = await datasets.FindBySourceAsync(upload.Dataset, upload.Sha256, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            logger.LogInformation("Upload to {Dataset} matches version {Version} (sha256 {Sha256}); nothing new stored",
+                upload.Dataset, existing.Version, upload.Sha256);
+            activity?.SetTag("bigdataai.dataset_version", existing.Version);
+            // Announce again: the first announcement may have been lost in a crash; consumers are idempotent.
+            await PublishAsync(existing, cancellationToken).ConfigureAwait(false);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "deduplicated"));
+            return new IngestResult(existing, Deduplicated: true);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var table = Parse(upload);
+        var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
+        var manifest = await datasets.CommitAsync(upload.Dataset, table, source, options.Value.RowsPerShard, cancellationToken).ConfigureAwait(false);
+        activity?.SetTag("bigdataai.dataset_version", manifest.Version);
+        logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows, {Features} features, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
+            manifest.Dataset, manifest.Version, manifest.Rows, manifest.FeatureCount, manifest.Classes.Length, manifest.Shards.Count,
+            (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        IngestionTelemetry.Rows.Add(manifest.Rows);
+        IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
+        await PublishAsync(manifest, cancellationToken).ConfigureAwait(false);
+        return new IngestResult(manifest, Deduplicated: false);
+    }
+
+    private static DatasetTable Parse(ReceivedUpload upload)
+    {
+        ParsedTable parsed;
+        switch (upload.Format)
+        {
+            case UploadFormat.Idx:
+                using (var images = File.OpenRead(upload.Files["images"]))
+                using (var labels = File.OpenRead(upload.Files["labels"]))
+                {
+                    parsed = IdxParser.Parse(images, "images", labels, "labels");
+                }
+                break;
+            case UploadFormat.Csv:
+                using (var data = File.OpenRead(upload.Files["data"]))
+                {
+                    parsed = CsvParser.Parse(data, "data", upload.LabelColumn);
+                }
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");
+        }
+        return new DatasetTable(parsed.Features, parsed.Labels, parsed.FeatureCount, parsed.FeatureShape, parsed.Classes, parsed.FeatureNames);
+    }
+
+    private Task PublishAsync(DatasetManifest manifest, CancellationToken cancellationToken) =>
+        publish.Publish(new DatasetIngested(manifest.Dataset, manifest.Version, DatasetPaths.Manifest(manifest.Dataset, manifest.Version),
+            manifest.Rows, manifest.Source.Sha256, manifest.CreatedAt), cancellationToken);
+}
