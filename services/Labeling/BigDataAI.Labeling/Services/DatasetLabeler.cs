@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using BigDataAI.Contracts.Labeling;
+using BigDataAI.Datasets;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Labeling.Services;
+
+/// <summary>
+/// Makes the labeled version of a dataset version: source labels carried over, a seeded stratified split.
+/// Idempotent: a version that is already labeled is announced again, never labeled twice.
+/// </summary>
+public sealed class DatasetLabeler(DatasetStore datasets, IBus bus, IOptions<LabelingOptions> options, ILogger<DatasetLabeler> logger)
+{
+    public const string TelemetryName = "BigDataAI.Labeling";
+    internal static readonly ActivitySource Source = new(TelemetryName);
+    private static readonly Meter Meter = new(TelemetryName);
+    private static readonly Counter<long> Labeled = Meter.CreateCounter<long>("bigdataai.labeling.versions", description: "Dataset versions labeled");
+
+    public async Task<LabeledManifest> LabelAsync(string dataset, int version, CancellationToken cancellationToken)
+    {
+        using var activity = Source.StartActivity("label");
+        activity?.SetTag("bigdataai.dataset", dataset);
+        activity?.SetTag("bigdataai.dataset_version", version);
+
+        var labeled = await datasets.GetLabeledAsync(dataset, version, cancellationToken).ConfigureAwait(false);
+        if (labeled is not null)
+        {
+            logger.LogInformation("{Dataset} v{Version} is already labeled; announcing it again", dataset, version);
+        }
+        else
+        {
+            var manifest = await datasets.GetRequiredAsync(dataset, version, cancellationToken).ConfigureAwait(false);
+            var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
+            var o = options.Value;
+            var split = StratifiedSplitter.Split(table.Labels, table.Classes.Length, o.Fractions, o.SplitSeed);
+            var parts = new Dictionary<string, DatasetTable>
+            {
+                [Splits.Train] = table.Select(split.Train),
+                [Splits.Validation] = table.Select(split.Validation),
+                [Splits.Test] = table.Select(split.Test),
+            };
+            var rowIds = new Dictionary<string, long[]>
+            {
+                [Splits.Train] = [.. split.Train.Select(i => (long)i)],
+                [Splits.Validation] = [.. split.Validation.Select(i => (long)i)],
+                [Splits.Test] = [.. split.Test.Select(i => (long)i)],
+            };
+            labeled = await datasets.CommitLabeledAsync(manifest, "source", o.SplitSeed, parts, rowIds, cancellationToken).ConfigureAwait(false);
+            Labeled.Add(1);
+            logger.LogInformation("Labeled {Dataset} v{Version}: {Train} train, {Validation} validation, {Test} test rows (seed {Seed})",
+                dataset, version, split.Train.Length, split.Validation.Length, split.Test.Length, o.SplitSeed);
+        }
+        await bus.Publish(new DatasetLabeled(labeled.Dataset, labeled.Version, DatasetPaths.LabeledManifest(labeled.Dataset, labeled.Version),
+            labeled.Splits[Splits.Train].Rows, labeled.Splits[Splits.Validation].Rows, labeled.Splits[Splits.Test].Rows, labeled.CreatedAt), cancellationToken).ConfigureAwait(false);
+        return labeled;
+    }
+}
