@@ -1,0 +1,86 @@
+using BigDataAI.Storage;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace BigDataAI.Hosting;
+
+/// <summary>
+/// The one place a host wires the platform: the object store and the message bus. Modules register their consumers
+/// through the callback and never call <c>AddMassTransit</c> or pick a transport themselves.
+/// </summary>
+public static class PlatformHostingExtensions
+{
+    /// <summary><see cref="StorageRegistration.AddObjectStore"/> plus <see cref="AddPlatformMessaging"/>: the single host helper.</summary>
+    public static IHostApplicationBuilder AddPlatform(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator> configureConsumers)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.AddObjectStore();
+        return builder.AddPlatformMessaging(configureConsumers);
+    }
+
+    /// <summary>
+    /// Adds MassTransit with the transport named by configuration (see <see cref="MessagingSettings"/>):
+    /// RabbitMQ from <c>ConnectionStrings:messaging</c>, else the in-memory transport when <c>Messaging:Transport</c> is
+    /// <c>InMemory</c>, else an <see cref="InvalidOperationException"/> naming the settings to set.
+    /// Endpoint names include the consumer's namespace (kebab case), a failing message is retried at
+    /// <c>Messaging:RetryIntervals</c> and then moved to the endpoint's <c>&lt;queue&gt;_error</c> queue, and the host
+    /// waits at most <c>Messaging:StartTimeout</c> for the bus to start, then fails with a clear log.
+    /// </summary>
+    public static IHostApplicationBuilder AddPlatformMessaging(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator> configureConsumers)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configureConsumers);
+        var settings = MessagingSettings.FromConfiguration(builder.Configuration);
+        var connectionName = builder.Environment.ApplicationName;
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(options =>
+        {
+            options.WaitUntilStarted = true;
+            options.StartTimeout = settings.StartTimeout;
+            options.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+        builder.Services.AddBusObserver<BusStartLogger>();
+
+        builder.Services.AddMassTransit(x =>
+        {
+            x.SetEndpointNameFormatter(PlatformEndpointNameFormatter.Instance);
+            x.AddConfigureEndpointsCallback((_, _, endpoint) =>
+            {
+                if (settings.RetryIntervals.Count > 0)
+                {
+                    endpoint.UseMessageRetry(r => r.Intervals([.. settings.RetryIntervals]));
+                }
+            });
+
+            configureConsumers(x);
+
+            switch (settings.Transport)
+            {
+                case MessagingTransport.RabbitMq:
+                    var broker = settings.Broker!;
+                    x.UsingRabbitMq((context, cfg) =>
+                    {
+                        cfg.Host(broker.Host, broker.Port, broker.VirtualHost, connectionName, h =>
+                        {
+                            h.Username(broker.Username);
+                            h.Password(broker.Password);
+                            if (broker.UseSsl)
+                            {
+                                h.UseSsl(_ => { });
+                            }
+                        });
+                        cfg.ConfigureEndpoints(context);
+                    });
+                    break;
+                case MessagingTransport.InMemory:
+                    x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+                    break;
+                default:
+                    throw new InvalidOperationException($"Unknown message transport {settings.Transport}.");
+            }
+        });
+        return builder;
+    }
+}
