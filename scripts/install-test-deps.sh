@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the servers the integration tests start as processes (there is no Docker here):
+#   - RabbitMQ from Debian (rabbitmq-server), run by tests/BigDataAI.IntegrationTests/Infrastructure/RabbitMqServer.cs;
+#   - Azurite from npm, pinned in tools/package.json + tools/package-lock.json, installed into tools/node_modules.
+# Idempotent: whatever is already in place is left alone. Needs root (or sudo) for apt-get, and node + npm.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/tools"
+
+say() { echo "install-test-deps: $*"; }
+fail() { echo "install-test-deps: $*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    fail "root is needed to run: $*"
+  fi
+}
+
+have_rabbitmq() { command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ]; }
+
+# --- RabbitMQ (Debian package) ---
+if have_rabbitmq; then
+  say "rabbitmq-server is installed"
+else
+  command -v apt-get >/dev/null 2>&1 || fail "rabbitmq-server is missing and apt-get is not available: install RabbitMQ 3.x yourself"
+  export DEBIAN_FRONTEND=noninteractive
+  # Refresh the package lists only when they do not know the package (a fresh machine has empty lists).
+  if ! apt-cache show rabbitmq-server >/dev/null 2>&1; then
+    say "apt-get update"
+    as_root apt-get update -qq
+  fi
+  say "installing rabbitmq-server"
+  # The package tries to start its service at install; without an init system that start is refused, which is
+  # expected: the tests start their own private broker. So judge the install by the binary, not the exit code.
+  if ! as_root apt-get install -y -qq --no-install-recommends rabbitmq-server; then
+    if ! have_rabbitmq; then
+      say "install failed; retrying after apt-get update"
+      as_root apt-get update -qq
+      as_root apt-get install -y -qq --no-install-recommends rabbitmq-server || true
+    fi
+  fi
+  have_rabbitmq || fail "rabbitmq-server is still missing after apt-get install rabbitmq-server"
+  say "rabbitmq-server installed"
+fi
+
+# --- Azurite (npm, pinned) ---
+command -v node >/dev/null 2>&1 || fail "node is not installed (Node.js 20+ is needed to run Azurite)"
+command -v npm >/dev/null 2>&1 || fail "npm is not installed (needed to install Azurite into tools/)"
+wanted="$(cd "$tools" && node -p "require('./package.json').dependencies.azurite")"
+installed="$(cd "$tools" && node -p "try { require('./node_modules/azurite/package.json').version } catch { '' }")"
+if [ "$installed" = "$wanted" ] && [ -x "$tools/node_modules/.bin/azurite-blob" ]; then
+  say "azurite $installed is installed in tools/node_modules"
+else
+  say "installing azurite $wanted into tools/node_modules (npm ci)"
+  (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
+  [ -x "$tools/node_modules/.bin/azurite-blob" ] || fail "tools/node_modules/.bin/azurite-blob is missing after npm ci"
+fi
