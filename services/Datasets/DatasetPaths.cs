@@ -6,19 +6,22 @@ namespace BigDataAI.Datasets;
 /// The layout of datasets in the object store:
 /// <code>
 /// datasets/{name}/v{version:000000}/manifest.json          raw version (written last, create-only)
-/// datasets/{name}/data/{sha256[..16]}/part-00000.parquet    its shards (content-addressed by the upload)
+/// datasets/{name}/data/{sha256[..16]}/part-00000-{shard sha256[..16]}.parquet    its shards
 /// datasets/{name}/v{version:000000}/labeled/manifest.json  labeled, split version (written last, create-only)
-/// datasets/{name}/v{version:000000}/labeled/train-00000.parquet
+/// datasets/{name}/v{version:000000}/labeled/train-00000-{shard sha256[..16]}.parquet
 /// </code>
+/// Shard folders are keyed by the upload's hash and shard names end in the shard's own hash, so a path always
+/// holds the same bytes: a lost race or a repeated commit rewrites identical content or writes beside it.
 /// </summary>
 public static partial class DatasetPaths
 {
     public const string Root = "datasets/";
 
-    [GeneratedRegex("^[a-z][a-z0-9-]{0,63}$")]
+    // \z, not $: $ also matches before a final newline, and "mnist\n" is not a name.
+    [GeneratedRegex(@"^[a-z][a-z0-9-]{0,63}\z")]
     private static partial Regex NamePattern();
 
-    [GeneratedRegex(@"^datasets/(?<name>[a-z][a-z0-9-]{0,63})/v(?<version>\d{6})/manifest\.json$")]
+    [GeneratedRegex(@"^datasets/(?<name>[a-z][a-z0-9-]{0,63})/v(?<version>\d{6})/manifest\.json\z")]
     private static partial Regex ManifestPattern();
 
     public static bool IsValidName(string name) => NamePattern().IsMatch(name);

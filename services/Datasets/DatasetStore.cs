@@ -27,7 +27,7 @@ public sealed class DatasetStore(IObjectStore store)
             throw new ArgumentException("A dataset needs at least one row.", nameof(table));
         }
         var rowIds = Enumerable.Range(0, table.Rows).Select(i => (long)i).ToArray();
-        var shards = await WriteShardsAsync(table, rowIds, i => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
+        var shards = await WriteShardsAsync(table, rowIds, (i, sha) => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}-{sha[..16]}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
         var version = await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false);
         while (true)
         {
@@ -109,7 +109,7 @@ public sealed class DatasetStore(IObjectStore store)
             var prefix = DatasetPaths.LabeledShardPrefix(source.Dataset, source.Version, name);
             var shards = table.Rows == 0
                 ? []
-                : await WriteShardsAsync(table, rowIds[name], i => $"{prefix}{i:D5}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
+                : await WriteShardsAsync(table, rowIds[name], (i, sha) => $"{prefix}{i:D5}-{sha[..16]}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
             infos[name] = new SplitInfo(table.Rows, table.ClassCounts(), shards);
         }
         var manifest = new LabeledManifest(FormatVersion, source.Dataset, source.Version, DatasetPaths.Manifest(source.Dataset, source.Version),
@@ -155,19 +155,25 @@ public sealed class DatasetStore(IObjectStore store)
         return latest;
     }
 
-    private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(DatasetTable table, long[] rowIds, Func<int, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes the shards at <paramref name="pathOf"/>(index, SHA-256 of the shard): a path names its content, so a
+    /// commit that loses a race, or a later commit of the same upload, never overwrites a committed version's shard
+    /// with other bytes.
+    /// </summary>
+    private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(DatasetTable table, long[] rowIds, Func<int, string, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
     {
         var shards = new List<ShardInfo>();
         for (int start = 0, index = 0; start < table.Rows; start += rowsPerShard, index++)
         {
             var count = Math.Min(rowsPerShard, table.Rows - start);
             var bytes = await ParquetShards.EncodeAsync(table, start, count, rowIds, cancellationToken).ConfigureAwait(false);
-            var path = pathOf(index);
+            var sha = ParquetShards.Sha256(bytes);
+            var path = pathOf(index, sha);
             using (var content = new MemoryStream(bytes, writable: false))
             {
                 await store.PutAsync(path, content, cancellationToken).ConfigureAwait(false);
             }
-            shards.Add(new ShardInfo(path, count, bytes.Length, ParquetShards.Sha256(bytes)));
+            shards.Add(new ShardInfo(path, count, bytes.Length, sha));
         }
         return shards;
     }

@@ -62,7 +62,15 @@ public static class ParquetShards
             var levels = count * featureCount;
             var definitions = new int[levels];
             var repetitions = new int[levels];
-            await group.ReadRawAsync<float>(featureField, features.AsMemory((offset + rows) * featureCount, levels), definitions, repetitions, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await group.ReadRawAsync<float>(featureField, features.AsMemory((offset + rows) * featureCount, levels), definitions, repetitions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ArgumentException e)
+            {
+                // Parquet.Net refuses a destination too small for the column: more values than rows times features.
+                throw new InvalidDataException($"Shard '{path}': its feature values do not make {count} rows of exactly {featureCount} features ({e.Message}).", e);
+            }
             var rowStarts = 0;
             for (var i = 0; i < levels; i++)
             {

@@ -64,7 +64,11 @@ public sealed class FileSystemObjectStore : IObjectStore
         await Task.Yield();
         // The prefix may end inside a segment ("datasets/mn"), so walk from its folder part.
         var slash = prefix.LastIndexOf('/');
-        var folder = slash < 0 ? _root : Path.Combine(_root, prefix[..slash]);
+        var folder = slash < 0 ? _root : Path.GetFullPath(Path.Combine(_root, prefix[..slash]));
+        if (!folder.StartsWith(_root, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"List prefix '{prefix}' points outside the store.", nameof(prefix));
+        }
         if (!Directory.Exists(folder))
         {
             yield break;

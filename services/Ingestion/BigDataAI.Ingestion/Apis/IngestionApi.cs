@@ -74,7 +74,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
                 files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
                 string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn,
                 string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
-                CombinedSha256(format, files));
+                CombinedSha256(format, string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn, files));
             var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
             return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
         }
@@ -165,10 +165,11 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         return format;
     }
 
-    private static string CombinedSha256(UploadFormat format, Dictionary<string, UploadBuffer> files)
+    private static string CombinedSha256(UploadFormat format, string labelColumn, Dictionary<string, UploadBuffer> files)
     {
-        // One hash over the format and each file's hash in role order: the same files give the same dataset.
-        var text = format + "\n" + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
+        // One hash over the format, the label column and each file's hash in role order: the same files read the same
+        // way give the same dataset (the same CSV with another label column is another dataset).
+        var text = format + "\n" + (format == UploadFormat.Csv ? "label:" + labelColumn + "\n" : "") + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
         return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
     }
 

@@ -7,7 +7,8 @@ public sealed record SplitFractions(double Train, double Validation, double Test
 
     public void Validate()
     {
-        if (Train <= 0 || Validation < 0 || Test <= 0 || Math.Abs(Train + Validation + Test - 1.0) > 1e-9)
+        // Written so that NaN fails too: every comparison with NaN is false.
+        if (!(Train > 0 && Validation >= 0 && Test > 0 && Math.Abs(Train + Validation + Test - 1.0) <= 1e-9))
         {
             throw new ArgumentException($"Split fractions {Train}/{Validation}/{Test} must be positive for train and test, non-negative for validation, and sum to 1.");
         }

@@ -1,0 +1,155 @@
+using BigDataAI.Training.Model;
+using BigDataAI.Training.Services;
+
+namespace BigDataAI.UnitTests.Training;
+
+public sealed class JobSubmitterTests
+{
+    private static TrainingRequest Request(string model = "mlp", int epochs = 0, int batchSize = 0, double learningRate = 0, string? optimizer = null, long seed = 0) =>
+        new("mnist", 1, model, epochs, batchSize, learningRate, optimizer, seed);
+
+    [Fact]
+    public void Resolve_Cnn_DefaultsTo12EpochsBatch128Adam1e3Seed1()
+    {
+        var (model, hyper) = JobSubmitter.Resolve(Request("cnn"));
+
+        Assert.Equal("cnn", model);
+        Assert.Equal(new HyperParameters(12, 128, 1e-3, "adam", 1), hyper);
+    }
+
+    [Fact]
+    public void Resolve_Mlp_DefaultsTo10Epochs()
+    {
+        var (model, hyper) = JobSubmitter.Resolve(Request("mlp"));
+
+        Assert.Equal("mlp", model);
+        Assert.Equal(new HyperParameters(10, 128, 1e-3, "adam", 1), hyper);
+    }
+
+    [Fact]
+    public void Resolve_Sgd_DefaultsToLearningRate005()
+    {
+        var (_, hyper) = JobSubmitter.Resolve(Request("mlp", optimizer: "sgd"));
+
+        Assert.Equal(new HyperParameters(10, 128, 0.05, "sgd", 1), hyper);
+    }
+
+    [Fact]
+    public void Resolve_ExplicitValues_AreKept_AndNamesAreNormalised()
+    {
+        var (model, hyper) = JobSubmitter.Resolve(Request(" CNN ", epochs: 3, batchSize: 32, learningRate: 0.25, optimizer: " SGD", seed: 99));
+
+        Assert.Equal("cnn", model);
+        Assert.Equal(new HyperParameters(3, 32, 0.25, "sgd", 99), hyper);
+    }
+
+    [Theory]
+    [InlineData("", "")]
+    [InlineData("   ", "   ")]
+    [InlineData("resnet", "resnet")]
+    [InlineData("cnn2", "cnn2")]
+    public void Resolve_UnknownModel_NamesTheFieldAndTheChoices(string model, string shown)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(model)));
+
+        Assert.Equal($"Field 'model': '{shown}' is not a known model; use one of cnn, mlp.", e.Message);
+    }
+
+    [Fact]
+    public void Resolve_NullModel_IsAnUnknownModel()
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request() with { Model = null! }));
+
+        Assert.StartsWith("Field 'model':", e.Message);
+    }
+
+    [Theory]
+    [InlineData("rmsprop")]
+    [InlineData("adamw")]
+    public void Resolve_UnknownOptimizer_NamesTheField(string optimizer)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(optimizer: optimizer)));
+
+        Assert.Equal($"Field 'optimizer': '{optimizer}' is not supported; use one of adam, sgd.", e.Message);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(-1000)]
+    [InlineData(1001)]
+    [InlineData(int.MaxValue)]
+    [InlineData(int.MinValue)]
+    public void Resolve_EpochsOutOfRange_NamesTheField(int epochs)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(epochs: epochs)));
+
+        Assert.Equal($"Field 'epochs': {epochs} is out of range; use 1 to 1000.", e.Message);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(1000)]
+    public void Resolve_EpochsAtTheLimits_AreAccepted(int epochs) =>
+        Assert.Equal(epochs, JobSubmitter.Resolve(Request(epochs: epochs)).HyperParameters.Epochs);
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(65537)]
+    [InlineData(int.MinValue)]
+    public void Resolve_BatchSizeOutOfRange_NamesTheField(int batchSize)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(batchSize: batchSize)));
+
+        Assert.Equal($"Field 'batch_size': {batchSize} is out of range; use 1 to 65536.", e.Message);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(65536)]
+    public void Resolve_BatchSizeAtTheLimits_IsAccepted(int batchSize) =>
+        Assert.Equal(batchSize, JobSubmitter.Resolve(Request(batchSize: batchSize)).HyperParameters.BatchSize);
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NegativeInfinity)]
+    [InlineData(-0.001)]
+    [InlineData(-1e-300)]
+    [InlineData(10.000001)]
+    [InlineData(1e6)]
+    public void Resolve_LearningRateOutOfRange_NamesTheField(double learningRate)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(learningRate: learningRate)));
+
+        Assert.StartsWith("Field 'learning_rate': ", e.Message);
+        Assert.EndsWith(" is out of range; use a number in (0, 10].", e.Message);
+    }
+
+    [Theory]
+    [InlineData(1e-12)]
+    [InlineData(10.0)]
+    public void Resolve_LearningRateAtTheLimits_IsAccepted(double learningRate) =>
+        Assert.Equal(learningRate, JobSubmitter.Resolve(Request(learningRate: learningRate)).HyperParameters.LearningRate);
+
+    [Theory]
+    [InlineData(-1L)]
+    [InlineData(long.MinValue)]
+    public void Resolve_NegativeSeed_NamesTheField(long seed)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(seed: seed)));
+
+        Assert.Equal($"Field 'seed': {seed} must not be negative.", e.Message);
+    }
+
+    [Fact]
+    public void Resolve_LargestSeed_IsAccepted() =>
+        Assert.Equal(long.MaxValue, JobSubmitter.Resolve(Request(seed: long.MaxValue)).HyperParameters.Seed);
+
+    [Fact]
+    public void Resolve_ModelIsCheckedFirst_SoTheFirstBadFieldIsReported()
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request("vit", epochs: -1, optimizer: "lion")));
+
+        Assert.StartsWith("Field 'model':", e.Message);
+    }
+}
