@@ -1,0 +1,118 @@
+using static TorchSharp.torch;
+
+namespace BigDataAI.Models;
+
+/// <summary>
+/// Classification metrics. Undefined ratios (a class never predicted, or never present) are 0, as scikit-learn's
+/// <c>zero_division=0</c>, so every value is a finite number and serialises to JSON.
+/// </summary>
+/// <param name="Classes">Number of classes.</param>
+/// <param name="Samples">Number of examples evaluated.</param>
+/// <param name="Accuracy">Share of examples classified correctly, in [0, 1].</param>
+/// <param name="Precision">Per class: correct predictions of the class / predictions of the class.</param>
+/// <param name="Recall">Per class: correct predictions of the class / examples of the class.</param>
+/// <param name="F1">Per class: harmonic mean of precision and recall.</param>
+/// <param name="ConfusionMatrix">Row-major [Classes x Classes] counts; row = actual class, column = predicted class.</param>
+public sealed record EvaluationResult(
+    int Classes,
+    long Samples,
+    double Accuracy,
+    double[] Precision,
+    double[] Recall,
+    double[] F1,
+    long[] ConfusionMatrix)
+{
+    /// <summary>Unweighted mean of the per-class F1 scores.</summary>
+    public double MacroF1 => F1.Length == 0 ? 0 : F1.Average();
+
+    /// <summary>How many examples of class <paramref name="actual"/> were predicted as <paramref name="predicted"/>.</summary>
+    public long Count(int actual, int predicted) => ConfusionMatrix[actual * Classes + predicted];
+}
+
+/// <summary>Measures a classifier: accuracy, per-class precision, recall and F1, and the confusion matrix.</summary>
+public static class Evaluator
+{
+    /// <summary>
+    /// Runs <paramref name="model"/> (built from <paramref name="spec"/>) on every row of <paramref name="data"/> in eval mode
+    /// under <c>no_grad</c>, on the model's device, and compares its most likely class with the labels.
+    /// </summary>
+    /// <exception cref="ArgumentException">The data does not fit the spec (feature count, a label out of range; the message names the row).</exception>
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingData data, int batchSize = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        data.CheckFits(spec, nameof(data));
+        TorchRuntime.EnsureLoadable();
+        using var features = Devices.Upload(data.Features, data.Rows, data.FeatureCount, Devices.Of(model));
+        return Compute(data.Labels, Inference.PredictClasses(model, features, batchSize), spec.Classes);
+    }
+
+    /// <summary>The metrics of <paramref name="predicted"/> classes against <paramref name="actual"/> ones (pure arithmetic).</summary>
+    /// <param name="actual">True class per example, in [0, classes).</param>
+    /// <param name="predicted">Predicted class per example, in [0, classes); as many as <paramref name="actual"/>.</param>
+    /// <param name="classes">Number of classes, at least 1.</param>
+    /// <exception cref="ArgumentException">Lengths differ or a class is out of range (the message names the index).</exception>
+    public static EvaluationResult Compute(ReadOnlySpan<long> actual, ReadOnlySpan<long> predicted, int classes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
+        if (actual.Length != predicted.Length)
+        {
+            throw new ArgumentException($"actual has {actual.Length} labels but predicted has {predicted.Length}; they must pair up.", nameof(predicted));
+        }
+
+        var confusion = new long[(long)classes * classes];
+        long correct = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var (a, p) = (actual[i], predicted[i]);
+            if ((ulong)a >= (ulong)classes)
+            {
+                throw new ArgumentException($"actual[{i}] = {a} is outside 0..{classes - 1}.", nameof(actual));
+            }
+            if ((ulong)p >= (ulong)classes)
+            {
+                throw new ArgumentException($"predicted[{i}] = {p} is outside 0..{classes - 1}.", nameof(predicted));
+            }
+            confusion[a * classes + p]++;
+            if (a == p)
+            {
+                correct++;
+            }
+        }
+
+        var precision = new double[classes];
+        var recall = new double[classes];
+        var f1 = new double[classes];
+        for (var c = 0; c < classes; c++)
+        {
+            long truePositives = confusion[(long)c * classes + c], predictedAsC = 0, actuallyC = 0;
+            for (var k = 0; k < classes; k++)
+            {
+                predictedAsC += confusion[(long)k * classes + c];
+                actuallyC += confusion[(long)c * classes + k];
+            }
+            precision[c] = Ratio(truePositives, predictedAsC);
+            recall[c] = Ratio(truePositives, actuallyC);
+            f1[c] = precision[c] + recall[c] == 0 ? 0 : 2 * precision[c] * recall[c] / (precision[c] + recall[c]);
+        }
+        return new EvaluationResult(classes, actual.Length, Ratio(correct, actual.Length), precision, recall, f1, confusion);
+    }
+
+    /// <summary>Share of equal entries; 0 for none.</summary>
+    internal static double Accuracy(long[] actual, long[] predicted)
+    {
+        long correct = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            if (actual[i] == predicted[i])
+            {
+                correct++;
+            }
+        }
+        return Ratio(correct, actual.Length);
+    }
+
+    private static double Ratio(long numerator, long denominator) => denominator == 0 ? 0 : (double)numerator / denominator;
+}

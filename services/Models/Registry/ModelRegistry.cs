@@ -1,0 +1,104 @@
+using System.Text.Json;
+using BigDataAI.Storage;
+
+namespace BigDataAI.Models.Registry;
+
+/// <summary>
+/// A registered model: its architecture description, where its weights are, what it was trained on and how it
+/// scored on the test split. Enough for any service to rebuild and serve it.
+/// </summary>
+/// <param name="ModelId">Unique id; also the folder name under <c>models/</c>.</param>
+/// <param name="Spec">The architecture, rebuilt with <see cref="ModelFactory"/>.</param>
+/// <param name="WeightsPath">Object-store path of the weights (TorchSharp's Module.save format).</param>
+/// <param name="Dataset">Name of the dataset it was trained on.</param>
+/// <param name="DatasetVersion">Version of that dataset.</param>
+/// <param name="Classes">Class names, indexed by the model's output.</param>
+/// <param name="FeatureShape">Shape of one input.</param>
+/// <param name="TestAccuracy">Accuracy on the held-out test split.</param>
+/// <param name="MetricsJson">The full test-split evaluation as JSON (per-class precision, recall, F1, confusion matrix).</param>
+/// <param name="JobId">The training job that produced it.</param>
+/// <param name="CreatedAt">When it was registered.</param>
+public sealed record ModelRecord(
+    string ModelId,
+    ModelSpec Spec,
+    string WeightsPath,
+    string Dataset,
+    int DatasetVersion,
+    string[] Classes,
+    int[] FeatureShape,
+    double TestAccuracy,
+    JsonElement MetricsJson,
+    string JobId,
+    DateTimeOffset CreatedAt);
+
+/// <summary>
+/// The model registry in the object store: <c>models/{id}/weights.pt</c> first, then <c>models/{id}/model.json</c>
+/// (create-only), so a model is visible only when it is whole, and registering the same id twice keeps the first.
+/// </summary>
+public sealed class ModelRegistry(IObjectStore store)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>Path of a model's registry entry.</summary>
+    public static string RecordPath(string modelId) => $"models/{modelId}/model.json";
+
+    /// <summary>Path of a model's weights.</summary>
+    public static string WeightsPath(string modelId) => $"models/{modelId}/weights.pt";
+
+    /// <summary>Stores the weights, then the record. Returns the stored record (an earlier registration of the same id wins).</summary>
+    public async Task<ModelRecord> RegisterAsync(ModelRecord record, byte[] weights, CancellationToken cancellationToken = default)
+    {
+        using (var content = new MemoryStream(weights, writable: false))
+        {
+            await store.PutAsync(record.WeightsPath, content, cancellationToken).ConfigureAwait(false);
+        }
+        using (var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(record, Json), writable: false))
+        {
+            if (await store.TryCreateAsync(RecordPath(record.ModelId), content, cancellationToken).ConfigureAwait(false))
+            {
+                return record;
+            }
+        }
+        return await GetAsync(record.ModelId, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Model '{record.ModelId}' vanished while being registered.");
+    }
+
+    /// <summary>One model's record, or null.</summary>
+    public async Task<ModelRecord?> GetAsync(string modelId, CancellationToken cancellationToken = default)
+    {
+        await using var stream = await store.OpenReadAsync(RecordPath(modelId), cancellationToken).ConfigureAwait(false);
+        return stream is null ? null : await JsonSerializer.DeserializeAsync<ModelRecord>(stream, Json, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Every registered model, oldest first.</summary>
+    public async Task<IReadOnlyList<ModelRecord>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var records = new List<ModelRecord>();
+        await foreach (var path in store.ListAsync("models/", cancellationToken).ConfigureAwait(false))
+        {
+            if (path.EndsWith("/model.json", StringComparison.Ordinal))
+            {
+                await using var stream = await store.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+                if (stream is not null && await JsonSerializer.DeserializeAsync<ModelRecord>(stream, Json, cancellationToken).ConfigureAwait(false) is { } record)
+                {
+                    records.Add(record);
+                }
+            }
+        }
+        return records.OrderBy(r => r.CreatedAt).ThenBy(r => r.ModelId, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The newest registered model, or null when there is none.</summary>
+    public async Task<ModelRecord?> LatestAsync(CancellationToken cancellationToken = default) =>
+        (await ListAsync(cancellationToken).ConfigureAwait(false)).LastOrDefault();
+
+    /// <summary>Reads a model's weights.</summary>
+    public async Task<byte[]> ReadWeightsAsync(ModelRecord record, CancellationToken cancellationToken = default)
+    {
+        await using var stream = await store.OpenReadAsync(record.WeightsPath, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidDataException($"Model '{record.ModelId}': weights '{record.WeightsPath}' are missing from storage.");
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,133 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BigDataAI.Models;
+
+/// <summary>Hyper-parameters and placement of one training run.</summary>
+public sealed record TrainingOptions
+{
+    /// <summary>The optimizers <see cref="Trainer"/> supports.</summary>
+    public static IReadOnlyList<string> Optimizers { get; } = ["adam", "sgd"];
+
+    /// <summary>Passes over the training data (default 10).</summary>
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Examples per optimisation step (default 128); the last batch of an epoch may be smaller.</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Learning rate (default 1e-3).</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>"adam" (default) or "sgd" (with momentum 0.9).</summary>
+    public string Optimizer { get; init; } = "adam";
+
+    /// <summary>Seeds torch's generator (initial weights) and the shuffling; equal seeds give equal runs on the CPU (default 1).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>"cpu", "cuda" or "cuda:N"; null (default) picks CUDA when <c>torch.cuda.is_available()</c>, else the CPU.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option; returns the options otherwise.</summary>
+    public TrainingOptions Validate()
+    {
+        if (Epochs < 1)
+        {
+            throw new ArgumentException($"TrainingOptions.Epochs must be at least 1, not {Epochs}.");
+        }
+        if (BatchSize < 1)
+        {
+            throw new ArgumentException($"TrainingOptions.BatchSize must be at least 1, not {BatchSize}.");
+        }
+        if (!double.IsFinite(LearningRate) || LearningRate <= 0)
+        {
+            throw new ArgumentException($"TrainingOptions.LearningRate must be a positive number, not {LearningRate}.");
+        }
+        if (!Optimizers.Contains(Optimizer, StringComparer.Ordinal))
+        {
+            throw new ArgumentException(
+                $"TrainingOptions.Optimizer '{Optimizer}' is unknown. Valid optimizers: {string.Join(", ", Optimizers)}.");
+        }
+        return this;
+    }
+}
+
+/// <summary>Progress after one optimisation step.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Batch">1-based batch within the epoch.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="Loss">Mean cross-entropy of this batch.</param>
+/// <param name="SamplesPerSecond">Training throughput of the epoch so far.</param>
+public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, double Loss, double SamplesPerSecond);
+
+/// <summary>Result of one epoch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="TrainLoss">Mean cross-entropy over the epoch's training examples.</param>
+/// <param name="ValidationAccuracy">Share of validation examples classified correctly after the epoch, in [0, 1]; null without validation data.</param>
+/// <param name="SamplesPerSecond">Training throughput of the epoch (validation excluded).</param>
+/// <param name="Duration">Wall time of the epoch, validation included.</param>
+public sealed record EpochResult(int Epoch, double TrainLoss, double? ValidationAccuracy, double SamplesPerSecond, TimeSpan Duration);
+
+/// <summary>
+/// Handed to the checkpoint hook after each epoch, on the training thread, while training waits: save the weights of that
+/// moment with <see cref="WriteWeights"/>. Valid only during the call.
+/// </summary>
+public sealed class TrainingCheckpoint
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+
+    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, EpochResult epoch)
+    {
+        _model = model;
+        Epoch = epoch;
+    }
+
+    /// <summary>The epoch just finished.</summary>
+    public EpochResult Epoch { get; }
+
+    /// <summary>Writes the current weights to <paramref name="destination"/> (left open), as <see cref="ModelWeights.Save"/> does.</summary>
+    public void WriteWeights(Stream destination) => ModelWeights.Save(_model, destination);
+}
+
+/// <summary>Optional observers of a training run. All are called synchronously on the training thread: keep them short.</summary>
+public sealed record TrainingCallbacks
+{
+    /// <summary>After every optimisation step. <see cref="Progress{T}"/> works and marshals to its context.</summary>
+    public IProgress<BatchProgress>? Batch { get; init; }
+
+    /// <summary>After every epoch (after validation, before the checkpoint).</summary>
+    public IProgress<EpochResult>? Epoch { get; init; }
+
+    /// <summary>After every epoch, to persist the weights (<see cref="TrainingCheckpoint.WriteWeights"/>). An exception here ends the training.</summary>
+    public Action<TrainingCheckpoint>? Checkpoint { get; init; }
+}
+
+/// <summary>A finished training run. Owns the trained model: dispose it when done.</summary>
+public sealed class TrainingResult : IDisposable
+{
+    internal TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec spec, string device, IReadOnlyList<EpochResult> epochs, TimeSpan duration)
+    {
+        Model = model;
+        Spec = spec;
+        Device = device;
+        Epochs = epochs;
+        Duration = duration;
+    }
+
+    /// <summary>The trained model, in eval mode, on <see cref="Device"/>. Save it with <see cref="ModelWeights.Save"/>.</summary>
+    public nn.Module<Tensor, Tensor> Model { get; }
+
+    /// <summary>The architecture trained.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>The device trained on, e.g. "cpu" or "cuda:0".</summary>
+    public string Device { get; }
+
+    /// <summary>One entry per epoch, in order.</summary>
+    public IReadOnlyList<EpochResult> Epochs { get; }
+
+    /// <summary>Wall time of the whole run, data upload and validation included.</summary>
+    public TimeSpan Duration { get; }
+
+    /// <summary>Disposes the model.</summary>
+    public void Dispose() => Model.Dispose();
+}
