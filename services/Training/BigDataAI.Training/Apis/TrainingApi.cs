@@ -1,0 +1,111 @@
+using System.Globalization;
+using BigDataAI.Datasets;
+using BigDataAI.Models.Registry;
+using BigDataAI.Protos.Training.V1;
+using BigDataAI.Training.Model;
+using BigDataAI.Training.Services;
+using Grpc.Core;
+using Proto = BigDataAI.Protos.Training.V1;
+
+namespace BigDataAI.Training.Apis;
+
+internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry) : TrainingService.TrainingServiceBase
+{
+    public override async Task<Job> StartTraining(StartTrainingRequest request, ServerCallContext context)
+    {
+        var h = request.HyperParameters ?? new Proto.HyperParameters();
+        try
+        {
+            var job = await submitter.SubmitAsync(new TrainingRequest(request.Dataset, request.Version, request.Model,
+                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed), context.CancellationToken).ConfigureAwait(false);
+            return ToProto(job);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (DatasetNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+        catch (LabelsNotReadyException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+    }
+
+    public override Task<Job> GetJob(GetJobRequest request, ServerCallContext context) =>
+        Task.FromResult(ToProto(Find(request.JobId)));
+
+    public override async Task WatchJob(GetJobRequest request, IServerStreamWriter<Job> responseStream, ServerCallContext context)
+    {
+        Find(request.JobId);
+        await foreach (var job in tracker.WatchAsync(request.JobId, context.CancellationToken).ConfigureAwait(false))
+        {
+            await responseStream.WriteAsync(ToProto(job), context.CancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<ListModelsReply> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var reply = new ListModelsReply();
+        foreach (var model in await registry.ListAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            reply.Models.Add(new ModelInfo
+            {
+                ModelId = model.ModelId,
+                Architecture = model.Spec.Architecture,
+                Dataset = model.Dataset,
+                Version = model.DatasetVersion,
+                TestAccuracy = model.TestAccuracy,
+                CreatedAt = model.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            });
+        }
+        return reply;
+    }
+
+    private JobRecord Find(string jobId) => tracker.Get(jobId)
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"Job '{jobId}' does not exist."));
+
+    internal static Job ToProto(JobRecord job)
+    {
+        var h = job.Spec.HyperParameters;
+        var proto = new Job
+        {
+            JobId = job.JobId,
+            Dataset = job.Spec.Dataset,
+            Version = job.Spec.Version,
+            Model = job.Spec.Model,
+            HyperParameters = new Proto.HyperParameters { Epochs = h.Epochs, BatchSize = h.BatchSize, LearningRate = h.LearningRate, Optimizer = h.Optimizer, Seed = h.Seed },
+            State = job.Status switch
+            {
+                JobStatus.Queued => JobState.Queued,
+                JobStatus.Running => JobState.Running,
+                JobStatus.Succeeded => JobState.Succeeded,
+                JobStatus.Failed => JobState.Failed,
+                _ => JobState.Unspecified,
+            },
+            Epoch = job.Epoch,
+            Epochs = h.Epochs,
+            Batch = job.Batch,
+            Batches = job.Batches,
+            EpochsCompleted = job.EpochsCompleted,
+            TrainLoss = job.TrainLoss,
+            ValidationAccuracy = job.ValidationAccuracy,
+            SamplesPerSecond = job.SamplesPerSecond,
+            ModelId = job.ModelId ?? "",
+            Error = job.Error ?? "",
+            Device = job.Device ?? "",
+        };
+        if (job.TestMetrics is { } m)
+        {
+            var metrics = new Metrics { Accuracy = m.Accuracy, Classes = m.Classes, Samples = m.Samples };
+            metrics.Precision.AddRange(m.Precision);
+            metrics.Recall.AddRange(m.Recall);
+            metrics.F1.AddRange(m.F1);
+            metrics.Confusion.AddRange(m.Confusion);
+            proto.TestMetrics = metrics;
+        }
+        return proto;
+    }
+}

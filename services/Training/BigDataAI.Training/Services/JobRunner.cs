@@ -1,0 +1,162 @@
+using System.Text.Json;
+using BigDataAI.Contracts.Training;
+using BigDataAI.Datasets;
+using BigDataAI.Models;
+using BigDataAI.Models.Registry;
+using BigDataAI.Storage;
+using BigDataAI.Training.Model;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Training.Services;
+
+/// <summary>
+/// Runs one job: reads the labeled splits from their shards, trains on a dedicated thread with a checkpoint per
+/// epoch, evaluates on the test split, registers the model and announces it.
+/// </summary>
+public sealed class JobRunner(
+    DatasetStore datasets,
+    IObjectStore store,
+    ModelRegistry registry,
+    JobTracker tracker,
+    IBus bus,
+    IOptions<TrainingOptions> options,
+    ILogger<JobRunner> logger)
+{
+    public async Task RunAsync(string jobId, CancellationToken cancellationToken)
+    {
+        var job = tracker.Get(jobId) ?? throw new InvalidOperationException($"Job '{jobId}' is not tracked.");
+        var spec = job.Spec;
+        using var activity = TrainingTelemetry.Source.StartActivity("train");
+        activity?.SetTag("bigdataai.job_id", jobId);
+        activity?.SetTag("bigdataai.dataset", spec.Dataset);
+        activity?.SetTag("bigdataai.dataset_version", spec.Version);
+        activity?.SetTag("bigdataai.model", spec.Model);
+        TrainingTelemetry.Running.Add(1);
+        try
+        {
+            var device = DeviceName(options.Value.Device);
+            activity?.SetTag("bigdataai.device", device);
+            await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Running, Device = device, Epoch = 0, Batch = 0, EpochsCompleted = 0, Error = null }, persist: true, cancellationToken).ConfigureAwait(false);
+            var labeled = await datasets.GetLabeledAsync(spec.Dataset, spec.Version, cancellationToken).ConfigureAwait(false)
+                ?? throw new DatasetNotFoundException($"Dataset '{spec.Dataset}' v{spec.Version} has no labeled version.");
+            var train = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Train, cancellationToken).ConfigureAwait(false));
+            var validation = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Validation, cancellationToken).ConfigureAwait(false));
+            var test = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Test, cancellationToken).ConfigureAwait(false));
+            var modelSpec = SpecFor(spec.Model, labeled.FeatureShape, labeled.Classes.Length);
+
+            // TorchSharp work is synchronous and its dispose scopes are thread-bound: one dedicated thread, no awaits inside.
+            var (record, weights) = await Task.Factory.StartNew(
+                () => Train(job, modelSpec, labeled, train, validation.Rows > 0 ? validation : null, test, cancellationToken),
+                cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+
+            var registered = await registry.RegisterAsync(record, weights, cancellationToken).ConfigureAwait(false);
+            activity?.SetTag("bigdataai.model_id", registered.ModelId);
+            await bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
+                registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), cancellationToken).ConfigureAwait(false);
+            var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
+            await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true, CancellationToken.None).ConfigureAwait(false);
+            TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
+            logger.LogInformation("Job {JobId} succeeded: model {ModelId}, test accuracy {Accuracy:P2}", jobId, registered.ModelId, registered.TestAccuracy);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Shutting down: the job stays Running in storage and is queued again at the next start.
+            logger.LogWarning("Job {JobId} interrupted by shutdown; it will run again at the next start", jobId);
+            throw;
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job {JobId} failed", jobId);
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
+            TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Failed, Error = e.Message }, persist: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            TrainingTelemetry.Running.Add(-1);
+        }
+    }
+
+    /// <summary>The architecture a job's model name stands for, sized to the dataset.</summary>
+    public static ModelSpec SpecFor(string model, int[] featureShape, int classes) => model switch
+    {
+        "cnn" => ModelSpec.MnistCnn with { InputShape = featureShape, Classes = classes },
+        "mlp" => ModelSpec.MnistMlp with { InputShape = featureShape, Classes = classes },
+        _ => throw new ArgumentException($"Unknown model '{model}'."),
+    };
+
+    private (ModelRecord Record, byte[] Weights) Train(JobRecord job, ModelSpec modelSpec, LabeledManifest labeled, TrainingData train, TrainingData? validation, TrainingData test, CancellationToken cancellationToken)
+    {
+        var h = job.Spec.HyperParameters;
+        var device = options.Value.Device is null or "" or "auto" ? null : options.Value.Device;
+        var trainingOptions = new Models.TrainingOptions
+        {
+            Epochs = h.Epochs,
+            BatchSize = h.BatchSize,
+            LearningRate = h.LearningRate,
+            Optimizer = h.Optimizer,
+            Seed = checked((int)h.Seed),
+            Device = device,
+        };
+        var callbacks = new TrainingCallbacks
+        {
+            Batch = new SyncProgress<BatchProgress>(p => tracker.UpdateAsync(job.JobId, j => j with
+            {
+                Epoch = p.Epoch,
+                Batch = p.Batch,
+                Batches = p.Batches,
+                TrainLoss = p.Loss,
+            }, persist: false).GetAwaiter().GetResult()),
+            Epoch = new SyncProgress<EpochResult>(e =>
+            {
+                TrainingTelemetry.Throughput.Record(e.SamplesPerSecond);
+                TrainingTelemetry.EpochLoss.Record(e.TrainLoss);
+                if (e.ValidationAccuracy is { } accuracy)
+                {
+                    TrainingTelemetry.EpochAccuracy.Record(accuracy);
+                }
+                logger.LogInformation("Job {JobId} epoch {Epoch}/{Epochs}: loss {Loss:F4}, validation accuracy {Accuracy:P2}, {SamplesPerSecond:N0} samples/s",
+                    job.JobId, e.Epoch, h.Epochs, e.TrainLoss, e.ValidationAccuracy ?? double.NaN, e.SamplesPerSecond);
+                tracker.UpdateAsync(job.JobId, j => j with
+                {
+                    EpochsCompleted = e.Epoch,
+                    TrainLoss = e.TrainLoss,
+                    ValidationAccuracy = e.ValidationAccuracy ?? 0,
+                    SamplesPerSecond = e.SamplesPerSecond,
+                }, persist: true, cancellationToken).GetAwaiter().GetResult();
+            }),
+            Checkpoint = checkpoint =>
+            {
+                using var buffer = new MemoryStream();
+                checkpoint.WriteWeights(buffer);
+                buffer.Position = 0;
+                store.PutAsync(JobTracker.CheckpointPath(job.JobId, checkpoint.Epoch.Epoch), buffer, cancellationToken).GetAwaiter().GetResult();
+            },
+        };
+
+        using var result = Trainer.Train(modelSpec, train, validation, trainingOptions, callbacks, cancellationToken);
+        tracker.UpdateAsync(job.JobId, j => j with { Device = result.Device }, persist: false).GetAwaiter().GetResult();
+        var evaluation = Evaluator.Evaluate(result.Model, modelSpec, test);
+        var metrics = new TestMetrics(evaluation.Accuracy, evaluation.Precision, evaluation.Recall, evaluation.F1, evaluation.ConfusionMatrix, evaluation.Classes, evaluation.Samples);
+        using var weights = new MemoryStream();
+        ModelWeights.Save(result.Model, weights);
+        var record = new ModelRecord(job.JobId, modelSpec, ModelRegistry.WeightsPath(job.JobId), labeled.Dataset, labeled.Version, labeled.Classes,
+            labeled.FeatureShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), job.JobId, DateTimeOffset.UtcNow);
+        return (record, weights.ToArray());
+    }
+
+    /// <summary>The device a job will use: the configured one, or CUDA when TorchSharp finds it, else the CPU.</summary>
+    private static string DeviceName(string? configured) => configured is null or "" or "auto"
+        ? (TorchRuntime.EnsureLoadable() is not null && TorchSharp.torch.cuda.is_available() ? "cuda:0" : "cpu")
+        : configured;
+
+    private static TrainingData ToTrainingData(DatasetTable table) => new(table.Features, table.Labels, table.FeatureCount);
+
+    /// <summary>An IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,40 @@
+using BigDataAI.Models;
+using BigDataAI.Training.Model;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Training.Services;
+
+/// <summary>
+/// Runs queued jobs, <see cref="TrainingOptions.MaxConcurrentJobs"/> at a time. At start it makes sure TorchSharp
+/// loads (applying the libstdc++ fix where needed) and queues again the jobs a previous run left unfinished.
+/// </summary>
+internal sealed class TrainingWorker(JobQueue queue, JobTracker tracker, JobRunner runner, IOptions<TrainingOptions> options, ILogger<TrainingWorker> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var runtime = TorchRuntime.EnsureLoadable();
+        logger.LogInformation("TorchSharp ready: {Runtime}", runtime);
+        foreach (var job in await tracker.LoadAsync(stoppingToken).ConfigureAwait(false))
+        {
+            logger.LogInformation("Queuing again job {JobId}, left {Status} by a previous run", job.JobId, job.Status);
+            await tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Queued }, persist: true, stoppingToken).ConfigureAwait(false);
+            await queue.EnqueueAsync(job.JobId, stoppingToken).ConfigureAwait(false);
+        }
+        var runners = Enumerable.Range(0, Math.Max(1, options.Value.MaxConcurrentJobs)).Select(_ => Task.Run(async () =>
+        {
+            await foreach (var jobId in queue.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                await runner.RunAsync(jobId, stoppingToken).ConfigureAwait(false);
+            }
+        }, stoppingToken));
+        try
+        {
+            await Task.WhenAll(runners).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}
