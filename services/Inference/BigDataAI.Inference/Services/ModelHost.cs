@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using BigDataAI.Models;
+using BigDataAI.Models.Registry;
+using Microsoft.Extensions.Logging;
+
+namespace BigDataAI.Inference.Services;
+
+/// <summary>A loaded model and its predictor. Disposed only once the last request that leased it has finished.</summary>
+public sealed class LoadedModel : IDisposable
+{
+    private int _leases = 1; // the host's own reference, dropped when the model is swapped out
+    private int _disposed;
+
+    internal LoadedModel(ModelRecord record, Predictor predictor)
+    {
+        Record = record;
+        Predictor = predictor;
+        LoadedAt = DateTimeOffset.UtcNow;
+    }
+
+    public ModelRecord Record { get; }
+    public Predictor Predictor { get; }
+    public DateTimeOffset LoadedAt { get; }
+
+    internal bool TryAcquire()
+    {
+        while (true)
+        {
+            var leases = Volatile.Read(ref _leases);
+            if (leases == 0)
+            {
+                return false; // already retired and released: the caller reads the new current model
+            }
+            if (Interlocked.CompareExchange(ref _leases, leases + 1, leases) == leases)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Ends a lease (a request, or the host's reference on swap). The last one frees the native memory.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0 && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Predictor.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// Holds the model being served. A swap builds the new predictor completely first, then switches the reference;
+/// requests in flight keep the model they leased until they finish.
+/// </summary>
+public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger) : IDisposable
+{
+    public const string TelemetryName = "BigDataAI.Inference";
+    internal static readonly ActivitySource Source = new(TelemetryName);
+    private static readonly Meter Meter = new(TelemetryName);
+    internal static readonly Counter<long> Predictions = Meter.CreateCounter<long>("bigdataai.inference.predictions", description: "Inputs classified");
+    internal static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("bigdataai.inference.predict.duration", "ms", "Predict call duration");
+    private static readonly Counter<long> Swaps = Meter.CreateCounter<long>("bigdataai.inference.model_swaps", description: "Models swapped in");
+
+    private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private LoadedModel? _current;
+
+    public LoadedModel? Current => Volatile.Read(ref _current);
+
+    /// <summary>Leases the current model for one request; dispose the lease when done. Null when nothing is loaded.</summary>
+    public LoadedModel? Acquire()
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _current);
+            if (current is null)
+            {
+                return null;
+            }
+            if (current.TryAcquire())
+            {
+                return current;
+            }
+        }
+    }
+
+    /// <summary>Loads the newest registered model if it is newer than the one served. Returns whether a swap happened.</summary>
+    public async Task<bool> LoadLatestAsync(CancellationToken cancellationToken)
+    {
+        var latest = await registry.LatestAsync(cancellationToken).ConfigureAwait(false);
+        return latest is not null && await LoadAsync(latest, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Loads <paramref name="record"/> unless the served model is the same or newer.</summary>
+    public async Task<bool> LoadAsync(ModelRecord record, CancellationToken cancellationToken)
+    {
+        await _loadLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var current = Current;
+            if (current is not null && (current.Record.ModelId == record.ModelId || current.Record.CreatedAt > record.CreatedAt))
+            {
+                return false;
+            }
+            using var activity = Source.StartActivity("load-model");
+            activity?.SetTag("bigdataai.model_id", record.ModelId);
+            activity?.SetTag("bigdataai.dataset", record.Dataset);
+            activity?.SetTag("bigdataai.dataset_version", record.DatasetVersion);
+            var weights = await registry.ReadWeightsAsync(record, cancellationToken).ConfigureAwait(false);
+            var predictor = CreatePredictor(record, weights);
+            var served = new LoadedModel(record, predictor);
+            var previous = Interlocked.Exchange(ref _current, served);
+            previous?.Dispose();
+            Swaps.Add(1);
+            logger.LogInformation("Serving model {ModelId} ({Architecture}, {Dataset} v{Version}, test accuracy {Accuracy:P2}){Previous}",
+                record.ModelId, record.Spec.Architecture, record.Dataset, record.DatasetVersion, record.TestAccuracy,
+                previous is null ? "" : $"; replaced {previous.Record.ModelId}");
+            return true;
+        }
+        finally
+        {
+            _loadLock.Release();
+        }
+    }
+
+    private static Predictor CreatePredictor(ModelRecord record, byte[] weights)
+    {
+        using var stream = new MemoryStream(weights, writable: false);
+        return new Predictor(record.Spec, stream);
+    }
+
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _current, null)?.Dispose();
+        _loadLock.Dispose();
+    }
+}
