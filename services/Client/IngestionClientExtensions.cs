@@ -1,0 +1,39 @@
+using BigDataAI.Protos.Ingestion.V1;
+using Google.Protobuf;
+
+namespace BigDataAI.Client;
+
+/// <summary>Uploads files through the client-streaming Upload call, in chunks.</summary>
+public static class IngestionClientExtensions
+{
+    public const int ChunkSize = 256 * 1024;
+
+    /// <summary>Uploads MNIST-style IDX image and label files (gzipped or not) as a new version of <paramref name="dataset"/>.</summary>
+    public static Task<UploadReply> UploadIdxAsync(this IngestionService.IngestionServiceClient client, string dataset, string imagesPath, string labelsPath, string? source = null, CancellationToken cancellationToken = default) =>
+        client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Idx, Source = source ?? "", Files = { "images", "labels" } },
+            [("images", imagesPath), ("labels", labelsPath)], cancellationToken);
+
+    /// <summary>Uploads a CSV file with a header row as a new version of <paramref name="dataset"/>.</summary>
+    public static Task<UploadReply> UploadCsvAsync(this IngestionService.IngestionServiceClient client, string dataset, string csvPath, string labelColumn = "label", string? source = null, CancellationToken cancellationToken = default) =>
+        client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Csv, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" } },
+            [("data", csvPath)], cancellationToken);
+
+    /// <summary>Sends <paramref name="header"/>, then each file's bytes as chunks tagged with its role.</summary>
+    public static async Task<UploadReply> UploadAsync(this IngestionService.IngestionServiceClient client, UploadHeader header, IReadOnlyList<(string Role, string Path)> files, CancellationToken cancellationToken = default)
+    {
+        using var call = client.Upload(cancellationToken: cancellationToken);
+        await call.RequestStream.WriteAsync(new UploadRequest { Header = header }, cancellationToken).ConfigureAwait(false);
+        var buffer = new byte[ChunkSize];
+        foreach (var (role, path) in files)
+        {
+            await using var file = File.OpenRead(path);
+            int read;
+            while ((read = await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await call.RequestStream.WriteAsync(new UploadRequest { Chunk = new FileChunk { File = role, Data = ByteString.CopyFrom(buffer, 0, read) } }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        return await call.ResponseAsync.ConfigureAwait(false);
+    }
+}
