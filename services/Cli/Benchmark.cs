@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using BigDataAI.Datasets;
+using BigDataAI.Models;
+using BigDataAI.Protos.Training.V1;
+using BigDataAI.Storage;
+using Grpc.Net.Client;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BigDataAI.Cli;
+
+/// <summary>
+/// Training throughput through the platform (a real job: labeled shards read from storage, per-epoch
+/// checkpoints, evaluation, registration) against a bare TorchSharp loop on the same tensors and model,
+/// measured in one run, one after the other, on this machine.
+/// </summary>
+public static class Benchmark
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static async Task<int> RunAsync(string dataDirectory, string? samples, string model, int epochs, CancellationToken ct)
+    {
+        epochs = epochs == 0 ? 3 : epochs;
+        var folder = Demo.SampleFolder(samples);
+        var data = Path.Combine(dataDirectory, "bench-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", Inv));
+        var url = $"http://127.0.0.1:{Demo.FreePort()}";
+        Console.WriteLine($"Benchmark: model {model}, {epochs} epochs, batch 128, Adam 1e-3, seed 1; {Environment.ProcessorCount} cores; torch threads {get_num_threads()}");
+
+        await using var app = EmbeddedHost.Build(data, url, quiet: true);
+        await app.StartAsync(ct);
+        using var channel = GrpcChannel.ForAddress(url);
+        var flows = new Flows(channel, channel, channel, TextWriter.Null);
+        var dataset = await flows.IngestAsync("bench", Path.Combine(folder, "images.idx3-ubyte.gz"), Path.Combine(folder, "labels.idx1-ubyte.gz"), null, "label", null, ct);
+
+        // The same train split the job will read, for the bare loop (read outside any timing).
+        var store = new DatasetStore(new FileSystemObjectStore(Path.Combine(data, "store")));
+        var labeled = await WaitForLabelsAsync(store, dataset.Version, ct);
+        var train = await store.ReadSplitAsync(labeled, Splits.Train, ct);
+        var spec = BigDataAI.Training.Services.JobRunner.SpecFor(model, labeled.FeatureShape, labeled.Classes.Length);
+
+        Console.WriteLine($"Train split: {train.Rows:N0} rows. Warming up (1 bare epoch, not counted) ...");
+        BareLoop(spec, train, 1);
+
+        Console.WriteLine("Platform: a training job through the gRPC API ...");
+        var request = new StartTrainingRequest { Dataset = "bench", Version = dataset.Version, Model = model, HyperParameters = new HyperParameters { Epochs = epochs } };
+        var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
+        var client = new TrainingService.TrainingServiceClient(channel);
+        using var call = client.WatchJob(new GetJobRequest { JobId = job.JobId }, cancellationToken: ct);
+        Stopwatch? running = null;
+        Job? last = null;
+        var loopRates = new List<double>();
+        while (await call.ResponseStream.MoveNext(ct))
+        {
+            var update = call.ResponseStream.Current;
+            if (update.State == JobState.Running && running is null)
+            {
+                running = Stopwatch.StartNew();
+            }
+            if (update.EpochsCompleted > (last?.EpochsCompleted ?? 0))
+            {
+                loopRates.Add(update.SamplesPerSecond);
+            }
+            last = update;
+        }
+        var platformSeconds = running!.Elapsed.TotalSeconds;
+        if (last!.State != JobState.Succeeded)
+        {
+            Console.Error.WriteLine($"The job failed: {last.Error}");
+            return 1;
+        }
+        await app.StopAsync(CancellationToken.None);
+
+        Console.WriteLine("Bare TorchSharp loop on the same tensors and model ...");
+        var bareSeconds = BareLoop(spec, train, epochs);
+
+        var samplesTrained = (double)train.Rows * epochs;
+        var platform = samplesTrained / platformSeconds;
+        var bare = samplesTrained / bareSeconds;
+        var loopOnly = loopRates.Average();
+        Console.WriteLine();
+        Console.WriteLine($"platform, whole job (shards read, {epochs} checkpoints, evaluation, registration): {platform.ToString("N0", Inv)} samples/s ({platformSeconds.ToString("F2", Inv)} s)");
+        Console.WriteLine($"platform, training loop only (mean of epochs):                        {loopOnly.ToString("N0", Inv)} samples/s");
+        Console.WriteLine($"bare TorchSharp loop:                                                 {bare.ToString("N0", Inv)} samples/s ({bareSeconds.ToString("F2", Inv)} s)");
+        Console.WriteLine($"ratio platform (whole job) / bare: {(platform / bare).ToString("F3", Inv)}");
+        Console.WriteLine($"ratio platform (loop only) / bare: {(loopOnly / bare).ToString("F3", Inv)}");
+        Console.WriteLine($"test accuracy of the platform's model: {last.TestMetrics.Accuracy.ToString("P2", Inv)}");
+        return 0;
+    }
+
+    private static async Task<LabeledManifest> WaitForLabelsAsync(DatasetStore store, int version, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await store.GetLabeledAsync("bench", version, ct) is { } labeled)
+            {
+                return labeled;
+            }
+            if (watch.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                throw new TimeoutException("Labeling did not finish within a minute.");
+            }
+            await Task.Delay(50, ct);
+        }
+    }
+
+    /// <summary>The plainest TorchSharp loop: one tensor per split, a seeded permutation per epoch, index_select per batch.</summary>
+    private static double BareLoop(ModelSpec spec, DatasetTable train, int epochs, int batchSize = 128, int seed = 1)
+    {
+        TorchRuntime.EnsureLoadable();
+        manual_seed(seed);
+        using var model = ModelFactory.Create(spec, seed);
+        using var optimizer = optim.Adam(model.parameters(), 1e-3);
+        using var lossFunction = nn.CrossEntropyLoss();
+        using var x = tensor(train.Features, [train.Rows, train.FeatureCount]);
+        using var y = tensor(train.Labels, [train.Rows]);
+        var random = new Random(seed);
+        var order = Enumerable.Range(0, train.Rows).Select(i => (long)i).ToArray();
+        model.train();
+        var clock = Stopwatch.StartNew();
+        for (var epoch = 0; epoch < epochs; epoch++)
+        {
+            random.Shuffle(order);
+            for (var start = 0; start < train.Rows; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                var count = Math.Min(batchSize, train.Rows - start);
+                var index = tensor(order.AsSpan(start, count).ToArray(), [count]);
+                var output = model.call(x.index_select(0, index));
+                var loss = lossFunction.call(output, y.index_select(0, index));
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+            }
+        }
+        return clock.Elapsed.TotalSeconds;
+    }
+}

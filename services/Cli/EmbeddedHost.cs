@@ -1,0 +1,58 @@
+using BigDataAI.Hosting;
+using BigDataAI.Inference;
+using BigDataAI.Ingestion;
+using BigDataAI.Labeling;
+using BigDataAI.Training;
+
+namespace BigDataAI.Cli;
+
+/// <summary>
+/// All four services in one process: the same modules the service hosts compose, over MassTransit's in-memory
+/// transport and a folder-backed object store. Nothing here is wired differently from the distributed mode
+/// except those two settings.
+/// </summary>
+public static class EmbeddedHost
+{
+    public static WebApplication Build(string dataDirectory, string url, bool quiet, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        var defaults = new Dictionary<string, string?>
+        {
+            ["Storage:Directory"] = Path.GetFullPath(Path.Combine(dataDirectory, "store")),
+            ["Messaging:Transport"] = "InMemory",
+            ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
+            ["Ingestion:TempDirectory"] = Path.GetFullPath(Path.Combine(dataDirectory, "tmp")),
+        };
+        if (quiet)
+        {
+            defaults["Logging:LogLevel:Default"] = "Warning";
+            defaults["Logging:LogLevel:BigDataAI"] = "Warning";
+        }
+        builder.Configuration.AddInMemoryCollection(defaults);
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+        Directory.CreateDirectory(defaults["Ingestion:TempDirectory"]!);
+        builder.WebHost.UseUrls(url);
+
+        builder.AddServiceDefaults();
+        builder.AddPlatform(bus =>
+        {
+            bus.AddLabelingConsumers();
+            bus.AddTrainingConsumers();
+            bus.AddInferenceConsumers();
+        });
+        builder.AddIngestion();
+        builder.AddLabeling();
+        builder.AddTraining();
+        builder.AddInference();
+
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapIngestion();
+        app.MapTraining();
+        app.MapInference();
+        return app;
+    }
+}

@@ -1,0 +1,162 @@
+using System.CommandLine;
+using BigDataAI.Cli;
+using BigDataAI.Protos.Training.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+var root = new RootCommand("BigDataAI: raw data in, a served model out. Run 'bigdataai demo' for the whole flow in one process.");
+
+// Shared options.
+var server = new Option<string>("--server") { Description = "Base URL of a deployment that serves every API (embedded 'serve')", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+var ingestionUrl = new Option<string?>("--ingestion") { Description = "Ingestion service URL (distributed mode); defaults to --server" };
+var trainingUrl = new Option<string?>("--training") { Description = "Training service URL (distributed mode); defaults to --server" };
+var inferenceUrl = new Option<string?>("--inference") { Description = "Inference service URL (distributed mode); defaults to --server" };
+var dataset = new Option<string>("--dataset") { Description = "Dataset name ([a-z0-9-], starting with a letter)", DefaultValueFactory = _ => "mnist" };
+var images = new Option<string?>("--images") { Description = "IDX image file (gzipped or not)" };
+var labels = new Option<string?>("--labels") { Description = "IDX label file (gzipped or not)" };
+var csv = new Option<string?>("--csv") { Description = "CSV file with a header row" };
+var labelColumn = new Option<string>("--label-column") { Description = "CSV: name of the label column", DefaultValueFactory = _ => "label" };
+var source = new Option<string?>("--source") { Description = "Where the data came from (stored in the manifest)" };
+var model = new Option<string>("--model") { Description = "cnn or mlp", DefaultValueFactory = _ => "cnn" };
+var version = new Option<int>("--version") { Description = "Dataset version (0 = newest)" };
+var epochs = new Option<int>("--epochs") { Description = "Epochs (0 = the model's default: 12 for cnn, 10 for mlp)" };
+var batchSize = new Option<int>("--batch-size") { Description = "Batch size (0 = 128)" };
+var learningRate = new Option<double>("--learning-rate") { Description = "Learning rate (0 = 1e-3 for adam, 0.05 for sgd)" };
+var optimizer = new Option<string?>("--optimizer") { Description = "adam or sgd" };
+var seed = new Option<long>("--seed") { Description = "Seed (0 = 1)" };
+var noWait = new Option<bool>("--no-wait") { Description = "Return once the job is queued" };
+var job = new Option<string>("--job") { Description = "Job id", Required = true };
+var offset = new Option<int>("--offset") { Description = "First row of the file to classify" };
+var count = new Option<int>("--count") { Description = "Rows to classify", DefaultValueFactory = _ => 10 };
+var dataDir = new Option<string>("--data") { Description = "Folder for the embedded mode's storage", DefaultValueFactory = _ => ".data" };
+var samples = new Option<string?>("--samples") { Description = "Folder with images.idx3-ubyte.gz and labels.idx1-ubyte.gz (default: the shipped samples/mnist)" };
+var port = new Option<int>("--port") { Description = "Port for the embedded server (0 = any free port)", DefaultValueFactory = _ => 5080 };
+
+Flows FlowsFor(ParseResult r)
+{
+    var fallback = r.GetValue(server)!;
+    return new Flows(Channel(r.GetValue(ingestionUrl) ?? fallback), Channel(r.GetValue(trainingUrl) ?? fallback), Channel(r.GetValue(inferenceUrl) ?? fallback), Console.Out);
+}
+
+StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
+{
+    Dataset = r.GetValue(dataset)!,
+    Version = r.GetValue(version),
+    Model = r.GetValue(model)!,
+    HyperParameters = new HyperParameters
+    {
+        Epochs = r.GetValue(epochs),
+        BatchSize = r.GetValue(batchSize),
+        LearningRate = r.GetValue(learningRate),
+        Optimizer = r.GetValue(optimizer) ?? "",
+        Seed = r.GetValue(seed),
+    },
+};
+
+(string? Images, string? Labels, string? Csv) InputsFrom(ParseResult r)
+{
+    var (i, l, c) = (r.GetValue(images), r.GetValue(labels), r.GetValue(csv));
+    if (c is null && (i is null || l is null))
+    {
+        throw new ArgumentException("Give either --csv FILE, or both --images FILE and --labels FILE.");
+    }
+    if (c is not null && (i is not null || l is not null))
+    {
+        throw new ArgumentException("Give either --csv or --images/--labels, not both.");
+    }
+    foreach (var path in new[] { i, l, c }.OfType<string>())
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"File not found: {path}", path);
+        }
+    }
+    return (i, l, c);
+}
+
+var ingest = new Command("ingest", "Upload IDX or CSV files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source };
+ingest.SetAction((r, ct) => Run(async () =>
+{
+    var (i, l, c) = InputsFrom(r);
+    await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct);
+    return 0;
+}));
+
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, noWait };
+train.SetAction((r, ct) => Run(async () =>
+{
+    var flows = FlowsFor(r);
+    var started = await flows.StartTrainingAsync(TrainingRequestFrom(r), TimeSpan.FromMinutes(2), ct);
+    if (!r.GetValue(noWait))
+    {
+        var final = await flows.WatchAsync(started.JobId, ct);
+        return final.State == JobState.Succeeded ? 0 : 1;
+    }
+    return 0;
+}));
+
+var status = new Command("status", "Show a job's state") { server, trainingUrl, job };
+status.SetAction((r, ct) => Run(async () =>
+{
+    var j = await new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)).GetJobAsync(new GetJobRequest { JobId = r.GetValue(job)! }, cancellationToken: ct);
+    Console.WriteLine($"{j.JobId}: {j.State}, epoch {j.EpochsCompleted}/{j.Epochs}, loss {j.TrainLoss:F4}, validation accuracy {j.ValidationAccuracy:P2}{(j.Error.Length > 0 ? ", error: " + j.Error : "")}");
+    FlowsFor(r).PrintMetrics(j);
+    return 0;
+}));
+
+var watch = new Command("watch", "Follow a job's progress until it ends") { server, trainingUrl, job };
+watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(job)!, ct)).State == JobState.Succeeded ? 0 : 1));
+
+var predict = new Command("predict", "Classify rows of an IDX or CSV file with the served model") { server, inferenceUrl, images, labels, csv, labelColumn, offset, count };
+predict.SetAction((r, ct) => Run(async () =>
+{
+    var (i, l, c) = InputsFrom(r);
+    await FlowsFor(r).PredictAsync(i, l, c, r.GetValue(labelColumn)!, r.GetValue(offset), r.GetValue(count), ct);
+    return 0;
+}));
+
+var serve = new Command("serve", "Run all four services in this process (in-memory messaging, folder storage) until Ctrl+C") { dataDir, port };
+serve.SetAction((r, ct) => Run(async () =>
+{
+    var url = $"http://127.0.0.1:{(r.GetValue(port) == 0 ? Demo.FreePort() : r.GetValue(port))}";
+    await using var app = EmbeddedHost.Build(r.GetValue(dataDir)!, url, quiet: false);
+    Console.WriteLine($"BigDataAI (embedded) serving gRPC on {url}; storage in {Path.GetFullPath(r.GetValue(dataDir)!)}");
+    await app.RunAsync(ct);
+    return 0;
+}));
+
+var demo = new Command("demo", "Ingest the shipped MNIST sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed };
+demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), ct)));
+
+var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
+bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));
+
+root.Subcommands.Add(demo);
+root.Subcommands.Add(serve);
+root.Subcommands.Add(ingest);
+root.Subcommands.Add(train);
+root.Subcommands.Add(status);
+root.Subcommands.Add(watch);
+root.Subcommands.Add(predict);
+root.Subcommands.Add(bench);
+return await root.Parse(args).InvokeAsync();
+
+static GrpcChannel Channel(string url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+
+static async Task<int> Run(Func<Task<int>> action)
+{
+    try
+    {
+        return await action();
+    }
+    catch (RpcException e)
+    {
+        Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
+        return 2;
+    }
+    catch (Exception e) when (e is ArgumentException or FileNotFoundException or BigDataAI.Ingestion.Parsing.DataFormatException)
+    {
+        Console.Error.WriteLine($"error: {e.Message}");
+        return 2;
+    }
+}
