@@ -1,0 +1,273 @@
+using Azure.Storage.Blobs;
+using BigDataAI.Hosting;
+using BigDataAI.Inference;
+using BigDataAI.Ingestion;
+using BigDataAI.IntegrationTests.Infrastructure;
+using BigDataAI.Labeling;
+using BigDataAI.Training;
+using Grpc.Net.Client;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+using IngestionClient = BigDataAI.Protos.Ingestion.V1.IngestionService.IngestionServiceClient;
+using InferenceClient = BigDataAI.Protos.Inference.V1.InferenceService.InferenceServiceClient;
+using TrainingClient = BigDataAI.Protos.Training.V1.TrainingService.TrainingServiceClient;
+
+namespace BigDataAI.IntegrationTests.Services;
+
+/// <summary>The modules a <see cref="ServiceHost"/> composes.</summary>
+[Flags]
+public enum Modules
+{
+    Ingestion = 1,
+    Labeling = 2,
+    Training = 4,
+    Inference = 8,
+}
+
+/// <summary>
+/// One or several modules running in-process as a real WebApplication (Kestrel, HTTP/2 without TLS on a free loopback
+/// port) against the shared real RabbitMQ and Azurite, wired exactly as the service hosts wire them:
+/// <c>AddPlatform(consumers)</c>, <c>AddX()</c>, <c>MapX()</c>. Each host gets its own blob container, so tests never
+/// see each other's data. The test's <see cref="MessageRecorder"/> listens on a temporary queue and a
+/// <see cref="ConsumeRecorder"/> reports what the modules' consumers consumed, both into <see cref="Messages"/>.
+/// </summary>
+public sealed class ServiceHost : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly WebApplication _app;
+    private readonly bool _ownsContainer;
+    private readonly ServersFixture _servers;
+    private readonly Modules _modules;
+
+    private ServiceHost(WebApplication app, ServersFixture servers, Modules modules, string container, bool ownsContainer, MessageLog messages, BlobContainerClient blobs)
+    {
+        _app = app;
+        _servers = servers;
+        _modules = modules;
+        _ownsContainer = ownsContainer;
+        Container = container;
+        Messages = messages;
+        Blobs = blobs;
+        Address = app.Urls.Single();
+        Channel = GrpcChannel.ForAddress(Address);
+        Ingestion = new IngestionClient(Channel);
+        Training = new TrainingClient(Channel);
+        Inference = new InferenceClient(Channel);
+    }
+
+    public string Container { get; }
+
+    public string Address { get; }
+
+    public MessageLog Messages { get; }
+
+    /// <summary>The host's blob container, read directly (not through the platform's store).</summary>
+    public BlobContainerClient Blobs { get; }
+
+    public GrpcChannel Channel { get; }
+
+    public IngestionClient Ingestion { get; }
+
+    public TrainingClient Training { get; }
+
+    public InferenceClient Inference { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>The host's bus, to publish as another service would.</summary>
+    public IBus Bus => _app.Services.GetRequiredService<IBus>();
+
+    /// <summary>A fresh container name: lower-case letters, digits and '-', 3-63 characters.</summary>
+    public static string NewContainerName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)];
+
+    /// <summary>Starts <paramref name="modules"/> in one host. <paramref name="container"/> lets two hosts share storage (then the caller deletes it).</summary>
+    public static async Task<ServiceHost> StartAsync(
+        ServersFixture servers,
+        ITestOutputHelper output,
+        Modules modules,
+        string? container = null,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configureServices = null)
+    {
+        var ownsContainer = container is null;
+        container ??= NewContainerName("svc");
+        var messages = new MessageLog();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = "BigDataAI.IntegrationTests",
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = "Development",
+        });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:messaging"] = servers.RabbitMq.ConnectionString,
+            ["ConnectionStrings:blobs"] = servers.Azurite.ConnectionString,
+            ["Storage:Container"] = container,
+            ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
+            ["Messaging:RetryIntervals:0"] = "00:00:00.1",
+            ["Messaging:RetryIntervals:1"] = "00:00:00.1",
+            ["Messaging:StartTimeout"] = "00:00:30",
+            ["Training:Device"] = "cpu",
+            ["Logging:LogLevel:Default"] = "Information",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting"] = "Warning",
+            ["Logging:LogLevel:MassTransit"] = "Warning",
+        });
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+        // Port 0: Kestrel binds a free loopback port itself (no race with other programs); app.Urls gives it after start.
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Logging.AddTestOutput(output);
+
+        builder.Services.AddSingleton(messages);
+        builder.Services.AddConsumeObserver<ConsumeRecorder>();
+        builder.AddPlatform(bus =>
+        {
+            if (modules.HasFlag(Modules.Labeling))
+            {
+                bus.AddLabelingConsumers();
+            }
+            if (modules.HasFlag(Modules.Training))
+            {
+                bus.AddTrainingConsumers();
+            }
+            if (modules.HasFlag(Modules.Inference))
+            {
+                bus.AddInferenceConsumers();
+            }
+            bus.AddConsumer<MessageRecorder>().Endpoint(e =>
+            {
+                e.Name = messages.RecorderEndpoint;
+                e.Temporary = true;
+            });
+        });
+        if (modules.HasFlag(Modules.Ingestion))
+        {
+            builder.AddIngestion();
+        }
+        if (modules.HasFlag(Modules.Labeling))
+        {
+            builder.AddLabeling();
+        }
+        if (modules.HasFlag(Modules.Training))
+        {
+            builder.AddTraining();
+        }
+        if (modules.HasFlag(Modules.Inference))
+        {
+            builder.AddInference();
+        }
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        if (modules.HasFlag(Modules.Ingestion))
+        {
+            app.MapIngestion();
+        }
+        if (modules.HasFlag(Modules.Training))
+        {
+            app.MapTraining();
+        }
+        if (modules.HasFlag(Modules.Inference))
+        {
+            app.MapInference();
+        }
+        // The modules' queues are durable and shared by name across the test run: start from empty ones, not from
+        // messages other tests left for datasets and models in their own containers.
+        await DeleteModuleQueuesAsync(servers, modules).ConfigureAwait(false);
+        try
+        {
+            using var timeout = new CancellationTokenSource(StartTimeout);
+            await app.StartAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var blobs = servers.Azurite.CreateServiceClient().GetBlobContainerClient(container);
+        return new ServiceHost(app, servers, modules, container, ownsContainer, messages, blobs);
+    }
+
+    /// <summary>The queues (and their exchanges, error and skipped queues) of the module consumers in <paramref name="modules"/>.</summary>
+    public static IReadOnlyList<string> ModuleQueues(Modules modules)
+    {
+        var names = new List<string>();
+        var formatter = PlatformEndpointNameFormatter.Instance;
+        if (modules.HasFlag(Modules.Labeling))
+        {
+            names.Add(formatter.Consumer<global::BigDataAI.Labeling.IntegrationEvents.EventHandling.DatasetIngestedConsumer>());
+        }
+        if (modules.HasFlag(Modules.Training))
+        {
+            names.Add(formatter.Consumer<global::BigDataAI.Training.IntegrationEvents.EventHandling.DatasetLabeledConsumer>());
+        }
+        if (modules.HasFlag(Modules.Inference))
+        {
+            names.Add(formatter.Consumer<global::BigDataAI.Inference.IntegrationEvents.EventHandling.ModelTrainedConsumer>());
+        }
+        return [.. names.SelectMany(n => new[] { n, n + "_error", n + "_skipped" })];
+    }
+
+    private static async Task DeleteModuleQueuesAsync(ServersFixture servers, Modules modules)
+    {
+        var names = ModuleQueues(modules);
+        if (names.Count == 0)
+        {
+            return;
+        }
+        await using var connection = await servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync().ConfigureAwait(false);
+        await using var channel = await connection.CreateChannelAsync().ConfigureAwait(false);
+        foreach (var name in names)
+        {
+            // Both deletes succeed when the queue or exchange does not exist.
+            await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: false).ConfigureAwait(false);
+            await channel.ExchangeDeleteAsync(name, ifUnused: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Every blob path in the container under <paramref name="prefix"/>, in order.</summary>
+    public async Task<IReadOnlyList<string>> ListBlobsAsync(string prefix = "")
+    {
+        var paths = new List<string>();
+        if (!await Blobs.ExistsAsync().ConfigureAwait(false))
+        {
+            return paths;
+        }
+        await foreach (var blob in Blobs.GetBlobsAsync(new Azure.Storage.Blobs.Models.GetBlobsOptions { Prefix = prefix }).ConfigureAwait(false))
+        {
+            paths.Add(blob.Name);
+        }
+        return paths;
+    }
+
+    public async Task<bool> BlobExistsAsync(string path) =>
+        await Blobs.ExistsAsync().ConfigureAwait(false) && (await Blobs.GetBlobClient(path).ExistsAsync().ConfigureAwait(false)).Value;
+
+    public async Task<byte[]> ReadBlobAsync(string path) =>
+        (await Blobs.GetBlobClient(path).DownloadContentAsync().ConfigureAwait(false)).Value.Content.ToArray();
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+        await _app.DisposeAsync().ConfigureAwait(false);
+        // Leave no queue behind that would collect messages for a later test's service (which would then retry them).
+        await DeleteModuleQueuesAsync(_servers, _modules).ConfigureAwait(false);
+        if (_ownsContainer)
+        {
+            await Blobs.DeleteIfExistsAsync().ConfigureAwait(false);
+        }
+    }
+}

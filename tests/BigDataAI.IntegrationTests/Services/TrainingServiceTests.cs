@@ -1,0 +1,154 @@
+using BigDataAI.Contracts.Labeling;
+using BigDataAI.Contracts.Training;
+using BigDataAI.IntegrationTests.Infrastructure;
+using BigDataAI.Protos.Training.V1;
+using BigDataAI.Storage;
+using Grpc.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+
+namespace BigDataAI.IntegrationTests.Services;
+
+/// <summary>The training module's gRPC API in a real host: request validation, and one real (tiny) job end to end.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelper output)
+{
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task StartTraining_rejects_bad_models_and_epochs_unknown_datasets_and_unlabeled_versions()
+    {
+        // Ingestion without labeling: the dataset exists but is never labeled.
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Training);
+        using var files = new TempFolder();
+        var name = "unlabeled-" + Guid.NewGuid().ToString("N")[..8];
+        await host.Ingestion.UploadIdxAsync(files, name, TestData.Idx(30, seed: 4));
+
+        var model = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "resnet" });
+        Assert.Equal(StatusCode.InvalidArgument, model.StatusCode);
+        Assert.Contains("'model'", model.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("'resnet'", model.Status.Detail, StringComparison.Ordinal);
+
+        var epochs = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { Epochs = 5000 } });
+        Assert.Equal(StatusCode.InvalidArgument, epochs.StatusCode);
+        Assert.Contains("'epochs'", epochs.Status.Detail, StringComparison.Ordinal);
+
+        var unknown = await StartFails(host, new StartTrainingRequest { Dataset = "no-such-dataset", Model = "mlp" });
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("no-such-dataset", unknown.Status.Detail, StringComparison.Ordinal);
+
+        var version = await StartFails(host, new StartTrainingRequest { Dataset = name, Version = 7, Model = "mlp" });
+        Assert.Equal(StatusCode.NotFound, version.StatusCode);
+
+        var unlabeled = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "mlp" });
+        Assert.Equal(StatusCode.FailedPrecondition, unlabeled.StatusCode);
+        Assert.Contains("labeled", unlabeled.Status.Detail, StringComparison.Ordinal);
+
+        var job = await Assert.ThrowsAsync<RpcException>(async () => await host.Training.GetJobAsync(new GetJobRequest { JobId = "no-such-job" }));
+        Assert.Equal(StatusCode.NotFound, job.StatusCode);
+        Assert.Contains("no-such-job", job.Status.Detail, StringComparison.Ordinal);
+
+        using var watch = host.Training.WatchJob(new GetJobRequest { JobId = "no-such-job" });
+        var watched = await Assert.ThrowsAsync<RpcException>(() => watch.ResponseStream.MoveNext());
+        Assert.Equal(StatusCode.NotFound, watched.StatusCode);
+
+        Assert.Empty(await host.ListBlobsAsync("jobs/"));
+    }
+
+    [Fact]
+    public async Task A_job_streams_its_epochs_checkpoints_registers_and_announces_a_model_and_is_not_run_twice()
+    {
+        // Reads of the training split wait until the test is watching the job, so the stream starts before epoch 1.
+        var gate = new ObjectStoreGate("/labeled/train-");
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training,
+            configureServices: services => services.AddSingleton<IObjectStore>(sp =>
+                new GatedObjectStore(StorageRegistration.Create(sp.GetRequiredService<IConfiguration>()), gate)));
+        using var files = new TempFolder();
+        var name = "train-" + Guid.NewGuid().ToString("N")[..8];
+        await host.Ingestion.UploadIdxAsync(files, name, TestData.Idx(300, seed: 5));
+        var labeled = await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name && m.Version == 1);
+
+        var request = new StartTrainingRequest
+        {
+            Dataset = name,
+            Model = "mlp",
+            HyperParameters = new HyperParameters { Epochs = 2, BatchSize = 16, Seed = 3 },
+        };
+        var started = await host.Training.StartTrainingAsync(request);
+        Assert.Equal(name, started.Dataset);
+        Assert.Equal(1, started.Version);
+        Assert.Equal(2, started.Epochs);
+        Assert.Contains(started.State, new[] { JobState.Queued, JobState.Running });
+
+        var updates = new List<Job>();
+        using (var timeout = new CancellationTokenSource(JobTimeout))
+        using (var watch = host.Training.WatchJob(new GetJobRequest { JobId = started.JobId }, cancellationToken: timeout.Token))
+        {
+            while (await watch.ResponseStream.MoveNext(timeout.Token))
+            {
+                updates.Add(watch.ResponseStream.Current.Clone());
+                gate.Open();
+            }
+        }
+        foreach (var update in updates)
+        {
+            output.WriteLine($"{update.State} epoch {update.Epoch} batch {update.Batch}/{update.Batches} completed {update.EpochsCompleted}");
+        }
+
+        var done = updates[^1];
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        Assert.Equal(0, updates[0].EpochsCompleted);
+        Assert.All(updates[..^1], u => Assert.Contains(u.State, new[] { JobState.Queued, JobState.Running }));
+        var completed = updates.Where(u => u.State == JobState.Running).Select(u => u.EpochsCompleted).Distinct().ToList();
+        Assert.Equal([.. completed.Order()], completed);
+        Assert.Contains(1, completed);
+        Assert.Contains(2, completed);
+        Assert.Equal(2, done.EpochsCompleted);
+        Assert.Equal("cpu", done.Device);
+
+        var metrics = done.TestMetrics;
+        Assert.NotNull(metrics);
+        Assert.InRange(metrics.Accuracy, double.Epsilon, 1.0);
+        Assert.Equal(TestData.Classes, metrics.Classes);
+        Assert.Equal(labeled.TestRows, metrics.Samples);
+        Assert.Equal(TestData.Classes * TestData.Classes, metrics.Confusion.Count);
+        Assert.Equal(labeled.TestRows, metrics.Confusion.Sum());
+        Assert.Equal(TestData.Classes, metrics.Precision.Count);
+        Assert.False(string.IsNullOrEmpty(done.ModelId));
+
+        foreach (var path in new[]
+        {
+            $"jobs/{started.JobId}/job.json",
+            $"jobs/{started.JobId}/checkpoints/epoch-001.pt",
+            $"jobs/{started.JobId}/checkpoints/epoch-002.pt",
+            $"models/{done.ModelId}/model.json",
+            $"models/{done.ModelId}/weights.pt",
+        })
+        {
+            Assert.True(await host.BlobExistsAsync(path), $"{path} is missing");
+        }
+        Assert.Equal(2, (await host.ListBlobsAsync($"jobs/{started.JobId}/checkpoints/")).Count);
+
+        var trained = await host.Messages.Published<ModelTrained>(m => m.ModelId == done.ModelId);
+        Assert.Equal(name, trained.Dataset);
+        Assert.Equal(1, trained.Version);
+        Assert.Equal("mlp", trained.Architecture);
+        Assert.Equal($"models/{done.ModelId}/model.json", trained.ModelPath);
+        Assert.Equal(metrics.Accuracy, trained.TestAccuracy, 6);
+
+        // The same spec again: the finished job, not a new run.
+        var repeated = await host.Training.StartTrainingAsync(request);
+        Assert.Equal(started.JobId, repeated.JobId);
+        Assert.Equal(JobState.Succeeded, repeated.State);
+        Assert.Equal(done.ModelId, repeated.ModelId);
+        var fetched = await host.Training.GetJobAsync(new GetJobRequest { JobId = started.JobId });
+        Assert.Equal(JobState.Succeeded, fetched.State);
+        var models = await host.Training.ListModelsAsync(new ListModelsRequest());
+        Assert.Equal([done.ModelId], models.Models.Select(m => m.ModelId));
+        Assert.Single(host.Messages.PublishedSoFar<ModelTrained>(m => m.Dataset == name));
+    }
+
+    private static Task<RpcException> StartFails(ServiceHost host, StartTrainingRequest request) =>
+        Assert.ThrowsAsync<RpcException>(async () => await host.Training.StartTrainingAsync(request));
+}
