@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Runs BigDataAI by hand as four separate service processes, the way the end-to-end test does
+# (tests/BigDataAI.IntegrationTests/EndToEnd): a private RabbitMQ broker and a private Azurite in a temp folder,
+# the ingestion, labeling, training and inference hosts on 127.0.0.1:5101-5104, then the bigdataai CLI uploads the
+# shipped MNIST sample, follows the training job (the training service auto-trains an MLP for 2 epochs; the CLI's
+# identical request finds that same job) and classifies digits with the served model. Everything it started is
+# stopped on exit, also on Ctrl+C or an error.
+#
+# Usage: scripts/run-distributed.sh [--no-build] [--keep]
+#   --no-build  use the existing Release build of the hosts and the CLI
+#   --keep      keep the temp folder (broker and Azurite data, every process's log) after exit
+# Ports can be moved with env: AMQP_PORT (5680), AZURITE_PORT (10100), INGESTION_PORT (5101), LABELING_PORT (5102),
+# TRAINING_PORT (5103), INFERENCE_PORT (5104). Needs rabbitmq-server, tools/node_modules/.bin/azurite-blob
+# (scripts/install-test-deps.sh installs both), curl and the .NET 10 SDK.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+
+build=1
+keep=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "run-distributed: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+amqp_port="${AMQP_PORT:-5680}"
+dist_port=$((amqp_port + 20000))
+epmd_port="${EPMD_PORT:-4380}"
+azurite_port="${AZURITE_PORT:-10100}"
+declare -A ports=(
+  [Ingestion]="${INGESTION_PORT:-5101}"
+  [Labeling]="${LABELING_PORT:-5102}"
+  [Training]="${TRAINING_PORT:-5103}"
+  [Inference]="${INFERENCE_PORT:-5104}"
+)
+services=(Ingestion Labeling Training Inference)
+config=Release
+node="bigdataai-run-$$@localhost"
+
+say() { echo "run-distributed: $*"; }
+fail() { echo "run-distributed: $*" >&2; exit 1; }
+
+# --- prerequisites ---
+rabbitmq_server="$(command -v rabbitmq-server || echo /usr/sbin/rabbitmq-server)"
+rabbitmqctl="$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)"
+[ -x "$rabbitmq_server" ] || fail "rabbitmq-server not found: run scripts/install-test-deps.sh"
+azurite="$root/tools/node_modules/.bin/azurite-blob"
+[ -x "$azurite" ] || fail "$azurite not found: run scripts/install-test-deps.sh"
+command -v curl >/dev/null 2>&1 || fail "curl is needed for the health checks"
+for port in "$amqp_port" "$dist_port" "$epmd_port" "$azurite_port" "${ports[@]}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port is already in use on 127.0.0.1 (move it with the env variables in --help)"
+  fi
+done
+
+# --- build ---
+if [ "$build" -eq 1 ]; then
+  for s in "${services[@]}"; do
+    say "building the $s host ($config)"
+    dotnet build "services/$s/BigDataAI.$s.Host/BigDataAI.$s.Host.csproj" -c "$config" -v quiet -nologo >/dev/null \
+      || fail "building services/$s/BigDataAI.$s.Host failed (run the same dotnet build to see why)"
+  done
+  say "building the CLI ($config)"
+  dotnet build services/Cli/BigDataAI.Cli.csproj -c "$config" -v quiet -nologo >/dev/null \
+    || fail "building services/Cli failed (run the same dotnet build to see why)"
+fi
+cli_dll="$root/services/Cli/bin/$config/net10.0/bigdataai.dll"
+[ -f "$cli_dll" ] || fail "$cli_dll is missing: run without --no-build"
+for s in "${services[@]}"; do
+  dll="$root/services/$s/BigDataAI.$s.Host/bin/$config/net10.0/BigDataAI.$s.Host.dll"
+  [ -f "$dll" ] || fail "$dll is missing: run without --no-build"
+done
+
+# --- cleanup: stop exactly what this script started ---
+# Under /tmp: the broker runs as user rabbitmq, who must be able to write its folder.
+tmp="$(mktemp -d /tmp/bigdataai-distributed.XXXXXX)"
+chmod 777 "$tmp"
+declare -A pids=()
+rabbit_env=(
+  RABBITMQ_NODENAME="$node"
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  RABBITMQ_NODE_PORT="$amqp_port"
+  RABBITMQ_DIST_PORT="$dist_port"
+  RABBITMQ_MNESIA_BASE="$tmp/mnesia"
+  RABBITMQ_LOG_BASE="$tmp/log"
+  RABBITMQ_ENABLED_PLUGINS_FILE="$tmp/enabled_plugins"
+  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  ERL_EPMD_PORT="$epmd_port"
+  ERL_EPMD_ADDRESS=127.0.0.1
+)
+status=1
+# Waits up to $2 seconds (default 10) for process $1 to exit after SIGTERM, then kills it.
+stop_pid() {
+  for _ in $(seq 1 $((${2:-10} * 5))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
+  kill -9 "$1" 2>/dev/null
+  wait "$1" 2>/dev/null # reap it quietly (no "Killed" job notice)
+  return 0
+}
+cleanup() {
+  set +e
+  trap - EXIT INT TERM
+  for s in "${services[@]}"; do
+    [ -n "${pids[$s]:-}" ] && kill "${pids[$s]}" 2>/dev/null
+  done
+  for s in "${services[@]}"; do
+    # A host stops within a few seconds on SIGTERM; kill it if it does not.
+    [ -n "${pids[$s]:-}" ] && stop_pid "${pids[$s]}"
+  done
+  if [ "$status" -ne 0 ]; then
+    for s in "${services[@]}"; do
+      [ -f "$tmp/$s.log" ] && { echo "--- last lines of the $s host's log ---"; tail -n 25 "$tmp/$s.log"; }
+    done
+  fi
+  if [ -n "${pids[azurite]:-}" ]; then
+    # Azurite closes its server on SIGTERM but its node process may stay: stop_pid ends it.
+    kill "${pids[azurite]}" 2>/dev/null
+    stop_pid "${pids[azurite]}" 2
+  fi
+  if [ -n "${pids[rabbitmq]:-}" ]; then
+    env "${rabbit_env[@]}" timeout 30 "$rabbitmqctl" -n "$node" stop >/dev/null 2>&1 || kill "${pids[rabbitmq]}" 2>/dev/null
+    stop_pid "${pids[rabbitmq]}"
+    # The broker started its own epmd on the private port: it outlives the broker unless told to stop.
+    env "${rabbit_env[@]}" epmd -port "$epmd_port" -kill >/dev/null 2>&1
+  fi
+  if [ "$keep" -eq 1 ]; then
+    say "kept $tmp (logs: $tmp/*.log)"
+  else
+    rm -rf "$tmp"
+  fi
+  say "stopped everything it started"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until "$@" succeeds, at most $1 seconds (the remaining arguments are the command); $2 names the process to watch.
+wait_for() {
+  local seconds="$1" pid="$2"
+  shift 2
+  local end=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      return 2
+    fi
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.3
+  done
+}
+
+# --- RabbitMQ and Azurite ---
+say "starting RabbitMQ on 127.0.0.1:$amqp_port (node $node, data in $tmp)"
+env "${rabbit_env[@]}" "$rabbitmq_server" >"$tmp/rabbitmq.out" 2>&1 &
+pids[rabbitmq]=$!
+say "starting Azurite on 127.0.0.1:$azurite_port"
+"$azurite" --silent --location "$tmp/azurite" --blobHost 127.0.0.1 --blobPort "$azurite_port" --skipApiVersionCheck >"$tmp/azurite.out" 2>&1 &
+pids[azurite]=$!
+
+wait_for 90 "${pids[rabbitmq]}" env "${rabbit_env[@]}" "$rabbitmqctl" -n "$node" await_startup --timeout 5 \
+  || { tail -n 30 "$tmp/rabbitmq.out" >&2; fail "RabbitMQ did not start (output above; log in $tmp/log)"; }
+say "RabbitMQ ready"
+# Any HTTP answer (403 for an unsigned request included) means Azurite is up.
+wait_for 60 "${pids[azurite]}" curl -s -o /dev/null "http://127.0.0.1:$azurite_port/devstoreaccount1?comp=list" \
+  || { cat "$tmp/azurite.out" >&2; fail "Azurite did not start"; }
+say "Azurite ready"
+
+# --- the four hosts ---
+export ConnectionStrings__messaging="amqp://guest:guest@127.0.0.1:$amqp_port"
+export ConnectionStrings__blobs="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$azurite_port/devstoreaccount1;"
+export Storage__Container="run-$(date +%Y%m%d%H%M%S)"
+export Messaging__RetryIntervals__0=00:00:00.200
+export DOTNET_ENVIRONMENT=Production
+unset ASPNETCORE_ENVIRONMENT
+for s in "${services[@]}"; do
+  dir="$root/services/$s/BigDataAI.$s.Host/bin/$config/net10.0"
+  extra=()
+  if [ "$s" = Training ]; then
+    extra=(Training__AutoTrainModel=mlp Training__AutoTrainHyperParameters__Epochs=2)
+  fi
+  # The working folder is the host's output folder: its content root, where appsettings.json (HTTP/2 only) is.
+  (cd "$dir" && exec env ASPNETCORE_URLS="http://127.0.0.1:${ports[$s]}" "${extra[@]}" dotnet "BigDataAI.$s.Host.dll") >"$tmp/$s.log" 2>&1 &
+  pids[$s]=$!
+  say "started the $s host (pid ${pids[$s]}) on http://127.0.0.1:${ports[$s]}"
+done
+for s in "${services[@]}"; do
+  # /health is ready when every check passes, the message bus included; the hosts speak HTTP/2 without TLS.
+  wait_for 90 "${pids[$s]}" curl -sf --http2-prior-knowledge "http://127.0.0.1:${ports[$s]}/health" \
+    || fail "the $s host did not become healthy (its log is below)"
+  say "$s healthy"
+done
+
+# --- the flow, through the CLI ---
+cli() { dotnet "$cli_dll" "$@"; }
+ingestion="http://127.0.0.1:${ports[Ingestion]}"
+training="http://127.0.0.1:${ports[Training]}"
+inference="http://127.0.0.1:${ports[Inference]}"
+images=samples/mnist/images.idx3-ubyte.gz
+labels=samples/mnist/labels.idx1-ubyte.gz
+
+say "\$ bigdataai ingest --ingestion $ingestion --dataset mnist ..."
+cli ingest --ingestion "$ingestion" --dataset mnist --images "$images" --labels "$labels" --source "samples/mnist (CC BY-SA 3.0)"
+say "\$ bigdataai train --training $training --dataset mnist --model mlp --epochs 2"
+cli train --training "$training" --dataset mnist --model mlp --epochs 2
+
+# The inference service swaps the model in when it receives ModelTrained, a moment after the job succeeded:
+# until then Predict answers UNAVAILABLE, so try a few times.
+say "\$ bigdataai predict --inference $inference --offset 100 --count 20 ..."
+for attempt in $(seq 1 30); do
+  if cli predict --inference "$inference" --images "$images" --labels "$labels" --offset 100 --count 20 >"$tmp/predict.out" 2>&1; then
+    break
+  fi
+  grep -q "Unavailable" "$tmp/predict.out" && [ "$attempt" -lt 30 ] || { cat "$tmp/predict.out" >&2; fail "predict failed"; }
+  sleep 1
+done
+cat "$tmp/predict.out"
+status=0
+say "done: four services, one broker, one Azurite; model served by the inference process"
