@@ -200,9 +200,9 @@ public static class TorchRuntime
                 }
             }
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // No /proc: fall back to the usual folders.
+            // No readable /proc: fall back to the usual folders.
         }
 
         var triplet = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
