@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+
+namespace BigDataAI.IntegrationTests.EndToEnd;
+
+/// <summary>
+/// The README's main command in embedded mode: the CLI process runs all four modules in one process (in-memory
+/// messaging, a local folder), ingests the shipped sample, trains, evaluates and answers Predict. Run with the MLP
+/// and two epochs to keep it short; the demo's CNN default is the same code path.
+/// </summary>
+public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Demo_ingests_trains_evaluates_and_predicts_in_one_process()
+    {
+        var root = HostBuilds.RepositoryRoot();
+        var (configuration, tfm) = HostBuilds.OfTestAssembly();
+        var cli = Path.Combine(root, "services", "Cli", "bin", configuration, tfm, "bigdataai.dll");
+        Assert.True(File.Exists(cli), $"{cli} does not exist: build it with `dotnet build services/Cli/BigDataAI.Cli.csproj -c {configuration}`.");
+        var data = Path.Combine(Path.GetTempPath(), "bigdataai-demo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = root,
+            };
+            foreach (var arg in new[] { cli, "demo", "--data", data, "--model", "mlp", "--epochs", "2" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+            var text = new StringBuilder();
+            using var process = new Process { StartInfo = start };
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (text) { text.AppendLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (text) { text.AppendLine("stderr: " + e.Data); } } };
+            process.Start();
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException("bigdataai demo did not finish within 4 minutes:\n" + text);
+            }
+            process.WaitForExit();
+            var log = text.ToString();
+            output.WriteLine(log);
+
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains("Stored mnist v1: 10,000 rows, 784 features [28x28], 10 classes", log);
+            var accuracy = double.Parse(Accuracy().Match(log).Groups[1].Value, CultureInfo.InvariantCulture);
+            Assert.InRange(accuracy, 85.0, 100.0);
+            Assert.Matches(@"Predict: 10 inputs answered by model mnist-v1-mlp-[0-9a-f]{10}", log);
+            Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "manifest.json")));
+            Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "labeled", "manifest.json")));
+            Assert.Single(Directory.GetFiles(Path.Combine(data, "store", "models"), "model.json", SearchOption.AllDirectories));
+            Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "store", "jobs"), "epoch-*.pt", SearchOption.AllDirectories).Length);
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    [GeneratedRegex(@"Held-out test accuracy: ([0-9.]+) %")]
+    private static partial Regex Accuracy();
+}
