@@ -37,7 +37,7 @@ public static class Evaluator
     /// under <c>no_grad</c>, on the model's device, and compares its most likely class with the labels.
     /// </summary>
     /// <exception cref="ArgumentException">The data does not fit the spec (feature count, a label out of range; the message names the row).</exception>
-    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingData data, int batchSize = 1024)
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingData data, int batchSize = Trainer.EvaluationBatch)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(spec);

@@ -81,8 +81,9 @@ public static class TorchRuntime
                 throw new InvalidOperationException(_torchFailure.Message, _torchFailure);
             }
             var (action, libraries, libStdCxx, what) = PatchIfNeeded();
+            var native = NativeTuning.Apply();
             var torchState = InitialiseTorch(libraries);
-            var status = new TorchRuntimeStatus(action, libraries, libStdCxx, $"{what} {torchState}");
+            var status = new TorchRuntimeStatus(action, libraries, libStdCxx, $"{what} {torchState} {native}.");
             Volatile.Write(ref _status, status);
             return status;
         }

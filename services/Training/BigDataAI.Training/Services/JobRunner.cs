@@ -24,6 +24,8 @@ public sealed class JobRunner(
     IOptions<TrainingOptions> options,
     ILogger<JobRunner> logger)
 {
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
     public async Task RunAsync(string jobId, CancellationToken cancellationToken)
     {
         var job = tracker.Get(jobId) ?? throw new InvalidOperationException($"Job '{jobId}' is not tracked.");
@@ -39,18 +41,25 @@ public sealed class JobRunner(
             var device = DeviceName(options.Value.Device);
             activity?.SetTag("bigdataai.device", device);
             await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Running, Device = device, Epoch = 0, Batch = 0, EpochsCompleted = 0, Error = null }, persist: true, cancellationToken).ConfigureAwait(false);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var labeled = await datasets.GetLabeledAsync(spec.Dataset, spec.Version, cancellationToken).ConfigureAwait(false)
                 ?? throw new DatasetNotFoundException($"Dataset '{spec.Dataset}' v{spec.Version} has no labeled version.");
-            var train = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Train, cancellationToken).ConfigureAwait(false));
-            var validation = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Validation, cancellationToken).ConfigureAwait(false));
-            var test = ToTrainingData(await datasets.ReadSplitAsync(labeled, Splits.Test, cancellationToken).ConfigureAwait(false));
+            // The three splits are independent reads and decodes: do them at once.
+            var splits = await Task.WhenAll(
+                Task.Run(() => datasets.ReadSplitAsync(labeled, Splits.Train, cancellationToken), cancellationToken),
+                Task.Run(() => datasets.ReadSplitAsync(labeled, Splits.Validation, cancellationToken), cancellationToken),
+                Task.Run(() => datasets.ReadSplitAsync(labeled, Splits.Test, cancellationToken), cancellationToken)).ConfigureAwait(false);
+            var (train, validation, test) = (ToTrainingData(splits[0]), ToTrainingData(splits[1]), ToTrainingData(splits[2]));
             var modelSpec = SpecFor(spec.Model, labeled.FeatureShape, labeled.Classes.Length);
+            logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
+                jobId, train.Rows, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
 
             // TorchSharp work is synchronous and its dispose scopes are thread-bound: one dedicated thread, no awaits inside.
             var (record, weights) = await Task.Factory.StartNew(
                 () => Train(job, modelSpec, labeled, train, validation.Rows > 0 ? validation : null, test, cancellationToken),
                 cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
+            logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", jobId, clock.ElapsedMilliseconds);
             var registered = await registry.RegisterAsync(record, weights, cancellationToken).ConfigureAwait(false);
             activity?.SetTag("bigdataai.model_id", registered.ModelId);
             await bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
@@ -58,6 +67,7 @@ public sealed class JobRunner(
             var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
             await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true, CancellationToken.None).ConfigureAwait(false);
             TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
+            logger.LogInformation("Job {JobId} registered and announced at {ElapsedMs} ms", jobId, clock.ElapsedMilliseconds);
             logger.LogInformation("Job {JobId} succeeded: model {ModelId}, test accuracy {Accuracy:P2}", jobId, registered.ModelId, registered.TestAccuracy);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -100,15 +110,27 @@ public sealed class JobRunner(
             Seed = checked((int)h.Seed),
             Device = device,
         };
+        var lastProgress = 0L;
         var callbacks = new TrainingCallbacks
         {
-            Batch = new SyncProgress<BatchProgress>(p => tracker.UpdateAsync(job.JobId, j => j with
+            Batch = new SyncProgress<BatchProgress>(p =>
             {
-                Epoch = p.Epoch,
-                Batch = p.Batch,
-                Batches = p.Batches,
-                TrainLoss = p.Loss,
-            }, persist: false).GetAwaiter().GetResult()),
+                // Progress watchers need a few updates a second, not one per batch: each update wakes every
+                // WatchJob stream, and that work would compete with training for the same cores.
+                var now = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (p.Batch != p.Batches && System.Diagnostics.Stopwatch.GetElapsedTime(lastProgress, now) < ProgressInterval)
+                {
+                    return;
+                }
+                lastProgress = now;
+                tracker.UpdateAsync(job.JobId, j => j with
+                {
+                    Epoch = p.Epoch,
+                    Batch = p.Batch,
+                    Batches = p.Batches,
+                    TrainLoss = p.Loss,
+                }, persist: false).GetAwaiter().GetResult();
+            }),
             Epoch = new SyncProgress<EpochResult>(e =>
             {
                 TrainingTelemetry.Throughput.Record(e.SamplesPerSecond);
@@ -117,8 +139,8 @@ public sealed class JobRunner(
                 {
                     TrainingTelemetry.EpochAccuracy.Record(accuracy);
                 }
-                logger.LogInformation("Job {JobId} epoch {Epoch}/{Epochs}: loss {Loss:F4}, validation accuracy {Accuracy:P2}, {SamplesPerSecond:N0} samples/s",
-                    job.JobId, e.Epoch, h.Epochs, e.TrainLoss, e.ValidationAccuracy ?? double.NaN, e.SamplesPerSecond);
+                logger.LogInformation("Job {JobId} epoch {Epoch}/{Epochs}: loss {Loss:F4}, validation accuracy {Accuracy:P2}, {SamplesPerSecond:N0} samples/s, {EpochMs} ms with validation",
+                    job.JobId, e.Epoch, h.Epochs, e.TrainLoss, e.ValidationAccuracy ?? double.NaN, e.SamplesPerSecond, (long)e.Duration.TotalMilliseconds);
                 tracker.UpdateAsync(job.JobId, j => j with
                 {
                     EpochsCompleted = e.Epoch,
