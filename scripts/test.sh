@@ -15,8 +15,14 @@ rm -rf "$results"
 mkdir -p "$results"
 
 set +e
-dotnet test BigDataAI.sln -c Release --results-directory "$results" --logger trx --logger "console;verbosity=normal"
+# Build the whole solution first: the end-to-end tests run the service hosts and the CLI as processes from their
+# Release output, and `dotnet test` alone builds only what the test projects reference.
+dotnet build BigDataAI.sln -c Release
 status=$?
+if [ "$status" -eq 0 ]; then
+  dotnet test BigDataAI.sln -c Release --no-build --results-directory "$results" --logger trx --logger "console;verbosity=normal"
+  status=$?
+fi
 set -e
 
 passed=0
