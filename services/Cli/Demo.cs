@@ -70,21 +70,16 @@ public static class Demo
         {
             return Path.GetFullPath(samples);
         }
-        // The shipped sample: walk up from here to the repository's samples/mnist.
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        // The shipped sample: walk up from the program's folder, then from the current folder, to samples/mnist.
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
         {
-            var candidate = Path.Combine(dir.FullName, "samples", "mnist");
-            if (File.Exists(Path.Combine(candidate, "images.idx3-ubyte.gz")))
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                return candidate;
-            }
-        }
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "samples", "mnist");
-            if (File.Exists(Path.Combine(candidate, "images.idx3-ubyte.gz")))
-            {
-                return candidate;
+                var candidate = Path.Combine(dir.FullName, "samples", "mnist");
+                if (File.Exists(Path.Combine(candidate, "images.idx3-ubyte.gz")))
+                {
+                    return candidate;
+                }
             }
         }
         throw new FileNotFoundException("The MNIST sample (samples/mnist/images.idx3-ubyte.gz) was not found; pass --samples DIR.");
