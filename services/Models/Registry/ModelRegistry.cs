@@ -32,8 +32,9 @@ public sealed record ModelRecord(
     DateTimeOffset CreatedAt);
 
 /// <summary>
-/// The model registry in the object store: <c>models/{id}/weights.pt</c> first, then <c>models/{id}/model.json</c>
-/// (create-only), so a model is visible only when it is whole, and registering the same id twice keeps the first.
+/// The model registry in the object store: <c>models/{id}/weights-{sha}.pt</c> first, then <c>models/{id}/model.json</c>
+/// (create-only), so a model is visible only when it is whole, and registering the same id twice keeps the first record
+/// together with the weights it names.
 /// </summary>
 public sealed class ModelRegistry(IObjectStore store)
 {
@@ -42,12 +43,17 @@ public sealed class ModelRegistry(IObjectStore store)
     /// <summary>Path of a model's registry entry.</summary>
     public static string RecordPath(string modelId) => $"models/{modelId}/model.json";
 
-    /// <summary>Path of a model's weights.</summary>
-    public static string WeightsPath(string modelId) => $"models/{modelId}/weights.pt";
+    /// <summary>Path of a model's weights: <c>models/{id}/weights-{sha256[..16]}.pt</c>.</summary>
+    public static string WeightsPath(string modelId, ReadOnlySpan<byte> weights) =>
+        $"models/{modelId}/weights-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(weights))[..16]}.pt";
 
-    /// <summary>Stores the weights, then the record. Returns the stored record (an earlier registration of the same id wins).</summary>
+    /// <summary>Stores the weights, then the record (its <see cref="ModelRecord.WeightsPath"/> is set here). Returns the stored
+/// record: an earlier registration of the same id wins.</summary>
     public async Task<ModelRecord> RegisterAsync(ModelRecord record, byte[] weights, CancellationToken cancellationToken = default)
     {
+        // The weights' path names their content, so an abandoned earlier attempt (weights written, record not) can never
+        // leave a record pointing at weights other than its own.
+        record = record with { WeightsPath = WeightsPath(record.ModelId, weights) };
         using (var content = new MemoryStream(weights, writable: false))
         {
             await store.PutAsync(record.WeightsPath, content, cancellationToken).ConfigureAwait(false);

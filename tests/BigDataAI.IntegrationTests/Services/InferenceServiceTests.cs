@@ -152,7 +152,7 @@ public sealed class InferenceServiceTests(ServersFixture servers, ITestOutputHel
             ModelWeights.Save(model, buffer);
             weights = buffer.ToArray();
         }
-        var record = new ModelRecord(modelId, Spec, ModelRegistry.WeightsPath(modelId), "colours", seed, ClassNames, [8], 0.5 + seed / 10.0,
+        var record = new ModelRecord(modelId, Spec, WeightsPath: "", "colours", seed, ClassNames, [8], 0.5 + seed / 10.0,
             JsonSerializer.SerializeToElement(new { accuracy = 0.5 + seed / 10.0 }), "job-" + modelId, DateTimeOffset.UtcNow);
         var registry = host.Services.GetRequiredService<ModelRegistry>();
         var registered = await registry.RegisterAsync(record, weights);

@@ -123,11 +123,12 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
             $"jobs/{started.JobId}/checkpoints/epoch-001.pt",
             $"jobs/{started.JobId}/checkpoints/epoch-002.pt",
             $"models/{done.ModelId}/model.json",
-            $"models/{done.ModelId}/weights.pt",
         })
         {
             Assert.True(await host.BlobExistsAsync(path), $"{path} is missing");
         }
+        var weights = Assert.Single((await host.ListBlobsAsync($"models/{done.ModelId}/weights-")));
+        Assert.Matches($@"^models/{done.ModelId}/weights-[0-9a-f]{{16}}\.pt$", weights);
         Assert.Equal(2, (await host.ListBlobsAsync($"jobs/{started.JobId}/checkpoints/")).Count);
 
         var trained = await host.Messages.Published<ModelTrained>(m => m.ModelId == done.ModelId);

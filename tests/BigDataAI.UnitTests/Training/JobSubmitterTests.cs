@@ -134,16 +134,19 @@ public sealed class JobSubmitterTests
     [Theory]
     [InlineData(-1L)]
     [InlineData(long.MinValue)]
-    public void Resolve_NegativeSeed_NamesTheField(long seed)
+    [InlineData(int.MaxValue + 1L)]
+    [InlineData(long.MaxValue)]
+    public void Resolve_SeedOutOfRange_NamesTheField(long seed)
     {
+        // The trainer seeds torch with an int: a larger seed must be refused here, not fail the queued job later.
         var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(seed: seed)));
 
-        Assert.Equal($"Field 'seed': {seed} must not be negative.", e.Message);
+        Assert.Equal($"Field 'seed': {seed} is out of range; use 0 to {int.MaxValue}.", e.Message);
     }
 
     [Fact]
     public void Resolve_LargestSeed_IsAccepted() =>
-        Assert.Equal(long.MaxValue, JobSubmitter.Resolve(Request(seed: long.MaxValue)).HyperParameters.Seed);
+        Assert.Equal(int.MaxValue, JobSubmitter.Resolve(Request(seed: int.MaxValue)).HyperParameters.Seed);
 
     [Fact]
     public void Resolve_ModelIsCheckedFirst_SoTheFirstBadFieldIsReported()

@@ -259,4 +259,36 @@ public sealed class JobTrackerTests : IDisposable
     }
 
     private static (JobStatus, int) Progress(JobRecord job) => (job.Status, job.Epoch);
+
+    [Fact]
+    public async Task TryBegin_StartsAQueuedJobOnce()
+    {
+        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+
+        Assert.True(await _tracker.TryBeginAsync(job.JobId, "cpu", Token));
+        Assert.False(await _tracker.TryBeginAsync(job.JobId, "cpu", Token)); // enqueued twice: runs once
+        Assert.False(await _tracker.TryBeginAsync("no-such-job", "cpu", Token));
+
+        var reloaded = new JobTracker(_temp.Store);
+        var unfinished = await reloaded.LoadAsync(Token);
+        var stored = Assert.Single(unfinished);
+        Assert.Equal(JobStatus.Running, stored.Status);
+        Assert.Equal("cpu", stored.Device);
+    }
+
+    [Fact]
+    public async Task Load_SkipsAnUnreadableRecord_AndNamesIt()
+    {
+        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        using (var garbage = new MemoryStream("{ not json"u8.ToArray()))
+        {
+            await _temp.Store.PutAsync("jobs/broken/job.json", garbage, Token);
+        }
+
+        var reloaded = new JobTracker(_temp.Store);
+        var unfinished = await reloaded.LoadAsync(Token);
+
+        Assert.Equal(job.JobId, Assert.Single(unfinished).JobId);
+        Assert.Equal(["jobs/broken/job.json"], reloaded.Unreadable);
+    }
 }

@@ -40,7 +40,19 @@ public sealed class JobRunner(
         {
             var device = DeviceName(options.Value.Device);
             activity?.SetTag("bigdataai.device", device);
-            await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Running, Device = device, Epoch = 0, Batch = 0, EpochsCompleted = 0, Error = null }, persist: true, cancellationToken).ConfigureAwait(false);
+            if (!await tracker.TryBeginAsync(jobId, device, cancellationToken).ConfigureAwait(false))
+            {
+                logger.LogInformation("Job {JobId} is {Status}, not queued: not running it again", jobId, tracker.Get(jobId)?.Status);
+                return;
+            }
+            if (await registry.GetAsync(jobId, cancellationToken).ConfigureAwait(false) is { } earlier)
+            {
+                // A previous run registered the model and stopped before recording success (or before announcing it):
+                // finish from the registry instead of training again under the same model id.
+                logger.LogInformation("Job {JobId} already registered model {ModelId}; announcing it instead of training again", jobId, earlier.ModelId);
+                await CompleteAsync(jobId, earlier, cancellationToken).ConfigureAwait(false);
+                return;
+            }
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var labeled = await datasets.GetLabeledAsync(spec.Dataset, spec.Version, cancellationToken).ConfigureAwait(false)
                 ?? throw new DatasetNotFoundException($"Dataset '{spec.Dataset}' v{spec.Version} has no labeled version.");
@@ -62,10 +74,7 @@ public sealed class JobRunner(
             logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", jobId, clock.ElapsedMilliseconds);
             var registered = await registry.RegisterAsync(record, weights, cancellationToken).ConfigureAwait(false);
             activity?.SetTag("bigdataai.model_id", registered.ModelId);
-            await bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
-                registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), cancellationToken).ConfigureAwait(false);
-            var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
-            await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true, CancellationToken.None).ConfigureAwait(false);
+            await CompleteAsync(jobId, registered, cancellationToken).ConfigureAwait(false);
             TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
             logger.LogInformation("Job {JobId} registered and announced at {ElapsedMs} ms", jobId, clock.ElapsedMilliseconds);
             logger.LogInformation("Job {JobId} succeeded: model {ModelId}, test accuracy {Accuracy:P2}", jobId, registered.ModelId, registered.TestAccuracy);
@@ -87,6 +96,14 @@ public sealed class JobRunner(
         {
             TrainingTelemetry.Running.Add(-1);
         }
+    }
+
+    private async Task CompleteAsync(string jobId, ModelRecord registered, CancellationToken cancellationToken)
+    {
+        await bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
+            registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), cancellationToken).ConfigureAwait(false);
+        var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
+        await tracker.UpdateAsync(jobId, j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>The architecture a job's model name stands for, sized to the dataset.</summary>
@@ -164,7 +181,7 @@ public sealed class JobRunner(
         var metrics = new TestMetrics(evaluation.Accuracy, evaluation.Precision, evaluation.Recall, evaluation.F1, evaluation.ConfusionMatrix, evaluation.Classes, evaluation.Samples);
         using var weights = new MemoryStream();
         ModelWeights.Save(result.Model, weights);
-        var record = new ModelRecord(job.JobId, modelSpec, ModelRegistry.WeightsPath(job.JobId), labeled.Dataset, labeled.Version, labeled.Classes,
+        var record = new ModelRecord(job.JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
             labeled.FeatureShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), job.JobId, DateTimeOffset.UtcNow);
         return (record, weights.ToArray());
     }

@@ -46,9 +46,9 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, JobQ
             throw new ArgumentException($"Field 'learning_rate': {request.LearningRate} is out of range; use a number in (0, 10].");
         }
         var seed = request.Seed == 0 ? 1 : request.Seed;
-        if (seed < 0)
+        if (seed is < 0 or > int.MaxValue)
         {
-            throw new ArgumentException($"Field 'seed': {request.Seed} must not be negative.");
+            throw new ArgumentException($"Field 'seed': {request.Seed} is out of range; use 0 to {int.MaxValue}.");
         }
         return (model, new HyperParameters(epochs, batch, lr, optimizer, seed));
     }

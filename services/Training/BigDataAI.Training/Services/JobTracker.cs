@@ -34,7 +34,18 @@ public sealed class JobTracker(IObjectStore store)
             {
                 continue;
             }
-            if (await ReadAsync(path, cancellationToken).ConfigureAwait(false) is not { } job)
+            JobRecord? job;
+            try
+            {
+                job = await ReadAsync(path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (JsonException)
+            {
+                // An unreadable record must not keep the service from starting; it stays in storage for inspection.
+                Unreadable.Add(path);
+                continue;
+            }
+            if (job is null)
             {
                 continue;
             }
@@ -74,7 +85,29 @@ public sealed class JobTracker(IObjectStore store)
         return (job, true);
     }
 
+    /// <summary>Job records <see cref="LoadAsync"/> could not parse.</summary>
+    public List<string> Unreadable { get; } = [];
+
     public JobRecord? Get(string jobId) => _jobs.TryGetValue(jobId, out var entry) ? entry.Current : null;
+
+    /// <summary>Moves a queued job to Running. False when it is not queued (already run, running, or enqueued twice).</summary>
+    public async Task<bool> TryBeginAsync(string jobId, string device, CancellationToken cancellationToken)
+    {
+        if (!_jobs.TryGetValue(jobId, out var entry))
+        {
+            return false;
+        }
+        lock (entry)
+        {
+            if (entry.Current.Status != JobStatus.Queued)
+            {
+                return false;
+            }
+            entry.Current = entry.Current with { Status = JobStatus.Running };
+        }
+        await UpdateAsync(jobId, j => j with { Device = device, Epoch = 0, Batch = 0, EpochsCompleted = 0, Error = null }, persist: true, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
 
     /// <summary>Applies <paramref name="change"/>, wakes the watchers, and stores the record when <paramref name="persist"/>.</summary>
     public async Task<JobRecord> UpdateAsync(string jobId, Func<JobRecord, JobRecord> change, bool persist, CancellationToken cancellationToken = default)

@@ -16,7 +16,12 @@ internal sealed class TrainingWorker(JobQueue queue, JobTracker tracker, JobRunn
     {
         var runtime = TorchRuntime.EnsureLoadable();
         logger.LogInformation("TorchSharp ready: {Runtime}", runtime);
-        foreach (var job in await tracker.LoadAsync(stoppingToken).ConfigureAwait(false))
+        var unfinished = await tracker.LoadAsync(stoppingToken).ConfigureAwait(false);
+        foreach (var path in tracker.Unreadable)
+        {
+            logger.LogError("Job record {Path} is not valid JSON; it is left in storage and ignored", path);
+        }
+        foreach (var job in unfinished)
         {
             logger.LogInformation("Queuing again job {JobId}, left {Status} by a previous run", job.JobId, job.Status);
             await tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Queued }, persist: true, stoppingToken).ConfigureAwait(false);
@@ -26,7 +31,16 @@ internal sealed class TrainingWorker(JobQueue queue, JobTracker tracker, JobRunn
         {
             await foreach (var jobId in queue.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
-                await runner.RunAsync(jobId, stoppingToken).ConfigureAwait(false);
+                try
+                {
+                    await runner.RunAsync(jobId, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // RunAsync records a job's own failure; this is a failure around it (e.g. storage down while
+                    // recording). One job must not stop the runner, let alone the host.
+                    logger.LogError(e, "Running job {JobId} failed outside the job itself; the runner goes on", jobId);
+                }
             }
         }, stoppingToken));
         try
