@@ -12,13 +12,27 @@ namespace BigDataAI.Storage;
 public sealed class AzureBlobObjectStore : IObjectStore
 {
     private readonly BlobContainerClient _container;
-    private readonly Lazy<Task> _ensureContainer;
+    private Lazy<Task> _ensureContainer;
 
     public AzureBlobObjectStore(BlobContainerClient container)
     {
         _container = container;
-        _ensureContainer = new Lazy<Task>(() => _container.CreateIfNotExistsAsync());
+        _ensureContainer = NewEnsure();
     }
+
+    // A failed creation (storage unreachable at the first call) is not cached: the next call tries again.
+    private Lazy<Task> NewEnsure() => new(async () =>
+    {
+        try
+        {
+            await _container.CreateIfNotExistsAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            _ensureContainer = NewEnsure();
+            throw;
+        }
+    });
 
     public string Location => _container.Uri.ToString();
 

@@ -17,7 +17,10 @@ public static class IngestionExtensions
     {
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton(sp => new DatasetStore(sp.GetRequiredService<Storage.IObjectStore>()));
-        builder.Services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.Section);
+        builder.Services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.Section)
+            .Validate(o => o.RowsPerShard > 0, "Ingestion:RowsPerShard must be at least 1.")
+            .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
+            .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
         return builder;
     }

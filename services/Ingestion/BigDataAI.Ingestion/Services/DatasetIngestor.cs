@@ -67,7 +67,8 @@ public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOption
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         IngestionTelemetry.Rows.Add(manifest.Rows);
         IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
-        await PublishAsync(manifest, cancellationToken).ConfigureAwait(false);
+        // Committed: announce it even if the caller has gone, or the version would wait for labeling's next start.
+        await PublishAsync(manifest, CancellationToken.None).ConfigureAwait(false);
         return new IngestResult(manifest, Deduplicated: false);
     }
 

@@ -18,7 +18,7 @@ public static class LabelingExtensions
         {
             o.Fractions.Validate();
             return true;
-        });
+        }).ValidateOnStart();
         builder.Services.AddSingleton<DatasetLabeler>();
         builder.Services.AddHostedService<LabelingReconciler>();
         return builder;
