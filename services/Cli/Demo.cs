@@ -32,25 +32,34 @@ public static class Demo
         {
             return 1;
         }
-        await WaitForModelAsync(channel, final.ModelId, ct);
+        var served = await WaitForModelAsync(channel, final.ModelId, ct);
+        if (served != final.ModelId)
+        {
+            Console.WriteLine($"Inference serves {served}, registered after this job's model; Predict below is answered by it.");
+        }
         await flows.PredictAsync(images, labels, null, "label", 0, 10, ct);
         Console.WriteLine($"Done in {total.Elapsed.TotalSeconds:F1} s.");
         await app.StopAsync(CancellationToken.None);
         return 0;
     }
 
-    /// <summary>Inference swaps the model in on ModelTrained; wait (briefly) until it serves this one.</summary>
-    private static async Task WaitForModelAsync(GrpcChannel channel, string modelId, CancellationToken ct)
+    /// <summary>
+    /// Inference swaps a model in on ModelTrained; wait (briefly) until it serves this job's model. A newer model, from
+    /// an earlier run on the same storage, is served instead of an older one: then that is the answer.
+    /// </summary>
+    private static async Task<string> WaitForModelAsync(GrpcChannel channel, string modelId, CancellationToken ct)
     {
         var client = new BigDataAI.Protos.Inference.V1.InferenceService.InferenceServiceClient(channel);
         var deadline = Stopwatch.StartNew();
+        var served = "";
         while (true)
         {
             try
             {
-                if ((await client.GetModelAsync(new(), cancellationToken: ct)).ModelId == modelId)
+                served = (await client.GetModelAsync(new(), cancellationToken: ct)).ModelId;
+                if (served == modelId || deadline.Elapsed > TimeSpan.FromSeconds(5))
                 {
-                    return;
+                    return served;
                 }
             }
             catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable)

@@ -143,6 +143,10 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             await using var labelStream = File.OpenRead(labels!);
             table = IdxParser.Parse(imageStream, Path.GetFileName(images!), labelStream, Path.GetFileName(labels!));
         }
+        if (count < 1)
+        {
+            throw new ArgumentException($"--count {count}: give at least 1 row to classify.");
+        }
         if (offset < 0 || offset >= table.Rows)
         {
             throw new ArgumentException($"--offset {offset} is outside the file's {table.Rows} rows.");

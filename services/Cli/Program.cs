@@ -149,14 +149,30 @@ static async Task<int> Run(Func<Task<int>> action)
     {
         return await action();
     }
+    catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && e.Status.DebugException is not null)
+    {
+        Console.Error.WriteLine($"error: cannot reach the service ({e.Status.Detail}). Is it running at the URL given " +
+            "(--server, or --ingestion/--training/--inference)? Start everything in one process with 'bigdataai serve'.");
+        return 2;
+    }
     catch (RpcException e)
     {
         Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
         return 2;
     }
-    catch (Exception e) when (e is ArgumentException or FileNotFoundException or BigDataAI.Ingestion.Parsing.DataFormatException)
+    catch (OperationCanceledException)
     {
+        Console.Error.WriteLine("cancelled");
+        return 130;
+    }
+    catch (Exception e)
+    {
+        // A person reads this: the message, not a stack trace (set BIGDATAAI_DEBUG=1 for the full exception).
         Console.Error.WriteLine($"error: {e.Message}");
+        if (Environment.GetEnvironmentVariable("BIGDATAAI_DEBUG") is not null)
+        {
+            Console.Error.WriteLine(e);
+        }
         return 2;
     }
 }
