@@ -127,8 +127,9 @@ public static class Extensions
     /// (<c>grpc.health.v1.Health</c>, reachable on HTTP/2 endpoints).
     /// </summary>
     /// <remarks>
-    /// Mapped in every environment, not only Development as in Aspire's template: Kubernetes and Container Apps probe
-    /// them. The responses carry only the overall status (Healthy/Degraded/Unhealthy), never check details.
+    /// Mapped in every environment, not only Development as in Aspire's template, so deployments can probe them. The
+    /// service hosts listen on HTTP/2 only, so an HTTP/1.1 probe needs a second endpoint or a gRPC probe
+    /// (docs/decisions/0003-http2-endpoints.md). The responses carry only the overall status, never check details.
     /// </remarks>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
