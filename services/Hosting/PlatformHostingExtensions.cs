@@ -16,6 +16,8 @@ public static class PlatformHostingExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.AddObjectStore();
+        // Storage and broker failures reach gRPC callers as UNAVAILABLE with a message, not as UNKNOWN.
+        builder.Services.AddGrpc(options => options.Interceptors.Add<InfrastructureErrorInterceptor>());
         return builder.AddPlatformMessaging(configureConsumers);
     }
 
