@@ -291,4 +291,18 @@ public sealed class JobTrackerTests : IDisposable
         Assert.Equal(job.JobId, Assert.Single(unfinished).JobId);
         Assert.Equal(["jobs/broken/job.json"], reloaded.Unreadable);
     }
+
+    [Fact]
+    public async Task GetOrLoad_FindsAStoredJobBeforeLoadHasRun()
+    {
+        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var restarted = new JobTracker(_temp.Store);
+
+        Assert.Null(restarted.Get(job.JobId));
+        Assert.Equal(job.JobId, (await restarted.GetOrLoadAsync(job.JobId, Token))?.JobId);
+        Assert.NotNull(restarted.Get(job.JobId));
+        Assert.Null(await restarted.GetOrLoadAsync("no-such-job", Token));
+        Assert.Null(await restarted.GetOrLoadAsync("../escape", Token));
+        Assert.Null(await restarted.GetOrLoadAsync("", Token));
+    }
 }

@@ -34,12 +34,12 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         }
     }
 
-    public override Task<Job> GetJob(GetJobRequest request, ServerCallContext context) =>
-        Task.FromResult(ToProto(Find(request.JobId)));
+    public override async Task<Job> GetJob(GetJobRequest request, ServerCallContext context) =>
+        ToProto(await FindAsync(request.JobId, context.CancellationToken).ConfigureAwait(false));
 
     public override async Task WatchJob(GetJobRequest request, IServerStreamWriter<Job> responseStream, ServerCallContext context)
     {
-        Find(request.JobId);
+        await FindAsync(request.JobId, context.CancellationToken).ConfigureAwait(false);
         await foreach (var job in tracker.WatchAsync(request.JobId, context.CancellationToken).ConfigureAwait(false))
         {
             await responseStream.WriteAsync(ToProto(job), context.CancellationToken).ConfigureAwait(false);
@@ -64,7 +64,8 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         return reply;
     }
 
-    private JobRecord Find(string jobId) => tracker.Get(jobId)
+    private async Task<JobRecord> FindAsync(string jobId, CancellationToken cancellationToken) =>
+        await tracker.GetOrLoadAsync(jobId, cancellationToken).ConfigureAwait(false)
         ?? throw new RpcException(new Status(StatusCode.NotFound, $"Job '{jobId}' does not exist."));
 
     internal static Job ToProto(JobRecord job)

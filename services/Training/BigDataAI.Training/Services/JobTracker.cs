@@ -90,6 +90,27 @@ public sealed class JobTracker(IObjectStore store)
 
     public JobRecord? Get(string jobId) => _jobs.TryGetValue(jobId, out var entry) ? entry.Current : null;
 
+    /// <summary>
+    /// The job from memory, or else from storage (after a restart, before <see cref="LoadAsync"/> has run); null when
+    /// there is none or the id is not a job id.
+    /// </summary>
+    public async Task<JobRecord?> GetOrLoadAsync(string jobId, CancellationToken cancellationToken)
+    {
+        if (Get(jobId) is { } known)
+        {
+            return known;
+        }
+        if (string.IsNullOrEmpty(jobId) || jobId.Contains('/') || jobId.Contains('\\') || jobId is "." or "..")
+        {
+            return null;
+        }
+        if (await ReadAsync(JobPath(jobId), cancellationToken).ConfigureAwait(false) is not { } stored)
+        {
+            return null;
+        }
+        return _jobs.GetOrAdd(jobId, _ => new Entry(stored)).Current;
+    }
+
     /// <summary>Moves a queued job to Running. False when it is not queued (already run, running, or enqueued twice).</summary>
     public async Task<bool> TryBeginAsync(string jobId, string device, CancellationToken cancellationToken)
     {
