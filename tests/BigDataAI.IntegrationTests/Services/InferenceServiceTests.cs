@@ -141,6 +141,21 @@ public sealed class InferenceServiceTests(ServersFixture servers, ITestOutputHel
         Assert.Equal(newer, (await host.Inference.GetModelAsync(new GetModelRequest())).ModelId);
     }
 
+    [Fact]
+    public async Task Every_replica_swaps_in_an_announced_model()
+    {
+        // Two inference hosts over the same storage and broker, as two replicas of the service would be.
+        var container = ServiceHost.NewContainerName("replicas");
+        await using var first = await ServiceHost.StartAsync(servers, output, Modules.Inference, container);
+        await using var second = await ServiceHost.StartAsync(servers, output, Modules.Inference, container);
+
+        var record = await RegisterAndAnnounceAsync(first, "model-r-" + Guid.NewGuid().ToString("N")[..8], seed: 5);
+        await second.Messages.Consumed<ModelTrained>("inference", m => m.ModelId == record.ModelId);
+
+        Assert.Equal(record.ModelId, (await first.Inference.GetModelAsync(new GetModelRequest())).ModelId);
+        Assert.Equal(record.ModelId, (await second.Inference.GetModelAsync(new GetModelRequest())).ModelId);
+    }
+
     /// <summary>Registers a model with untrained (seeded) weights, as the training service would, publishes ModelTrained and waits until inference consumed it.</summary>
     private static async Task<ModelRecord> RegisterAndAnnounceAsync(ServiceHost host, string modelId, int seed)
     {

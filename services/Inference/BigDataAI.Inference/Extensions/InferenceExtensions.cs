@@ -25,7 +25,16 @@ public static class InferenceExtensions
 
     public static IBusRegistrationConfigurator AddInferenceConsumers(this IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<ModelTrainedConsumer, ModelTrainedConsumerDefinition>();
+        // Every inference replica must swap in a new model, so each gets its own temporary queue for ModelTrained
+        // (a shared queue would hand each message to one replica only). A replica that is down misses nothing: it
+        // loads the newest registered model when it starts.
+        var replica = Guid.NewGuid().ToString("N")[..12];
+        bus.AddConsumer<ModelTrainedConsumer, ModelTrainedConsumerDefinition>()
+            .Endpoint(e =>
+            {
+                e.InstanceId = replica;
+                e.Temporary = true;
+            });
         return bus;
     }
 
