@@ -22,7 +22,17 @@ internal sealed class InterceptingObjectStore(IObjectStore inner) : IObjectStore
         return await inner.TryCreateAsync(path, content, cancellationToken);
     }
 
-    public Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default) => inner.PutAsync(path, content, cancellationToken);
+    /// <summary>Runs before <see cref="PutAsync"/>; throwing from it stands for a failed write (storage unreachable).</summary>
+    public Func<string, Task>? BeforePut { get; set; }
+
+    public async Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default)
+    {
+        if (BeforePut is { } hook)
+        {
+            await hook(path);
+        }
+        await inner.PutAsync(path, content, cancellationToken);
+    }
 
     public Task<Stream?> OpenReadAsync(string path, CancellationToken cancellationToken = default) => inner.OpenReadAsync(path, cancellationToken);
 

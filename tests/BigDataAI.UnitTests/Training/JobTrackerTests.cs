@@ -305,4 +305,19 @@ public sealed class JobTrackerTests : IDisposable
         Assert.Null(await restarted.GetOrLoadAsync("../escape", Token));
         Assert.Null(await restarted.GetOrLoadAsync("", Token));
     }
+
+    [Fact]
+    public async Task Submit_WhoseRecordCannotBeStored_IsNotRemembered()
+    {
+        var store = new InterceptingObjectStore(_temp.Store) { BeforePut = _ => throw new IOException("storage unreachable") };
+        var tracker = new JobTracker(store);
+
+        await Assert.ThrowsAsync<IOException>(() => tracker.SubmitAsync(Spec(), Token));
+        Assert.Null(tracker.Get(Spec().JobId));
+
+        store.BeforePut = null;
+        var (job, created) = await tracker.SubmitAsync(Spec(), Token);
+        Assert.True(created); // so the caller enqueues it this time
+        Assert.Equal(JobStatus.Queued, job.Status);
+    }
 }

@@ -81,7 +81,16 @@ public sealed class JobTracker(IObjectStore store)
         {
             return (entry.Current, false);
         }
-        await SaveAsync(job, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SaveAsync(job, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not stored, so not submitted: forget it, or the next submit would find a queued job nobody runs.
+            _jobs.TryRemove(new KeyValuePair<string, Entry>(id, entry));
+            throw;
+        }
         return (job, true);
     }
 
