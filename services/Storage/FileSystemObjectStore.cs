@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace BigDataAI.Storage;
 
@@ -29,15 +30,52 @@ public sealed class FileSystemObjectStore : IObjectStore
         var temp = await WriteTempAsync(target, content, cancellationToken).ConfigureAwait(false);
         try
         {
-            File.Move(temp, target, overwrite: false);
-            return true;
+            return MoveIfAbsent(temp, target);
         }
-        catch (IOException) when (File.Exists(target))
+        finally
         {
-            File.Delete(temp);
-            return false;
+            File.Delete(temp); // a no-op after a successful Windows move
         }
     }
+
+    /// <summary>
+    /// Publishes <paramref name="temp"/> at <paramref name="target"/> unless something is there, atomically: of
+    /// concurrent callers exactly one wins. On Unix that is link(2), which fails with EEXIST when the name is taken
+    /// (File.Move without overwrite checks and then renames, and two racing moves could both "win"); on Windows
+    /// MoveFileEx without REPLACE_EXISTING already is atomic.
+    /// </summary>
+    private static bool MoveIfAbsent(string temp, string target)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            try
+            {
+                File.Move(temp, target, overwrite: false);
+                return true;
+            }
+            catch (IOException) when (File.Exists(target))
+            {
+                return false;
+            }
+        }
+        if (link(temp, target) == 0)
+        {
+            return true;
+        }
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno == EEXIST)
+        {
+            return false;
+        }
+        throw new IOException($"Could not publish '{target}': link(2) failed with errno {errno} ({Marshal.GetPInvokeErrorMessage(errno)}).");
+    }
+
+    private const int EEXIST = 17; // Linux and macOS
+
+#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for this one call
+    [DllImport("libc", SetLastError = true)]
+    private static extern int link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
+#pragma warning restore SYSLIB1054
 
     public async Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default)
     {
