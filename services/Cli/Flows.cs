@@ -1,3 +1,4 @@
+using BigDataAI.Datasets;
 using System.Diagnostics;
 using System.Globalization;
 using BigDataAI.Client;
@@ -131,7 +132,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     /// <summary>Classifies rows of an IDX or CSV file and prints each prediction beside the file's label.</summary>
     public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, int offset, int count, CancellationToken ct)
     {
-        ParsedTable table;
+        DatasetTable table;
         if (csv is not null)
         {
             await using var data = File.OpenRead(csv);

@@ -9,6 +9,8 @@ public sealed class DatasetTable
     {
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(featureShape);
+        ArgumentNullException.ThrowIfNull(classes);
         if (featureCount <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(featureCount), featureCount, "A row needs at least one feature.");
@@ -17,9 +19,13 @@ public sealed class DatasetTable
         {
             throw new ArgumentException($"{features.LongLength} feature values do not make {labels.Length} rows of {featureCount}.", nameof(features));
         }
-        if (featureShape.Aggregate(1L, (a, d) => a * d) != featureCount)
+        if (featureShape.Length == 0 || featureShape.Aggregate(1L, (a, d) => a * d) != featureCount)
         {
             throw new ArgumentException($"Feature shape [{string.Join(", ", featureShape)}] does not hold {featureCount} features.", nameof(featureShape));
+        }
+        if (featureNames is { Length: > 0 } && featureNames.Length != featureCount)
+        {
+            throw new ArgumentException($"{featureNames.Length} feature names for {featureCount} features.", nameof(featureNames));
         }
         foreach (var label in labels)
         {
@@ -44,7 +50,7 @@ public sealed class DatasetTable
     public string[] Classes { get; }
     public string[] FeatureNames { get; }
 
-    public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * FeatureCount, FeatureCount);
+    public ReadOnlySpan<float> Row(int index) => Features.AsSpan(checked(index * FeatureCount), FeatureCount);
 
     /// <summary>The rows at <paramref name="indices"/>, in that order, as a new table.</summary>
     public DatasetTable Select(IReadOnlyList<int> indices)

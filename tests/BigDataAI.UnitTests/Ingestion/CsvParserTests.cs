@@ -1,3 +1,4 @@
+using BigDataAI.Datasets;
 using System.Text;
 using BigDataAI.Ingestion.Parsing;
 using static BigDataAI.UnitTests.Ingestion.TestFiles;
@@ -8,7 +9,7 @@ public sealed class CsvParserTests
 {
     private const string FileName = "data.csv";
 
-    private static ParsedTable Parse(string csv, string labelColumn = "label") => CsvParser.Parse(Stream(Utf8(csv)), FileName, labelColumn);
+    private static DatasetTable Parse(string csv, string labelColumn = "label") => CsvParser.Parse(Stream(Utf8(csv)), FileName, labelColumn);
 
     private static DataFormatException Fails(string csv, string labelColumn = "label") => Fails(Utf8(csv), labelColumn);
 

@@ -1,3 +1,4 @@
+using BigDataAI.Datasets;
 using BigDataAI.Ingestion.Parsing;
 using static BigDataAI.UnitTests.Ingestion.TestFiles;
 
@@ -8,13 +9,13 @@ public sealed class IdxParserTests
     private const string ImagesName = "train-images.idx";
     private const string LabelsName = "train-labels.idx";
 
-    private static ParsedTable Parse(byte[] images, byte[] labels) =>
+    private static DatasetTable Parse(byte[] images, byte[] labels) =>
         IdxParser.Parse(Stream(images), ImagesName, Stream(labels), LabelsName);
 
     private static DataFormatException Fails(byte[] images, byte[] labels) =>
         Assert.Throws<DataFormatException>(() => Parse(images, labels));
 
-    private static void AssertPixels(ParsedTable table, int count, int pixels)
+    private static void AssertPixels(DatasetTable table, int count, int pixels)
     {
         Assert.Equal(count * pixels, table.Features.Length);
         for (var image = 0; image < count; image++)

@@ -1,10 +1,11 @@
+using BigDataAI.Datasets;
 using System.Globalization;
 using System.Text;
 
 namespace BigDataAI.Ingestion.Parsing;
 
 /// <summary>
-/// Reads a CSV upload (one header row, numeric feature columns, one label column) into a <see cref="ParsedTable"/>,
+/// Reads a CSV upload (one header row, numeric feature columns, one label column) into a <see cref="DatasetTable"/>,
 /// streaming: memory is the result plus one row and a 64 KB buffer (plus, while the row count is unknown, the
 /// rows in 4 MB chunks that are copied once at the end).
 /// </summary>
@@ -32,7 +33,7 @@ public static class CsvParser
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static ParsedTable Parse(Stream data, string fileName, string labelColumn = DefaultLabelColumn, CancellationToken cancellationToken = default)
+    public static DatasetTable Parse(Stream data, string fileName, string labelColumn = DefaultLabelColumn, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(fileName);
@@ -151,7 +152,7 @@ public static class CsvParser
         {
             labels[i] = remap[labelIds[i]];
         }
-        return new ParsedTable(features.ToArray(), labels, featureCount, [featureCount], featureNames, classes);
+        return new DatasetTable(features.ToArray(), labels, featureCount, [featureCount], classes, featureNames);
     }
 
     /// <summary>A finite float in invariant culture; short integers (most cells of image-like data) take a fast, exact path.</summary>

@@ -1,3 +1,4 @@
+using BigDataAI.Datasets;
 using System.Buffers.Binary;
 using System.Globalization;
 
@@ -5,7 +6,7 @@ namespace BigDataAI.Ingestion.Parsing;
 
 /// <summary>
 /// Reads an IDX image file and its IDX label file (the MNIST format: big-endian header, unsigned bytes), each
-/// optionally gzipped (recognised by magic bytes, not by name), into a <see cref="ParsedTable"/>.
+/// optionally gzipped (recognised by magic bytes, not by name), into a <see cref="DatasetTable"/>.
 /// </summary>
 /// <remarks>
 /// <para>Images: magic 0x00000803, then image count, rows, columns (uint32 each), then count*rows*columns pixel bytes.
@@ -34,7 +35,7 @@ public static class IdxParser
 
     private static readonly float[] PixelValues = CreatePixelValues();
 
-    public static ParsedTable Parse(Stream images, string imagesName, Stream labels, string labelsName, CancellationToken cancellationToken = default)
+    public static DatasetTable Parse(Stream images, string imagesName, Stream labels, string labelsName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(imagesName);
@@ -110,7 +111,7 @@ public static class IdxParser
         {
             featureNames[i] = string.Create(CultureInfo.InvariantCulture, $"px{i}");
         }
-        return new ParsedTable(features, labelValues, shape.PixelsPerImage, [shape.Rows, shape.Columns], featureNames, classes);
+        return new DatasetTable(features, labelValues, shape.PixelsPerImage, [shape.Rows, shape.Columns], classes, featureNames);
     }
 
     private readonly record struct IdxShape(int Count, int Rows, int Columns)

@@ -74,26 +74,22 @@ public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOption
 
     private static DatasetTable Parse(ReceivedUpload upload)
     {
-        ParsedTable parsed;
         switch (upload.Format)
         {
             case UploadFormat.Idx:
                 using (var images = File.OpenRead(upload.Files["images"]))
                 using (var labels = File.OpenRead(upload.Files["labels"]))
                 {
-                    parsed = IdxParser.Parse(images, "images", labels, "labels");
+                    return IdxParser.Parse(images, "images", labels, "labels");
                 }
-                break;
             case UploadFormat.Csv:
                 using (var data = File.OpenRead(upload.Files["data"]))
                 {
-                    parsed = CsvParser.Parse(data, "data", upload.LabelColumn);
+                    return CsvParser.Parse(data, "data", upload.LabelColumn);
                 }
-                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");
         }
-        return new DatasetTable(parsed.Features, parsed.Labels, parsed.FeatureCount, parsed.FeatureShape, parsed.Classes, parsed.FeatureNames);
     }
 
     private Task PublishAsync(DatasetManifest manifest, CancellationToken cancellationToken) =>
