@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 
 namespace BigDataAI.Storage;
 
@@ -56,7 +57,82 @@ public sealed class AzureBlobObjectStore : IObjectStore
     public async Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default)
     {
         await _ensureContainer.Value.ConfigureAwait(false);
-        await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(content, overwrite: true, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(content, overwrite: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw new ObjectLeasedException($"'{path}' is leased by another holder; it can be replaced only with that lease.", e);
+        }
+    }
+
+    public async Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _ensureContainer.Value.ConfigureAwait(false);
+        try
+        {
+            await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
+                content,
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { LeaseId = lease.Id } },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            throw new LeaseLostException($"The lease on '{path}' is no longer ours ({e.ErrorCode}).", e);
+        }
+    }
+
+    public async Task<ObjectLease?> TryAcquireLeaseAsync(string path, TimeSpan duration, CancellationToken cancellationToken = default)
+    {
+        if (duration < ObjectLease.MinimumAzureDuration || duration > ObjectLease.MaximumAzureDuration)
+        {
+            throw new ArgumentOutOfRangeException(nameof(duration), duration, $"Azure Blob Storage leases last 15 to 60 s; {duration.TotalSeconds} s was asked for '{path}'.");
+        }
+        await _ensureContainer.Value.ConfigureAwait(false);
+        var leases = _container.GetBlobClient(ObjectPath.Validate(path)).GetBlobLeaseClient(Guid.NewGuid().ToString());
+        try
+        {
+            var lease = await leases.AcquireAsync(duration, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new ObjectLease(path, lease.Value.LeaseId, duration);
+        }
+        catch (RequestFailedException e) when (e.Status == 409)
+        {
+            return null;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new FileNotFoundException($"There is no object at '{path}' to lease.", path, e);
+        }
+    }
+
+    public async Task RenewLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _ensureContainer.Value.ConfigureAwait(false);
+        try
+        {
+            await _container.GetBlobClient(ObjectPath.Validate(lease.Path)).GetBlobLeaseClient(lease.Id).RenewAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
+        {
+            throw new LeaseLostException($"The lease on '{lease.Path}' is no longer ours ({e.ErrorCode}).", e);
+        }
+    }
+
+    public async Task ReleaseLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _ensureContainer.Value.ConfigureAwait(false);
+        try
+        {
+            await _container.GetBlobClient(ObjectPath.Validate(lease.Path)).GetBlobLeaseClient(lease.Id).ReleaseAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 409 or 412)
+        {
+            // Already lost or gone: nothing to give up.
+        }
     }
 
     public async Task<Stream?> OpenReadAsync(string path, CancellationToken cancellationToken = default)
@@ -91,6 +167,13 @@ public sealed class AzureBlobObjectStore : IObjectStore
     public async Task DeleteAsync(string path, CancellationToken cancellationToken = default)
     {
         await _ensureContainer.Value.ConfigureAwait(false);
-        await _container.GetBlobClient(ObjectPath.Validate(path)).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _container.GetBlobClient(ObjectPath.Validate(path)).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            throw new ObjectLeasedException($"'{path}' is leased by another holder; it cannot be deleted now.", e);
+        }
     }
 }

@@ -10,6 +10,8 @@ namespace BigDataAI.Storage;
 public sealed class FileSystemObjectStore : IObjectStore
 {
     private const string TempPrefix = ".tmp-";
+    private const string LeasePrefix = ".lease-";
+    private static readonly TimeSpan LockWait = TimeSpan.FromSeconds(10);
     private readonly string _root;
 
     public FileSystemObjectStore(string root)
@@ -81,7 +83,146 @@ public sealed class FileSystemObjectStore : IObjectStore
     {
         var target = Resolve(path);
         var temp = await WriteTempAsync(target, content, cancellationToken).ConfigureAwait(false);
-        File.Move(temp, target, overwrite: true);
+        try
+        {
+            if (!File.Exists(LeaseFile(target)))
+            {
+                File.Move(temp, target, overwrite: true);
+                return;
+            }
+            await WithLeaseStateAsync(target, state =>
+            {
+                if (state.IsActive)
+                {
+                    throw new ObjectLeasedException($"'{path}' is leased by another holder; it can be replaced only with that lease.");
+                }
+                File.Move(temp, target, overwrite: true);
+                return state;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            File.Delete(temp); // a no-op once moved
+        }
+    }
+
+    public async Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        var target = Resolve(path);
+        var temp = await WriteTempAsync(target, content, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WithLeaseStateAsync(target, state =>
+            {
+                if (state.Id != lease.Id)
+                {
+                    throw new LeaseLostException($"The lease on '{path}' is no longer ours.");
+                }
+                File.Move(temp, target, overwrite: true);
+                return state;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>
+    /// Leases live in a hidden sidecar file next to the object (<c>.lease-name</c>: id and expiry), read and changed only
+    /// while holding an exclusive lock on that file (flock(2) through FileShare.None), so processes sharing the folder agree.
+    /// Any positive duration is accepted here (Azure: 15 to 60 s).
+    /// </summary>
+    public async Task<ObjectLease?> TryAcquireLeaseAsync(string path, TimeSpan duration, CancellationToken cancellationToken = default)
+    {
+        if (duration <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(duration), duration, $"A lease on '{path}' must last a positive time.");
+        }
+        var target = Resolve(path);
+        if (!File.Exists(target))
+        {
+            throw new FileNotFoundException($"There is no object at '{path}' to lease.", path);
+        }
+        ObjectLease? acquired = null;
+        await WithLeaseStateAsync(target, state =>
+        {
+            if (state.IsActive)
+            {
+                return state;
+            }
+            acquired = new ObjectLease(path, Guid.NewGuid().ToString(), duration);
+            return new LeaseState(acquired.Id, DateTimeOffset.UtcNow + duration);
+        }, cancellationToken).ConfigureAwait(false);
+        return acquired;
+    }
+
+    public Task RenewLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return WithLeaseStateAsync(Resolve(lease.Path), state => state.Id == lease.Id
+            ? state with { Expires = DateTimeOffset.UtcNow + lease.Duration }
+            : throw new LeaseLostException($"The lease on '{lease.Path}' is no longer ours."), cancellationToken);
+    }
+
+    public Task ReleaseLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        return WithLeaseStateAsync(Resolve(lease.Path), state => state.Id == lease.Id ? LeaseState.None : state, cancellationToken);
+    }
+
+    private static string LeaseFile(string target) => Path.Combine(Path.GetDirectoryName(target)!, LeasePrefix + Path.GetFileName(target));
+
+    private static async Task WithLeaseStateAsync(string target, Func<LeaseState, LeaseState> change, CancellationToken cancellationToken)
+    {
+        var file = LeaseFile(target);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        FileStream stream;
+        while (true)
+        {
+            try
+            {
+                stream = new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                break;
+            }
+            catch (IOException) when (waited.Elapsed < LockWait)
+            {
+                // Another process or thread holds the lock for the few microseconds of its change.
+                await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            var text = await new StreamReader(stream, leaveOpen: true).ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            var state = LeaseState.Parse(text);
+            var updated = change(state);
+            if (updated != state)
+            {
+                stream.SetLength(0);
+                stream.Position = 0;
+                await using var writer = new StreamWriter(stream, leaveOpen: true);
+                await writer.WriteAsync(updated.ToString()).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private sealed record LeaseState(string? Id, DateTimeOffset Expires)
+    {
+        public static readonly LeaseState None = new(null, DateTimeOffset.MinValue);
+
+        public bool IsActive => Id is not null && Expires > DateTimeOffset.UtcNow;
+
+        public static LeaseState Parse(string text)
+        {
+            var parts = text.Split(' ', 2);
+            return parts.Length == 2 && long.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+                ? new LeaseState(parts[0], new DateTimeOffset(ticks, TimeSpan.Zero))
+                : None;
+        }
+
+        public override string ToString() => Id is null ? "" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Id} {Expires.UtcTicks}");
     }
 
     public Task<Stream?> OpenReadAsync(string path, CancellationToken cancellationToken = default)
@@ -113,7 +254,7 @@ public sealed class FileSystemObjectStore : IObjectStore
         }
         var paths = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(_root, f).Replace('\\', '/'))
-            .Where(p => p.StartsWith(prefix, StringComparison.Ordinal) && !Path.GetFileName(p).StartsWith(TempPrefix, StringComparison.Ordinal))
+            .Where(p => p.StartsWith(prefix, StringComparison.Ordinal) && !IsHidden(Path.GetFileName(p)))
             .Order(StringComparer.Ordinal);
         foreach (var p in paths)
         {
@@ -125,11 +266,26 @@ public sealed class FileSystemObjectStore : IObjectStore
     public Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default) =>
         Task.FromResult(File.Exists(Resolve(path)));
 
-    public Task DeleteAsync(string path, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string path, CancellationToken cancellationToken = default)
     {
-        File.Delete(Resolve(path));
-        return Task.CompletedTask;
+        var target = Resolve(path);
+        if (!File.Exists(LeaseFile(target)))
+        {
+            File.Delete(target);
+            return;
+        }
+        await WithLeaseStateAsync(target, state =>
+        {
+            if (state.IsActive)
+            {
+                throw new ObjectLeasedException($"'{path}' is leased by another holder; it cannot be deleted now.");
+            }
+            File.Delete(target);
+            return state;
+        }, cancellationToken).ConfigureAwait(false);
     }
+
+    private static bool IsHidden(string name) => name.StartsWith(TempPrefix, StringComparison.Ordinal) || name.StartsWith(LeasePrefix, StringComparison.Ordinal);
 
     private string Resolve(string path) => Path.Combine(_root, ObjectPath.Validate(path));
 

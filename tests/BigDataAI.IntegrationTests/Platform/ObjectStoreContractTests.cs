@@ -110,6 +110,69 @@ public abstract class ObjectStoreContractTests
         await Assert.ThrowsAsync<ArgumentException>(() => Store.TryCreateAsync(string.Empty, Text("x")));
     }
 
+    /// <summary>The shortest lease the backend grants (Azure: 15 s), for the expiry test.</summary>
+    protected virtual TimeSpan ShortestLease => ObjectLease.MinimumAzureDuration;
+
+    [Fact]
+    public async Task A_lease_excludes_other_holders_and_writers_until_released()
+    {
+        await Store.PutAsync("jobs/j1/job.json", Text("queued"));
+        var lease = await Store.TryAcquireLeaseAsync("jobs/j1/job.json", TimeSpan.FromSeconds(30));
+        Assert.NotNull(lease);
+
+        Assert.Null(await Store.TryAcquireLeaseAsync("jobs/j1/job.json", TimeSpan.FromSeconds(30)));
+        var put = await Assert.ThrowsAsync<ObjectLeasedException>(() => Store.PutAsync("jobs/j1/job.json", Text("stolen")));
+        Assert.Contains("jobs/j1/job.json", put.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ObjectLeasedException>(() => Store.DeleteAsync("jobs/j1/job.json"));
+
+        await Store.PutAsync("jobs/j1/job.json", Text("running"), lease);
+        await Store.RenewLeaseAsync(lease);
+        Assert.Equal("running", await ReadAsync("jobs/j1/job.json"));
+        Assert.Equal(["jobs/j1/job.json"], await ListAsync("jobs/"));
+
+        await Store.ReleaseLeaseAsync(lease);
+        await Store.ReleaseLeaseAsync(lease); // quiet when already given up
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.RenewLeaseAsync(lease));
+        var next = await Store.TryAcquireLeaseAsync("jobs/j1/job.json", TimeSpan.FromSeconds(30));
+        Assert.NotNull(next);
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.PutAsync("jobs/j1/job.json", Text("late"), lease));
+        await Store.ReleaseLeaseAsync(next);
+        await Store.PutAsync("jobs/j1/job.json", Text("free again"));
+        Assert.Equal("free again", await ReadAsync("jobs/j1/job.json"));
+    }
+
+    [Fact]
+    public async Task A_lease_that_is_not_renewed_lapses_and_another_holder_takes_it()
+    {
+        await Store.PutAsync("jobs/j2/job.json", Text("running"));
+        var dead = await Store.TryAcquireLeaseAsync("jobs/j2/job.json", ShortestLease);
+        Assert.NotNull(dead);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        ObjectLease? taken = null;
+        while (taken is null && clock.Elapsed < ShortestLease * 3)
+        {
+            taken = await Store.TryAcquireLeaseAsync("jobs/j2/job.json", ShortestLease);
+            if (taken is null)
+            {
+                await Task.Delay(ShortestLease / 20);
+            }
+        }
+
+        Assert.NotNull(taken);
+        Assert.True(clock.Elapsed >= ShortestLease * 0.9, $"taken over after {clock.Elapsed}, before the {ShortestLease} lease lapsed");
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.RenewLeaseAsync(dead));
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.PutAsync("jobs/j2/job.json", Text("zombie"), dead));
+        Assert.Equal("running", await ReadAsync("jobs/j2/job.json"));
+    }
+
+    [Fact]
+    public async Task Leasing_a_missing_object_names_it()
+    {
+        var e = await Assert.ThrowsAsync<FileNotFoundException>(() => Store.TryAcquireLeaseAsync("jobs/none/job.json", TimeSpan.FromSeconds(30)));
+        Assert.Contains("jobs/none/job.json", e.Message, StringComparison.Ordinal);
+    }
+
     protected static MemoryStream Text(string text) => new(Encoding.UTF8.GetBytes(text));
 
     private async Task<string> ReadAsync(string path)
@@ -141,6 +204,8 @@ public sealed class FileSystemObjectStoreContractTests : ObjectStoreContractTest
     }
 
     protected override IObjectStore Store { get; }
+
+    protected override TimeSpan ShortestLease => TimeSpan.FromSeconds(1);
 
     protected override async Task LeaveHalfWrittenObjectAsync(string path)
     {

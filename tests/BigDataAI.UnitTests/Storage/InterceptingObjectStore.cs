@@ -41,4 +41,12 @@ internal sealed class InterceptingObjectStore(IObjectStore inner) : IObjectStore
     public Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default) => inner.ExistsAsync(path, cancellationToken);
 
     public Task DeleteAsync(string path, CancellationToken cancellationToken = default) => inner.DeleteAsync(path, cancellationToken);
+
+    public Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default) => inner.PutAsync(path, content, lease, cancellationToken);
+
+    public Task<ObjectLease?> TryAcquireLeaseAsync(string path, TimeSpan duration, CancellationToken cancellationToken = default) => inner.TryAcquireLeaseAsync(path, duration, cancellationToken);
+
+    public Task RenewLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default) => inner.RenewLeaseAsync(lease, cancellationToken);
+
+    public Task ReleaseLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default) => inner.ReleaseLeaseAsync(lease, cancellationToken);
 }
