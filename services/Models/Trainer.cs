@@ -9,10 +9,11 @@ namespace BigDataAI.Models;
 /// </summary>
 /// <remarks>
 /// The loop follows the TorchSharp examples: the device is chosen once; the whole training set is uploaded once as one
-/// tensor, and each batch is gathered from it with <c>index_select</c> through a per-epoch permutation (a seeded
-/// <see cref="Random"/>); one dispose scope per batch; <c>model.train()</c> for training and <c>model.eval()</c> with
-/// <c>no_grad</c> for validation. On the CPU, equal seeds give identical losses and weights. The optimizers follow
-/// <c>torch.optim.Adam</c> and <c>torch.optim.SGD</c> but are our own (<see cref="TrainingOptimizer"/> says why).
+/// tensor, and each batch is gathered from it with <c>index_select</c> through a per-epoch permutation that depends only
+/// on the seed and the epoch (<see cref="OrderScheme"/>); one dispose scope per batch; <c>model.train()</c> for training
+/// and <c>model.eval()</c> with <c>no_grad</c> for validation. On the CPU, equal seeds give identical losses and weights.
+/// The optimizers follow <c>torch.optim.Adam</c> and <c>torch.optim.SGD</c> but are our own (<see cref="TrainingOptimizer"/>
+/// says why).
 /// </remarks>
 public static class Trainer
 {
@@ -21,6 +22,12 @@ public static class Trainer
     /// 1,024 digits take about 75 MB, which libtorch allocates afresh (page faults) on every pass.
     /// </summary>
     internal const int EvaluationBatch = 128;
+
+    /// <summary>
+    /// How each epoch's data order is drawn: a Fisher-Yates shuffle of 0..rows-1 with
+    /// <c>System.Random(int)</c> seeded by the top 31 bits of SplitMix64 of <c>(uint)seed &lt;&lt; 32 | epoch</c>.
+    /// </summary>
+    public const string OrderScheme = "fisher-yates(System.Random(splitmix64((uint)seed << 32 | epoch) >> 33))";
 
     /// <summary>
     /// Builds the model of <paramref name="spec"/> (weights seeded with <see cref="TrainingOptions.Seed"/>) and trains it.
@@ -97,13 +104,12 @@ public static class Trainer
         var batchSize = options.BatchSize;
         var batches = (rows + batchSize - 1) / batchSize;
         var order = new long[rows];
-        var random = new Random(options.Seed);
         var results = new List<EpochResult>(options.Epochs);
 
         for (var epoch = 1; epoch <= options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            Shuffle(order, random);
+            Shuffle(order, new Random(EpochSeed(options.Seed, epoch)));
             using var permutation = Devices.Upload(order, device);
             var lossSum = 0.0;
 
@@ -143,6 +149,19 @@ public static class Trainer
             callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, result));
         }
         return results;
+    }
+
+    /// <summary>
+    /// The seed of epoch <paramref name="epoch"/>'s shuffle (<see cref="OrderScheme"/>): SplitMix64's output for
+    /// <c>(uint)seed &lt;&lt; 32 | epoch</c>, top 31 bits, so every (seed, epoch) gets its own well-mixed, non-negative seed.
+    /// </summary>
+    internal static int EpochSeed(int seed, int epoch)
+    {
+        var z = ((ulong)(uint)seed << 32 | (uint)epoch) + 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z >> 33);
     }
 
     /// <summary>Fisher-Yates over 0..n-1, drawn from <paramref name="random"/> only (so seeded runs repeat).</summary>

@@ -21,7 +21,10 @@ public sealed record TrainingOptions
     /// <summary>"adam" (default) or "sgd" (with momentum 0.9).</summary>
     public string Optimizer { get; init; } = "adam";
 
-    /// <summary>Seeds torch's generator (initial weights) and the shuffling; equal seeds give equal runs on the CPU (default 1).</summary>
+    /// <summary>
+    /// Seeds torch's generator (initial weights) and the shuffling (epoch k's order is drawn from a generator seeded with
+    /// a mix of this seed and k); equal seeds give equal runs on the CPU (default 1).
+    /// </summary>
     public int Seed { get; init; } = 1;
 
     /// <summary>"cpu", "cuda" or "cuda:N"; null (default) picks CUDA when <c>torch.cuda.is_available()</c>, else the CPU.</summary>
