@@ -37,23 +37,30 @@ public static class ModelWeights
         var model = ModelFactory.Create(spec);
         try
         {
-            using (var reader = new BinaryReader(source, Encoding.UTF8, leaveOpen: true))
-            {
-                model.load(reader, strict: true);
-            }
+            LoadInto(model, spec, source);
             model.to(target);
             model.eval();
             return model;
-        }
-        catch (Exception e) when (e is ArgumentException or EndOfStreamException or IOException or FormatException or NotImplementedException)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"The weights do not fit the model {spec}: {e.Message}", e);
         }
         catch
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Loads weights from <paramref name="source"/> (left open) into <paramref name="model"/>, a model of <paramref name="spec"/>.</summary>
+    /// <exception cref="InvalidDataException">The stream does not hold weights of this architecture.</exception>
+    internal static void LoadInto(nn.Module<Tensor, Tensor> model, ModelSpec spec, Stream source)
+    {
+        try
+        {
+            using var reader = new BinaryReader(source, Encoding.UTF8, leaveOpen: true);
+            model.load(reader, strict: true);
+        }
+        catch (Exception e) when (e is ArgumentException or EndOfStreamException or IOException or FormatException or NotImplementedException)
+        {
+            throw new InvalidDataException($"The weights do not fit the model {spec}: {e.Message}", e);
         }
     }
 }

@@ -17,6 +17,7 @@ namespace BigDataAI.Models;
 /// </remarks>
 internal sealed class TrainingOptimizer : IDisposable
 {
+    private readonly string[] _names;
     private readonly Parameter[] _parameters;
     private readonly bool _adam;
     private readonly double _learningRate;
@@ -34,7 +35,9 @@ internal sealed class TrainingOptimizer : IDisposable
 
     public TrainingOptimizer(nn.Module model, string optimizer, double learningRate)
     {
-        _parameters = model.parameters().ToArray();
+        var named = model.named_parameters().ToArray();
+        _names = named.Select(p => p.name).ToArray();
+        _parameters = named.Select(p => p.parameter).ToArray();
         _adam = optimizer == "adam";
         _learningRate = learningRate;
         _minusLearningRate = (-learningRate).ToScalar();
@@ -119,6 +122,102 @@ internal sealed class TrainingOptimizer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Copies the state out to managed memory (on the CPU): the step count and, per parameter in
+    /// <c>named_parameters()</c> order, its buffers: Adam's first and second moments, or SGD's momentum buffer (none
+    /// before the first step that saw a gradient for the parameter).
+    /// </summary>
+    public OptimizerState Export()
+    {
+        var parameters = new ParameterState[_parameters.Length];
+        for (var i = 0; i < _parameters.Length; i++)
+        {
+            float[][] buffers = _adam ? [ToArray(_first[i]!), ToArray(_second[i])] : _first[i] is { } buffer ? [ToArray(buffer)] : [];
+            parameters[i] = new ParameterState(_names[i], _parameters[i].shape, buffers);
+        }
+        return new OptimizerState(_adam ? "adam" : "sgd", _steps, parameters);
+    }
+
+    /// <summary>
+    /// Replaces the state with <paramref name="state"/> (from <see cref="Export"/> of an optimizer of the same kind over a
+    /// model of the same architecture); values are copied bit for bit, to each parameter's device.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The state does not fit this optimizer or model; the message says what differs.</exception>
+    public void Import(OptimizerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var name = _adam ? "adam" : "sgd";
+        if (state.Optimizer != name)
+        {
+            throw new InvalidDataException($"The optimizer state is for '{state.Optimizer}', not '{name}'.");
+        }
+        if (state.Steps < 0)
+        {
+            throw new InvalidDataException($"The optimizer state has a negative step count ({state.Steps}).");
+        }
+        if (state.Parameters.Count != _parameters.Length)
+        {
+            throw new InvalidDataException(
+                $"The optimizer state has {state.Parameters.Count} parameters but the model has {_parameters.Length}.");
+        }
+        for (var i = 0; i < _parameters.Length; i++)
+        {
+            var saved = state.Parameters[i];
+            var shape = _parameters[i].shape;
+            if (saved.Name != _names[i] || !saved.Shape.AsSpan().SequenceEqual(shape))
+            {
+                throw new InvalidDataException(
+                    $"Optimizer state parameter {i} is '{saved.Name}' [{string.Join(", ", saved.Shape)}] but the model's is " +
+                    $"'{_names[i]}' [{string.Join(", ", shape)}].");
+            }
+            var expected = _adam ? "2 (first and second moments)" : "0 or 1 (momentum buffer)";
+            if (_adam ? saved.Buffers.Count != 2 : saved.Buffers.Count > 1)
+            {
+                throw new InvalidDataException(
+                    $"Optimizer state parameter '{saved.Name}' has {saved.Buffers.Count} buffers; {name} keeps {expected}.");
+            }
+            var elements = shape.Aggregate(1L, (product, size) => product * size);
+            if (saved.Buffers.FirstOrDefault(buffer => buffer.LongLength != elements) is { } wrong)
+            {
+                throw new InvalidDataException(
+                    $"Optimizer state parameter '{saved.Name}' has a buffer of {wrong.LongLength} values; its shape needs {elements}.");
+            }
+        }
+
+        using var _ = no_grad();
+        for (var i = 0; i < _parameters.Length; i++)
+        {
+            var saved = state.Parameters[i];
+            var device = _parameters[i].device;
+            if (_adam)
+            {
+                using var first = tensor(saved.Buffers[0], saved.Shape, device: device);
+                using var second = tensor(saved.Buffers[1], saved.Shape, device: device);
+                _first[i]!.copy_(first);
+                _second[i].copy_(second);
+            }
+            else
+            {
+                _first[i]?.Dispose();
+                _first[i] = saved.Buffers.Count == 1
+                    ? tensor(saved.Buffers[0], saved.Shape, device: device).DetachFromDisposeScope()
+                    : null;
+            }
+        }
+        _steps = state.Steps;
+    }
+
+    private static float[] ToArray(Tensor values)
+    {
+        if (values.dtype != ScalarType.Float32)
+        {
+            throw new NotSupportedException($"Optimizer state of type {values.dtype} cannot be saved; only float32 is supported.");
+        }
+        using var cpu = values.cpu();
+        using var contiguous = cpu.contiguous();
+        return contiguous.data<float>().ToArray();
+    }
+
     public void Dispose()
     {
         foreach (var tensor in _first.Concat(_second))
@@ -131,3 +230,15 @@ internal sealed class TrainingOptimizer : IDisposable
         }
     }
 }
+
+/// <summary>An optimizer's state in managed memory: what <see cref="TrainingOptimizer.Export"/> gives and <see cref="TrainingOptimizer.Import"/> takes.</summary>
+/// <param name="Optimizer">"adam" or "sgd".</param>
+/// <param name="Steps">Updates applied so far (Adam's bias correction depends on it).</param>
+/// <param name="Parameters">One entry per model parameter, in <c>named_parameters()</c> order.</param>
+internal sealed record OptimizerState(string Optimizer, long Steps, IReadOnlyList<ParameterState> Parameters);
+
+/// <summary>The optimizer's buffers for one parameter.</summary>
+/// <param name="Name">The parameter's state-dict name, e.g. <c>layers.fc1.weight</c>.</param>
+/// <param name="Shape">The parameter's shape; every buffer has it.</param>
+/// <param name="Buffers">Adam: first moment, second moment. SGD: the momentum buffer, or none before the first update.</param>
+internal sealed record ParameterState(string Name, long[] Shape, IReadOnlyList<float[]> Buffers);

@@ -21,7 +21,10 @@ public sealed record TrainingOptions
     /// <summary>"adam" (default) or "sgd" (with momentum 0.9).</summary>
     public string Optimizer { get; init; } = "adam";
 
-    /// <summary>Seeds torch's generator (initial weights) and the shuffling; equal seeds give equal runs on the CPU (default 1).</summary>
+    /// <summary>
+    /// Seeds torch's generator (initial weights) and the shuffling (epoch k's order is drawn from a generator seeded with
+    /// a mix of this seed and k); equal seeds give equal runs on the CPU (default 1).
+    /// </summary>
     public int Seed { get; init; } = 1;
 
     /// <summary>"cpu", "cuda" or "cuda:N"; null (default) picks CUDA when <c>torch.cuda.is_available()</c>, else the CPU.</summary>
@@ -68,24 +71,47 @@ public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, d
 public sealed record EpochResult(int Epoch, double TrainLoss, double? ValidationAccuracy, double SamplesPerSecond, TimeSpan Duration);
 
 /// <summary>
-/// Handed to the checkpoint hook after each epoch, on the training thread, while training waits: save the weights of that
-/// moment with <see cref="WriteWeights"/>. Valid only during the call.
+/// Handed to the checkpoint hook after each epoch, on the training thread, while training waits: save the state of that
+/// moment with <see cref="Write"/> (everything needed to continue the run) or <see cref="WriteWeights"/> (the weights
+/// only). Valid only during the call.
 /// </summary>
 public sealed class TrainingCheckpoint
 {
     private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly TrainingOptimizer _optimizer;
+    private readonly TrainingRun _run;
 
-    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, EpochResult epoch)
+    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, TrainingOptimizer optimizer, IReadOnlyList<EpochResult> history, TrainingRun run)
     {
         _model = model;
-        Epoch = epoch;
+        _optimizer = optimizer;
+        _run = run;
+        History = history;
+        Epoch = history[^1];
     }
 
     /// <summary>The epoch just finished.</summary>
     public EpochResult Epoch { get; }
 
+    /// <summary>The results of all epochs so far, this one included (a resumed run's earlier epochs too).</summary>
+    public IReadOnlyList<EpochResult> History { get; }
+
     /// <summary>Writes the current weights to <paramref name="destination"/> (left open), as <see cref="ModelWeights.Save"/> does.</summary>
     public void WriteWeights(Stream destination) => ModelWeights.Save(_model, destination);
+
+    /// <summary>
+    /// Writes a full checkpoint to <paramref name="destination"/> (left open; it need not be seekable): a zip of
+    /// <c>checkpoint.json</c> (format version, epochs done, history, data order scheme, and the fingerprint of the run: spec,
+    /// hyper-parameters, rows, feature count and SHA-256 of labels and features), <c>model.pt</c> (weights, as
+    /// <see cref="WriteWeights"/>), <c>optimizer.bin</c> (step count and Adam moments or SGD momentum buffers) and
+    /// <c>rng.bin</c> (torch's default CPU generator). Read it with <see cref="TrainingResume.Read"/> to continue the run.
+    /// </summary>
+    /// <remarks>The first call of a run hashes the training data once (SHA-256: about 0.6 s per GB on a 2-core EPYC).</remarks>
+    public void Write(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        CheckpointFile.Write(destination, _model, _optimizer, History, _run);
+    }
 }
 
 /// <summary>Optional observers of a training run. All are called synchronously on the training thread: keep them short.</summary>
@@ -97,7 +123,10 @@ public sealed record TrainingCallbacks
     /// <summary>After every epoch (after validation, before the checkpoint).</summary>
     public IProgress<EpochResult>? Epoch { get; init; }
 
-    /// <summary>After every epoch, to persist the weights (<see cref="TrainingCheckpoint.WriteWeights"/>). An exception here ends the training.</summary>
+    /// <summary>
+    /// After every epoch, to persist the run (<see cref="TrainingCheckpoint.Write"/>) or its weights
+    /// (<see cref="TrainingCheckpoint.WriteWeights"/>). An exception here ends the training.
+    /// </summary>
     public Action<TrainingCheckpoint>? Checkpoint { get; init; }
 }
 
@@ -122,10 +151,10 @@ public sealed class TrainingResult : IDisposable
     /// <summary>The device trained on, e.g. "cpu" or "cuda:0".</summary>
     public string Device { get; }
 
-    /// <summary>One entry per epoch, in order.</summary>
+    /// <summary>One entry per epoch, in order; for a resumed run the checkpoint's epochs come first.</summary>
     public IReadOnlyList<EpochResult> Epochs { get; }
 
-    /// <summary>Wall time of the whole run, data upload and validation included.</summary>
+    /// <summary>Wall time of this call (a resumed run's earlier epochs excluded), data upload and validation included.</summary>
     public TimeSpan Duration { get; }
 
     /// <summary>Disposes the model.</summary>

@@ -1,0 +1,100 @@
+namespace BigDataAI.Models;
+
+/// <summary>
+/// A full checkpoint read back (<see cref="TrainingCheckpoint.Write"/> wrote it), to continue its run with
+/// <see cref="Trainer.Train(ModelSpec, TrainingData, TrainingData?, TrainingOptions, TrainingCallbacks?, TrainingResume?, CancellationToken)"/>.
+/// Holds managed memory only (no tensors), so it can be read on any thread and kept as long as needed.
+/// </summary>
+/// <remarks>
+/// The continued run matches an uninterrupted run with the same seed bit for bit on the CPU with the same libtorch and
+/// thread count; on a GPU, cuDNN's nondeterministic kernels make it close but not identical.
+/// </remarks>
+public sealed class TrainingResume
+{
+    internal TrainingResume(CheckpointManifest manifest, byte[] weights, OptimizerState optimizer, byte[] rng)
+    {
+        Manifest = manifest;
+        Weights = weights;
+        Optimizer = optimizer;
+        Rng = rng;
+    }
+
+    /// <summary>
+    /// Reads a checkpoint from <paramref name="source"/> (left open; a stream that cannot seek is buffered) and checks
+    /// everything but the weights: those are checked against a model of <see cref="Spec"/> when training resumes.
+    /// </summary>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint, an unknown version, a different data order scheme, or a damaged entry; the message says which.
+    /// </exception>
+    public static TrainingResume Read(Stream source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return CheckpointFile.Read(source);
+    }
+
+    /// <summary>Epochs completed when the checkpoint was written; training resumes at the next one.</summary>
+    public int Epoch => Manifest.Epoch;
+
+    /// <summary>The results of epochs 1..<see cref="Epoch"/>, in order.</summary>
+    public IReadOnlyList<EpochResult> History => Manifest.History;
+
+    /// <summary>The architecture trained; resuming requires an equal spec.</summary>
+    public ModelSpec Spec => Manifest.Spec;
+
+    /// <summary>
+    /// The hyper-parameters trained with (<see cref="TrainingOptions.Device"/> is null: it is not recorded). Resuming
+    /// requires equal batch size, learning rate, optimizer and seed; <see cref="TrainingOptions.Epochs"/> may be raised.
+    /// </summary>
+    public TrainingOptions Options => Manifest.HyperParameters.ToOptions();
+
+    internal CheckpointManifest Manifest { get; }
+    internal byte[] Weights { get; }
+    internal OptimizerState Optimizer { get; }
+    internal byte[] Rng { get; }
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming the first field in which the run to resume differs from the
+    /// checkpoint's; returns the data's fingerprint otherwise (computed once, reused by the resumed run's checkpoints).
+    /// </summary>
+    internal DataFingerprint CheckResumable(ModelSpec spec, TrainingOptions options, TrainingData train, string parameterName)
+    {
+        var saved = Manifest.Spec;
+        Same("ModelSpec.Architecture", saved.Architecture, spec.Architecture);
+        Same("ModelSpec.InputShape", Show(saved.InputShape), Show(spec.InputShape));
+        Same("ModelSpec.Classes", saved.Classes, spec.Classes);
+        Same("ModelSpec.HiddenSizes", Show(saved.HiddenSizes), Show(spec.HiddenSizes));
+        Same("ModelSpec.Channels", Show(saved.Channels), Show(spec.Channels));
+
+        var hyper = Manifest.HyperParameters;
+        Same("TrainingOptions.BatchSize", hyper.BatchSize, options.BatchSize);
+        Same("TrainingOptions.LearningRate", hyper.LearningRate, options.LearningRate);
+        Same("TrainingOptions.Optimizer", hyper.Optimizer, options.Optimizer);
+        Same("TrainingOptions.Seed", hyper.Seed, options.Seed);
+        if (options.Epochs < Epoch)
+        {
+            throw new ArgumentException(
+                $"TrainingOptions.Epochs is {options.Epochs} but the checkpoint has already trained {Epoch} epochs; " +
+                "Epochs may be raised on resume, not lowered.", parameterName);
+        }
+
+        var data = Manifest.Data;
+        Same("train.Rows", data.Rows, train.Rows);
+        Same("train.FeatureCount", data.FeatureCount, train.FeatureCount);
+        var given = DataFingerprint.Of(train);
+        Same("train.Labels (SHA-256)", data.LabelsSha256, given.LabelsSha256);
+        Same("train.Features (SHA-256)", data.FeaturesSha256, given.FeaturesSha256);
+        return given;
+
+        void Same<T>(string field, T checkpoint, T run)
+        {
+            if (!EqualityComparer<T>.Default.Equals(checkpoint, run))
+            {
+                throw new ArgumentException(
+                    $"The checkpoint was trained with {field} = {checkpoint}, but this run has {run}. A run resumes only with the " +
+                    "spec, hyper-parameters (all but Epochs) and training data its checkpoint was written with.", parameterName);
+            }
+        }
+    }
+
+    private static string Show(int[]? values) => $"[{string.Join(", ", values ?? [])}]";
+}
