@@ -39,7 +39,7 @@ public static class Benchmark
         var store = new DatasetStore(new FileSystemObjectStore(Path.Combine(data, "store")));
         var labeled = await WaitForLabelsAsync(store, dataset.Version, ct);
         var train = await store.ReadSplitAsync(labeled, Splits.Train, ct);
-        var spec = BigDataAI.Training.Services.JobRunner.SpecFor(model, labeled.FeatureShape, labeled.Classes.Length);
+        var spec = BigDataAI.Training.Workers.JobRunner.SpecFor(model, labeled.FeatureShape, labeled.Classes.Length);
 
         Console.WriteLine($"Train split: {train.Rows:N0} rows. Warming up (1 bare epoch, not counted) ...");
         BareLoop(spec, train, 1);

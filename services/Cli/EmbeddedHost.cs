@@ -41,6 +41,7 @@ public static class EmbeddedHost
         {
             bus.AddLabelingConsumers();
             bus.AddTrainingConsumers();
+            bus.AddTrainingWorkerConsumers();
             bus.AddInferenceConsumers();
         });
         builder.AddIngestion();

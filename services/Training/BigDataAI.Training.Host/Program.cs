@@ -1,10 +1,12 @@
 using BigDataAI.Hosting;
 using BigDataAI.Training;
 
+// The training control plane: the gRPC API, job records and the scheduler. Jobs run on training workers
+// (BigDataAI.TrainingWorker.Host), as many as are connected.
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddPlatform(bus => bus.AddTrainingConsumers());
-builder.AddTraining();
+builder.AddTrainingControlPlane();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

@@ -25,11 +25,23 @@ public sealed class JobTrackerTests : IDisposable
 
     private CancellationToken Token => _timeout.Token;
 
+    /// <summary>What a worker does: the next revision of the record, stored when <paramref name="persist"/>, then published to the view.</summary>
+    private async Task<JobRecord> Update(string jobId, Func<JobRecord, JobRecord> change, bool persist, CancellationToken cancellationToken)
+    {
+        var next = change(_tracker.Get(jobId)!).Next();
+        if (persist)
+        {
+            await JobTracker.SaveAsync(_temp.Store, next, lease: null, cancellationToken);
+        }
+        _tracker.Apply(next);
+        return next;
+    }
+
     [Fact]
     public async Task Submit_Twice_GivesTheSameJob_CreatedOnlyTheFirstTime()
     {
-        var (first, created) = await _tracker.SubmitAsync(Spec(), Token);
-        var (second, createdAgain) = await _tracker.SubmitAsync(Spec(), Token);
+        var (first, created) = await _tracker.SubmitAsync(Spec(), null, Token);
+        var (second, createdAgain) = await _tracker.SubmitAsync(Spec(), null, Token);
 
         Assert.True(created);
         Assert.False(createdAgain);
@@ -45,7 +57,7 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Submit_SameSpecConcurrently_CreatesExactlyOneJob()
     {
-        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => _tracker.SubmitAsync(Spec(), Token)))).WaitAsync(Timeout);
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => _tracker.SubmitAsync(Spec(), null, Token)))).WaitAsync(Timeout);
 
         Assert.Single(results, r => r.Created);
         Assert.Single(results.Select(r => r.Job).Distinct());
@@ -54,8 +66,8 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Submit_OtherSpec_IsAnotherJob()
     {
-        var (a, _) = await _tracker.SubmitAsync(Spec(seed: 1), Token);
-        var (b, created) = await _tracker.SubmitAsync(Spec(seed: 2), Token);
+        var (a, _) = await _tracker.SubmitAsync(Spec(seed: 1), null, Token);
+        var (b, created) = await _tracker.SubmitAsync(Spec(seed: 2), null, Token);
 
         Assert.True(created);
         Assert.NotEqual(a.JobId, b.JobId);
@@ -64,11 +76,11 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Submit_AfterTheJobFailed_QueuesAFreshJob()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Running, Epoch = 3 }, persist: true, Token);
-        var failed = await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Failed, Error = "out of memory" }, persist: true, Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Running, Epoch = 3 }, persist: true, Token);
+        var failed = await Update(job.JobId, j => j with { Status = JobStatus.Failed, Error = "out of memory" }, persist: true, Token);
 
-        var (again, created) = await _tracker.SubmitAsync(Spec(), Token);
+        var (again, created) = await _tracker.SubmitAsync(Spec(), null, Token);
 
         Assert.True(created);
         Assert.Equal(job.JobId, again.JobId);
@@ -87,10 +99,10 @@ public sealed class JobTrackerTests : IDisposable
     [InlineData(JobStatus.Succeeded)]
     public async Task Submit_WhileRunningOrAfterSuccess_ReturnsThatJob(JobStatus status)
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
-        var updated = await _tracker.UpdateAsync(job.JobId, j => j with { Status = status, ModelId = "m-1" }, persist: true, Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+        var updated = await Update(job.JobId, j => j with { Status = status, ModelId = "m-1" }, persist: true, Token);
 
-        var (again, created) = await _tracker.SubmitAsync(Spec(), Token);
+        var (again, created) = await _tracker.SubmitAsync(Spec(), null, Token);
 
         Assert.False(created);
         Assert.Same(updated, again);
@@ -99,14 +111,14 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Update_Persisted_IsSeenByANewTracker_WhoseLoadReturnsOnlyUnfinishedJobs()
     {
-        var queued = (await _tracker.SubmitAsync(Spec(seed: 1), Token)).Job;
-        var running = (await _tracker.SubmitAsync(Spec(seed: 2), Token)).Job;
-        var succeeded = (await _tracker.SubmitAsync(Spec(seed: 3), Token)).Job;
-        var failed = (await _tracker.SubmitAsync(Spec(seed: 4), Token)).Job;
-        await _tracker.UpdateAsync(running.JobId, j => j with { Status = JobStatus.Running, Epoch = 2, Batch = 17, Batches = 63, EpochsCompleted = 1, TrainLoss = 0.25, ValidationAccuracy = 0.875, SamplesPerSecond = 5470.5, Device = "cpu" }, persist: true, Token);
+        var queued = (await _tracker.SubmitAsync(Spec(seed: 1), null, Token)).Job;
+        var running = (await _tracker.SubmitAsync(Spec(seed: 2), null, Token)).Job;
+        var succeeded = (await _tracker.SubmitAsync(Spec(seed: 3), null, Token)).Job;
+        var failed = (await _tracker.SubmitAsync(Spec(seed: 4), null, Token)).Job;
+        await Update(running.JobId, j => j with { Status = JobStatus.Running, Epoch = 2, Batch = 17, Batches = 63, EpochsCompleted = 1, TrainLoss = 0.25, ValidationAccuracy = 0.875, SamplesPerSecond = 5470.5, Device = "cpu" }, persist: true, Token);
         var metrics = new TestMetrics(0.974, [0.9, 1.0], [1.0, 0.95], [0.947, 0.974], [10, 0, 1, 19], 2, 30);
-        await _tracker.UpdateAsync(succeeded.JobId, j => j with { Status = JobStatus.Succeeded, TestMetrics = metrics, ModelId = "mnist-v1-cnn-1" }, persist: true, Token);
-        await _tracker.UpdateAsync(failed.JobId, j => j with { Status = JobStatus.Failed, Error = "Dataset 'mnist' v1 has no 'train' split." }, persist: true, Token);
+        await Update(succeeded.JobId, j => j with { Status = JobStatus.Succeeded, TestMetrics = metrics, ModelId = "mnist-v1-cnn-1" }, persist: true, Token);
+        await Update(failed.JobId, j => j with { Status = JobStatus.Failed, Error = "Dataset 'mnist' v1 has no 'train' split." }, persist: true, Token);
         // A checkpoint beside the job files is not a job.
         await _temp.Store.PutAsync(JobTracker.CheckpointPath(running.JobId, 1), new MemoryStream([1, 2, 3]), Token);
 
@@ -137,9 +149,9 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Update_NotPersisted_ChangesMemoryOnly()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
 
-        var updated = await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Running, Batch = 5 }, persist: false, Token);
+        var updated = await Update(job.JobId, j => j with { Status = JobStatus.Running, Batch = 5 }, persist: false, Token);
 
         Assert.Equal(5, _tracker.Get(job.JobId)?.Batch);
         Assert.True(updated.UpdatedAt >= job.UpdatedAt);
@@ -158,12 +170,12 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Submit_AfterARestartBeforeLoad_FindsTheStoredJobInsteadOfStartingOver()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Succeeded, ModelId = "m-1" }, persist: true, Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Succeeded, ModelId = "m-1" }, persist: true, Token);
 
         // A new process: the API may take a request before the worker has loaded the stored jobs.
         var restarted = new JobTracker(_temp.Store);
-        var (again, created) = await restarted.SubmitAsync(Spec(), Token);
+        var (again, created) = await restarted.SubmitAsync(Spec(), null, Token);
 
         Assert.False(created);
         Assert.Equal(JobStatus.Succeeded, again.Status);
@@ -176,7 +188,7 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Watch_YieldsTheCurrentStateThenEachChange_AndEndsWhenTheJobFinishes()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
         var seen = Channel.CreateUnbounded<JobRecord>();
         var watcher = Task.Run(async () =>
         {
@@ -189,15 +201,15 @@ public sealed class JobTrackerTests : IDisposable
 
         // Each change is made only after the watcher has reported the one before, so none is coalesced.
         Assert.Equal(JobStatus.Queued, (await seen.Reader.ReadAsync(Token)).Status);
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Running }, persist: false, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Running }, persist: false, Token);
         Assert.Equal((JobStatus.Running, 0), Progress(await seen.Reader.ReadAsync(Token)));
         for (var epoch = 1; epoch <= 3; epoch++)
         {
             var e = epoch;
-            await Task.Run(() => _tracker.UpdateAsync(job.JobId, j => j with { Epoch = e }, persist: false, Token), Token);
+            await Task.Run(() => Update(job.JobId, j => j with { Epoch = e }, persist: false, Token), Token);
             Assert.Equal((JobStatus.Running, epoch), Progress(await seen.Reader.ReadAsync(Token)));
         }
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Succeeded, ModelId = "m-1" }, persist: true, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Succeeded, ModelId = "m-1" }, persist: true, Token);
 
         var last = await seen.Reader.ReadAsync(Token);
         Assert.Equal((JobStatus.Succeeded, 3), Progress(last));
@@ -209,7 +221,7 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Watch_ChangesFasterThanTheReader_AreCoalescedIntoTheLatest()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
         await using var watch = _tracker.WatchAsync(job.JobId, Token).GetAsyncEnumerator(Token);
 
         Assert.True(await watch.MoveNextAsync());
@@ -217,12 +229,12 @@ public sealed class JobTrackerTests : IDisposable
         for (var batch = 1; batch <= 5; batch++)
         {
             var b = batch;
-            await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Running, Batch = b }, persist: false, Token);
+            await Update(job.JobId, j => j with { Status = JobStatus.Running, Batch = b }, persist: false, Token);
         }
         Assert.True(await watch.MoveNextAsync());
         Assert.Equal((JobStatus.Running, 5), (watch.Current.Status, watch.Current.Batch));
 
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Failed, Error = "boom" }, persist: false, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Failed, Error = "boom" }, persist: false, Token);
         Assert.True(await watch.MoveNextAsync());
         Assert.Equal(JobStatus.Failed, watch.Current.Status);
         Assert.False(await watch.MoveNextAsync());
@@ -231,8 +243,8 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Watch_FinishedJob_YieldsItOnceAndEnds()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
-        await _tracker.UpdateAsync(job.JobId, j => j with { Status = JobStatus.Succeeded }, persist: false, Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+        await Update(job.JobId, j => j with { Status = JobStatus.Succeeded }, persist: false, Token);
 
         var states = new List<JobRecord>();
         await foreach (var state in _tracker.WatchAsync(job.JobId, Token))
@@ -246,7 +258,7 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task Watch_Cancelled_StopsWaiting()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
         using var cancel = new CancellationTokenSource();
         await using var watch = _tracker.WatchAsync(job.JobId, cancel.Token).GetAsyncEnumerator(Token);
         Assert.True(await watch.MoveNextAsync());
@@ -261,25 +273,39 @@ public sealed class JobTrackerTests : IDisposable
     private static (JobStatus, int) Progress(JobRecord job) => (job.Status, job.Epoch);
 
     [Fact]
-    public async Task TryBegin_StartsAQueuedJobOnce()
+    public async Task Apply_KeepsTheNewestRevision_WhenUpdatesArriveOutOfOrder()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+        var epoch1 = job.Next() with { Status = JobStatus.Running, Epoch = 1 };
+        var epoch2 = epoch1.Next() with { Epoch = 2 };
 
-        Assert.True(await _tracker.TryBeginAsync(job.JobId, "cpu", Token));
-        Assert.False(await _tracker.TryBeginAsync(job.JobId, "cpu", Token)); // enqueued twice: runs once
-        Assert.False(await _tracker.TryBeginAsync("no-such-job", "cpu", Token));
+        Assert.True(_tracker.Apply(epoch2));
+        Assert.False(_tracker.Apply(epoch1)); // late, older
+        Assert.False(_tracker.Apply(job));
 
-        var reloaded = new JobTracker(_temp.Store);
-        var unfinished = await reloaded.LoadAsync(Token);
-        var stored = Assert.Single(unfinished);
-        Assert.Equal(JobStatus.Running, stored.Status);
-        Assert.Equal("cpu", stored.Device);
+        Assert.Same(epoch2, _tracker.Get(job.JobId));
+    }
+
+    [Fact]
+    public async Task SetWaitingReason_ShowsOnQueuedJobsOnly_AndIsNotStored()
+    {
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
+
+        _tracker.SetWaitingReason(job.JobId, "no connected worker has 1 GPU");
+        Assert.Equal("no connected worker has 1 GPU", _tracker.Get(job.JobId)?.WaitingReason);
+        var restarted = new JobTracker(_temp.Store);
+        await restarted.LoadAsync(Token);
+        Assert.Null(restarted.Get(job.JobId)?.WaitingReason);
+
+        await Update(job.JobId, j => j with { Status = JobStatus.Running }, persist: false, Token);
+        _tracker.SetWaitingReason(job.JobId, "late");
+        Assert.NotEqual("late", _tracker.Get(job.JobId)?.WaitingReason);
     }
 
     [Fact]
     public async Task Load_SkipsAnUnreadableRecord_AndNamesIt()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
         using (var garbage = new MemoryStream("{ not json"u8.ToArray()))
         {
             await _temp.Store.PutAsync("jobs/broken/job.json", garbage, Token);
@@ -295,7 +321,7 @@ public sealed class JobTrackerTests : IDisposable
     [Fact]
     public async Task GetOrLoad_FindsAStoredJobBeforeLoadHasRun()
     {
-        var (job, _) = await _tracker.SubmitAsync(Spec(), Token);
+        var (job, _) = await _tracker.SubmitAsync(Spec(), null, Token);
         var restarted = new JobTracker(_temp.Store);
 
         Assert.Null(restarted.Get(job.JobId));
@@ -312,11 +338,11 @@ public sealed class JobTrackerTests : IDisposable
         var store = new InterceptingObjectStore(_temp.Store) { BeforePut = _ => throw new IOException("storage unreachable") };
         var tracker = new JobTracker(store);
 
-        await Assert.ThrowsAsync<IOException>(() => tracker.SubmitAsync(Spec(), Token));
+        await Assert.ThrowsAsync<IOException>(() => tracker.SubmitAsync(Spec(), null, Token));
         Assert.Null(tracker.Get(Spec().JobId));
 
         store.BeforePut = null;
-        var (job, created) = await tracker.SubmitAsync(Spec(), Token);
+        var (job, created) = await tracker.SubmitAsync(Spec(), null, Token);
         Assert.True(created); // so the caller enqueues it this time
         Assert.Equal(JobStatus.Queued, job.Status);
     }

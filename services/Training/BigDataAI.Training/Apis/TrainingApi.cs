@@ -9,7 +9,7 @@ using Proto = BigDataAI.Protos.Training.V1;
 
 namespace BigDataAI.Training.Apis;
 
-internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry) : TrainingService.TrainingServiceBase
+internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry, Scheduling.WorkerRegistry workers) : TrainingService.TrainingServiceBase
 {
     public override async Task<Job> StartTraining(StartTrainingRequest request, ServerCallContext context)
     {
@@ -17,7 +17,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         try
         {
             var job = await submitter.SubmitAsync(new TrainingRequest(request.Dataset, request.Version, request.Model,
-                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed), context.CancellationToken).ConfigureAwait(false);
+                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0), context.CancellationToken).ConfigureAwait(false);
             return ToProto(job);
         }
         catch (ArgumentException e)
@@ -64,6 +64,33 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         return reply;
     }
 
+    public override Task<ListJobsReply> ListJobs(ListJobsRequest request, ServerCallContext context)
+    {
+        var reply = new ListJobsReply();
+        reply.Jobs.AddRange(tracker.All().Select(ToProto));
+        return Task.FromResult(reply);
+    }
+
+    public override Task<ListWorkersReply> ListWorkers(ListWorkersRequest request, ServerCallContext context)
+    {
+        var reply = new ListWorkersReply();
+        foreach (var w in workers.Live())
+        {
+            var worker = new Proto.Worker
+            {
+                WorkerId = w.WorkerId,
+                Gpus = w.Gpus,
+                MemoryMib = w.MemoryMiB,
+                Slots = w.Slots,
+                Device = w.Device,
+                LastSeen = w.LastSeen.ToString("O", CultureInfo.InvariantCulture),
+            };
+            worker.RunningJobs.AddRange(w.RunningJobs);
+            reply.Workers.Add(worker);
+        }
+        return Task.FromResult(reply);
+    }
+
     private async Task<JobRecord> FindAsync(string jobId, CancellationToken cancellationToken) =>
         await tracker.GetOrLoadAsync(jobId, cancellationToken).ConfigureAwait(false)
         ?? throw new RpcException(new Status(StatusCode.NotFound, $"Job '{jobId}' does not exist."));
@@ -97,7 +124,20 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             ModelId = job.ModelId ?? "",
             Error = job.Error ?? "",
             Device = job.Device ?? "",
+            Resources = new Resources { Gpus = job.Spec.Resources.Gpus, MemoryMib = job.Spec.Resources.MemoryMiB },
+            WorkerId = job.WorkerId ?? "",
+            Attempt = job.Attempt,
+            ResumedFromEpoch = job.ResumedFromEpoch,
+            WaitingReason = job.Status == JobStatus.Queued ? job.WaitingReason ?? "" : "",
         };
+        proto.History.AddRange(job.History.Select(e => new Proto.EpochSummary
+        {
+            Epoch = e.Epoch,
+            TrainLoss = e.TrainLoss,
+            ValidationAccuracy = e.ValidationAccuracy,
+            SamplesPerSecond = e.SamplesPerSecond,
+            Seconds = e.Seconds,
+        }));
         if (job.TestMetrics is { } m)
         {
             var metrics = new Metrics { Accuracy = m.Accuracy, Classes = m.Classes, Samples = m.Samples };

@@ -14,9 +14,21 @@ public enum JobStatus
 /// <summary>Hyper-parameters with every default resolved, so equal requests are equal records.</summary>
 public sealed record HyperParameters(int Epochs, int BatchSize, double LearningRate, string Optimizer, long Seed);
 
-/// <summary>What a job trains: a dataset version, an architecture, hyper-parameters.</summary>
-public sealed record JobSpec(string Dataset, int Version, string Model, HyperParameters HyperParameters)
+/// <summary>What a job needs from the worker that runs it: CUDA devices (0: the CPU) and memory (0: no stated need).</summary>
+public sealed record JobResources(int Gpus, int MemoryMiB)
 {
+    public static readonly JobResources None = new(0, 0);
+
+    public override string ToString() => Gpus == 0
+        ? (MemoryMiB == 0 ? "CPU" : $"CPU, {MemoryMiB:N0} MiB")
+        : (MemoryMiB == 0 ? $"{Gpus} GPU" : $"{Gpus} GPU, {MemoryMiB:N0} MiB");
+}
+
+/// <summary>What a job trains: a dataset version, an architecture, hyper-parameters, and what it needs to run.</summary>
+public sealed record JobSpec(string Dataset, int Version, string Model, HyperParameters HyperParameters, JobResources? Resources = null)
+{
+    public JobResources Resources { get; init; } = Resources ?? JobResources.None;
+
     /// <summary>The same spec always has the same id: submitting it twice finds the first job.</summary>
     public string JobId
     {
@@ -24,7 +36,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
         {
             var h = HyperParameters;
             var text = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{Dataset}|{Version}|{Model}|{h.Epochs}|{h.BatchSize}|{h.LearningRate:R}|{h.Optimizer}|{h.Seed}");
+                $"{Dataset}|{Version}|{Model}|{h.Epochs}|{h.BatchSize}|{h.LearningRate:R}|{h.Optimizer}|{h.Seed}")
+                // Jobs without stated resources keep the ids they had before resources existed.
+                + (Resources == JobResources.None ? "" : $"|{Resources.Gpus}|{Resources.MemoryMiB}");
             return $"{Dataset}-v{Version}-{Model}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10]}";
         }
     }
@@ -33,7 +47,14 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
 /// <summary>Test-split evaluation of a trained model.</summary>
 public sealed record TestMetrics(double Accuracy, double[] Precision, double[] Recall, double[] F1, long[] Confusion, int Classes, long Samples);
 
-/// <summary>A job's state as stored in <c>jobs/{id}/job.json</c> and reported by the API.</summary>
+/// <summary>One completed epoch, kept in the job record for curves.</summary>
+public sealed record EpochSummary(int Epoch, double TrainLoss, double ValidationAccuracy, double SamplesPerSecond, double Seconds);
+
+/// <summary>
+/// A job's state as stored in <c>jobs/{id}/job.json</c> and reported by the API. <see cref="Revision"/> grows with every
+/// change, by whoever makes it (the scheduler or the worker that holds the job's lease), so a view that receives
+/// updates out of order keeps the newest.
+/// </summary>
 public sealed record JobRecord(
     string JobId,
     JobSpec Spec,
@@ -54,6 +75,34 @@ public sealed record JobRecord(
 {
     public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed;
 
-    public static JobRecord New(JobSpec spec) =>
-        new(spec.JobId, spec, JobStatus.Queued, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow);
+    /// <summary>Grows with every change (see the type's remarks).</summary>
+    public long Revision { get; init; }
+
+    /// <summary>The worker that runs (or last ran) the job.</summary>
+    public string? WorkerId { get; init; }
+
+    /// <summary>Runs started: more than one means a worker was lost and another took over.</summary>
+    public int Attempt { get; init; }
+
+    /// <summary>The checkpoint epoch the current run continued from (0: from scratch).</summary>
+    public int ResumedFromEpoch { get; init; }
+
+    /// <summary>Completed epochs, in order.</summary>
+    public IReadOnlyList<EpochSummary> History { get; init; } = [];
+
+    /// <summary>While queued: why no worker runs it yet.</summary>
+    public string? WaitingReason { get; init; }
+
+    /// <summary>W3C traceparent of the request that created the job, so the run joins the dataset's trace.</summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>This record with the next revision and the current time.</summary>
+    public JobRecord Next() => this with { Revision = Revision + 1, UpdatedAt = DateTimeOffset.UtcNow };
+
+    public static JobRecord New(JobSpec spec, string? traceParent = null) =>
+        new(spec.JobId, spec, JobStatus.Queued, 0, 0, 0, 0, 0, 0, 0, null, null, null, null, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow)
+        {
+            Revision = 1,
+            TraceParent = traceParent,
+        };
 }

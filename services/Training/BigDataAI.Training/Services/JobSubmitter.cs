@@ -1,7 +1,8 @@
-using System.Threading.Channels;
+using System.Diagnostics;
 using BigDataAI.Datasets;
 using BigDataAI.Training.Model;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BigDataAI.Training.Services;
 
@@ -9,10 +10,13 @@ namespace BigDataAI.Training.Services;
 public sealed class LabelsNotReadyException(string message) : Exception(message);
 
 /// <summary>A request as a caller states it: zeros and empty strings mean "the default".</summary>
-public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0);
+public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0, int Gpus = 0, int MemoryMiB = 0);
 
-/// <summary>Validates requests, resolves defaults and versions, and queues jobs. The one way a job starts.</summary>
-public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, JobQueue queue, ILogger<JobSubmitter> logger)
+/// <summary>
+/// Validates requests, resolves defaults and versions, and stores queued jobs for the scheduler. The one way a job
+/// starts.
+/// </summary>
+public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOptions<TrainingOptions> options, ILogger<JobSubmitter> logger)
 {
     public static readonly IReadOnlyList<string> Models = ["cnn", "mlp"];
     public static readonly IReadOnlyList<string> Optimizers = ["adam", "sgd"];
@@ -53,9 +57,29 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, JobQ
         return (model, new HyperParameters(epochs, batch, lr, optimizer, seed));
     }
 
+    /// <summary>
+    /// Checks what a job asks of its worker against the most any worker will ever have. Throws
+    /// <see cref="ArgumentException"/> naming the field.
+    /// </summary>
+    public static JobResources ResolveResources(TrainingRequest request, TrainingOptions.SchedulerSettings limits)
+    {
+        if (request.Gpus < 0 || request.Gpus > limits.MaxGpusPerWorker)
+        {
+            throw new ArgumentException(
+                $"Field 'resources.gpus': {request.Gpus} is impossible; no training worker will ever have more than {limits.MaxGpusPerWorker} (Training:Scheduler:MaxGpusPerWorker).");
+        }
+        if (request.MemoryMiB < 0 || request.MemoryMiB > limits.MaxMemoryMiB)
+        {
+            throw new ArgumentException(
+                $"Field 'resources.memory_mib': {request.MemoryMiB} is impossible; no training worker will ever have more than {limits.MaxMemoryMiB} MiB (Training:Scheduler:MaxMemoryMiB).");
+        }
+        return new JobResources(request.Gpus, request.MemoryMiB);
+    }
+
     public async Task<JobRecord> SubmitAsync(TrainingRequest request, CancellationToken cancellationToken)
     {
         var (model, hyper) = Resolve(request);
+        var resources = ResolveResources(request, options.Value.Scheduler);
         if (!DatasetPaths.IsValidName(request.Dataset))
         {
             throw new ArgumentException($"Field 'dataset': '{request.Dataset}' is not a valid dataset name.");
@@ -67,23 +91,13 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, JobQ
         {
             throw new ArgumentException($"Field 'model': 'cnn' needs 2-D image features, but '{manifest.Dataset}' v{manifest.Version} has shape [{string.Join(", ", labeled.FeatureShape)}]; use 'mlp'.");
         }
-        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper);
-        var (job, created) = await tracker.SubmitAsync(spec, cancellationToken).ConfigureAwait(false);
+        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources);
+        // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.
+        var (job, created) = await tracker.SubmitAsync(spec, Activity.Current?.Id, cancellationToken).ConfigureAwait(false);
         if (created)
         {
-            logger.LogInformation("Queued job {JobId}: {Model} on {Dataset} v{Version}, {Epochs} epochs", job.JobId, model, spec.Dataset, spec.Version, hyper.Epochs);
-            await queue.EnqueueAsync(job.JobId, cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("Queued job {JobId}: {Model} on {Dataset} v{Version}, {Epochs} epochs, needs {Resources}", job.JobId, model, spec.Dataset, spec.Version, hyper.Epochs, resources);
         }
         return job;
     }
-}
-
-/// <summary>Jobs waiting for a runner, in arrival order.</summary>
-public sealed class JobQueue
-{
-    private readonly Channel<string> _channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = false });
-
-    public ValueTask EnqueueAsync(string jobId, CancellationToken cancellationToken) => _channel.Writer.WriteAsync(jobId, cancellationToken);
-
-    public IAsyncEnumerable<string> ReadAllAsync(CancellationToken cancellationToken) => _channel.Reader.ReadAllAsync(cancellationToken);
 }

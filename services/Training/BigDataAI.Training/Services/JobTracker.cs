@@ -8,8 +8,10 @@ using BigDataAI.Training.Model;
 namespace BigDataAI.Training.Services;
 
 /// <summary>
-/// Every job this process knows: kept in memory for status and progress streams, stored in
-/// <c>jobs/{id}/job.json</c> on every state change and epoch so a restart finds them again.
+/// The control plane's view of every job: kept in memory for status, listing and progress streams, fed by its own
+/// submissions and by the <see cref="Messages.JobUpdated"/> snapshots workers publish, and stored in
+/// <c>jobs/{id}/job.json</c>. The stored record is written by the control plane only when nobody holds the job's lease
+/// (at submission, and when it takes a lost worker's job back); the worker that holds the lease writes it otherwise.
 /// </summary>
 public sealed class JobTracker(IObjectStore store)
 {
@@ -22,7 +24,11 @@ public sealed class JobTracker(IObjectStore store)
     private readonly ConcurrentDictionary<string, Entry> _jobs = new(StringComparer.Ordinal);
 
     public static string JobPath(string jobId) => $"jobs/{jobId}/job.json";
-    public static string CheckpointPath(string jobId, int epoch) => $"jobs/{jobId}/checkpoints/epoch-{epoch:D3}.pt";
+    public static string CheckpointFolder(string jobId) => $"jobs/{jobId}/checkpoints/";
+    public static string CheckpointPath(string jobId, int epoch) => $"{CheckpointFolder(jobId)}epoch-{epoch:D3}.ckpt";
+
+    /// <summary>Raised after any job changed (submitted, updated by a worker, taken back); the scheduler listens.</summary>
+    public event Action? Changed;
 
     /// <summary>Loads the stored jobs (at start). Returns those that had not finished.</summary>
     public async Task<IReadOnlyList<JobRecord>> LoadAsync(CancellationToken cancellationToken)
@@ -37,7 +43,7 @@ public sealed class JobTracker(IObjectStore store)
             JobRecord? job;
             try
             {
-                job = await ReadAsync(path, cancellationToken).ConfigureAwait(false);
+                job = await ReadAsync(store, path, cancellationToken).ConfigureAwait(false);
             }
             catch (JsonException)
             {
@@ -49,7 +55,7 @@ public sealed class JobTracker(IObjectStore store)
             {
                 continue;
             }
-            _jobs.TryAdd(job.JobId, new Entry(job));
+            Apply(job);
             if (!job.IsFinished)
             {
                 unfinished.Add(job);
@@ -60,22 +66,24 @@ public sealed class JobTracker(IObjectStore store)
 
     /// <summary>
     /// The job for <paramref name="spec"/>: the existing one when it is queued, running or succeeded; otherwise
-    /// (new, or failed before) a fresh queued record. <c>Created</c> tells whether the caller must enqueue it.
+    /// (new, or failed before) a fresh queued record. <c>Created</c> tells whether it was stored now.
     /// </summary>
-    public async Task<(JobRecord Job, bool Created)> SubmitAsync(JobSpec spec, CancellationToken cancellationToken)
+    public async Task<(JobRecord Job, bool Created)> SubmitAsync(JobSpec spec, string? traceParent, CancellationToken cancellationToken)
     {
         var id = spec.JobId;
         // A job this process has not loaded yet (a request that comes before LoadAsync after a restart) is still
         // the stored one: never overwrite a stored job that succeeded or is under way with a fresh record.
-        if (!_jobs.ContainsKey(id) && await ReadAsync(JobPath(id), cancellationToken).ConfigureAwait(false) is { } stored)
+        var stored = _jobs.ContainsKey(id) ? null : await ReadAsync(store, JobPath(id), cancellationToken).ConfigureAwait(false);
+        if (stored is not null)
         {
-            _jobs.TryAdd(id, new Entry(stored));
+            Apply(stored);
         }
         if (_jobs.TryGetValue(id, out var existing) && existing.Current.Status != JobStatus.Failed)
         {
             return (existing.Current, false);
         }
-        var job = JobRecord.New(spec);
+        var revision = existing?.Current.Revision ?? 0;
+        var job = JobRecord.New(spec, traceParent) with { Revision = revision + 1, Attempt = existing?.Current.Attempt ?? 0 };
         var entry = _jobs.AddOrUpdate(id, _ => new Entry(job), (_, old) => old.Current.Status == JobStatus.Failed ? new Entry(job) : old);
         if (!ReferenceEquals(entry.Current, job))
         {
@@ -83,7 +91,7 @@ public sealed class JobTracker(IObjectStore store)
         }
         try
         {
-            await SaveAsync(job, cancellationToken).ConfigureAwait(false);
+            await SaveAsync(store, job, lease: null, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -91,6 +99,7 @@ public sealed class JobTracker(IObjectStore store)
             _jobs.TryRemove(new KeyValuePair<string, Entry>(id, entry));
             throw;
         }
+        Changed?.Invoke();
         return (job, true);
     }
 
@@ -98,6 +107,9 @@ public sealed class JobTracker(IObjectStore store)
     public List<string> Unreadable { get; } = [];
 
     public JobRecord? Get(string jobId) => _jobs.TryGetValue(jobId, out var entry) ? entry.Current : null;
+
+    /// <summary>Every job known, oldest first.</summary>
+    public IReadOnlyList<JobRecord> All() => [.. _jobs.Values.Select(e => e.Current).OrderBy(j => j.CreatedAt).ThenBy(j => j.JobId, StringComparer.Ordinal)];
 
     /// <summary>
     /// The job from memory, or else from storage (after a restart, before <see cref="LoadAsync"/> has run); null when
@@ -113,51 +125,56 @@ public sealed class JobTracker(IObjectStore store)
         {
             return null;
         }
-        if (await ReadAsync(JobPath(jobId), cancellationToken).ConfigureAwait(false) is not { } stored)
+        if (await ReadAsync(store, JobPath(jobId), cancellationToken).ConfigureAwait(false) is not { } stored)
         {
             return null;
         }
-        return _jobs.GetOrAdd(jobId, _ => new Entry(stored)).Current;
+        Apply(stored);
+        return Get(jobId);
     }
 
-    /// <summary>Moves a queued job to Running. False when it is not queued (already run, running, or enqueued twice).</summary>
-    public async Task<bool> TryBeginAsync(string jobId, string device, CancellationToken cancellationToken)
+    /// <summary>Takes <paramref name="job"/> when it is newer (higher revision) than what this view has. True when it did.</summary>
+    public bool Apply(JobRecord job)
     {
-        if (!_jobs.TryGetValue(jobId, out var entry))
-        {
-            return false;
-        }
-        lock (entry)
-        {
-            if (entry.Current.Status != JobStatus.Queued)
-            {
-                return false;
-            }
-            entry.Current = entry.Current with { Status = JobStatus.Running };
-        }
-        await UpdateAsync(jobId, j => j with { Device = device, Epoch = 0, Batch = 0, EpochsCompleted = 0, Error = null }, persist: true, cancellationToken).ConfigureAwait(false);
-        return true;
-    }
-
-    /// <summary>Applies <paramref name="change"/>, wakes the watchers, and stores the record when <paramref name="persist"/>.</summary>
-    public async Task<JobRecord> UpdateAsync(string jobId, Func<JobRecord, JobRecord> change, bool persist, CancellationToken cancellationToken = default)
-    {
-        var entry = _jobs[jobId];
-        JobRecord updated;
+        var entry = _jobs.GetOrAdd(job.JobId, _ => new Entry(job));
         TaskCompletionSource changed;
         lock (entry)
         {
-            updated = change(entry.Current) with { UpdatedAt = DateTimeOffset.UtcNow };
-            entry.Current = updated;
+            if (!ReferenceEquals(entry.Current, job))
+            {
+                if (job.Revision <= entry.Current.Revision)
+                {
+                    return false;
+                }
+                entry.Current = job;
+            }
             changed = entry.Changed;
             entry.Changed = NewSignal();
         }
         changed.TrySetResult();
-        if (persist)
+        Changed?.Invoke();
+        return true;
+    }
+
+    /// <summary>Sets why a queued job waits (shown to watchers; not stored).</summary>
+    public void SetWaitingReason(string jobId, string? reason)
+    {
+        if (!_jobs.TryGetValue(jobId, out var entry))
         {
-            await SaveAsync(updated, cancellationToken).ConfigureAwait(false);
+            return;
         }
-        return updated;
+        TaskCompletionSource changed;
+        lock (entry)
+        {
+            if (entry.Current.Status != JobStatus.Queued || entry.Current.WaitingReason == reason)
+            {
+                return;
+            }
+            entry.Current = entry.Current with { WaitingReason = reason };
+            changed = entry.Changed;
+            entry.Changed = NewSignal();
+        }
+        changed.TrySetResult();
     }
 
     /// <summary>The job now, then each change (changes that come faster than the reader are coalesced), until it finishes.</summary>
@@ -182,16 +199,24 @@ public sealed class JobTracker(IObjectStore store)
         }
     }
 
-    private async Task<JobRecord?> ReadAsync(string path, CancellationToken cancellationToken)
+    internal static async Task<JobRecord?> ReadAsync(IObjectStore store, string path, CancellationToken cancellationToken)
     {
         await using var stream = await store.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
         return stream is null ? null : await JsonSerializer.DeserializeAsync<JobRecord>(stream, Json, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task SaveAsync(JobRecord job, CancellationToken cancellationToken)
+    /// <summary>Stores <paramref name="job"/>, under <paramref name="lease"/> when one is held.</summary>
+    internal static async Task SaveAsync(IObjectStore store, JobRecord job, ObjectLease? lease, CancellationToken cancellationToken)
     {
         using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(job, Json), writable: false);
-        await store.PutAsync(JobPath(job.JobId), content, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+        {
+            await store.PutAsync(JobPath(job.JobId), content, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await store.PutAsync(JobPath(job.JobId), content, lease, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -1,5 +1,6 @@
 namespace BigDataAI.Training.Services;
 
+/// <summary>The <c>Training</c> configuration section, shared by the control plane and the workers.</summary>
 public sealed class TrainingOptions
 {
     public const string Section = "Training";
@@ -9,11 +10,40 @@ public sealed class TrainingOptions
 
     public AutoTrainSettings AutoTrainHyperParameters { get; set; } = new();
 
-    /// <summary>"auto" (CUDA when TorchSharp finds it, else CPU), "cpu" or "cuda".</summary>
-    public string Device { get; set; } = "auto";
+    /// <summary>
+    /// How long a worker's claim on a job lasts without renewal (Azure: 15 to 60 s). A killed worker's job is taken
+    /// over by another about this long after it died.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Jobs trained at once by this process.</summary>
-    public int MaxConcurrentJobs { get; set; } = 1;
+    public SchedulerSettings Scheduler { get; set; } = new();
+
+    public WorkerSettings Worker { get; set; } = new();
+
+    /// <summary>Throws naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (LeaseDuration <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Training:LeaseDuration must be positive, not {LeaseDuration}.");
+        }
+        if (Scheduler.MaxGpusPerWorker < 0 || Scheduler.MaxMemoryMiB < 1)
+        {
+            throw new ArgumentException("Training:Scheduler:MaxGpusPerWorker must be 0 or more and Training:Scheduler:MaxMemoryMiB at least 1.");
+        }
+        if (Worker.Slots < 1)
+        {
+            throw new ArgumentException($"Training:Worker:Slots must be at least 1, not {Worker.Slots}.");
+        }
+        if (Worker.Gpus is < 0 || Worker.MemoryMiB is < 1)
+        {
+            throw new ArgumentException("Training:Worker:Gpus must be 0 or more and Training:Worker:MemoryMiB at least 1.");
+        }
+        if (Worker.AnnounceInterval <= TimeSpan.Zero || Scheduler.WorkerTimeout <= Worker.AnnounceInterval)
+        {
+            throw new ArgumentException($"Training:Scheduler:WorkerTimeout ({Scheduler.WorkerTimeout}) must be longer than Training:Worker:AnnounceInterval ({Worker.AnnounceInterval}).");
+        }
+    }
 
     public sealed class AutoTrainSettings
     {
@@ -22,5 +52,49 @@ public sealed class TrainingOptions
         public double LearningRate { get; set; }
         public string? Optimizer { get; set; }
         public long Seed { get; set; }
+    }
+
+    /// <summary>The <c>Training:Scheduler</c> section (control plane).</summary>
+    public sealed class SchedulerSettings
+    {
+        /// <summary>The most GPUs any worker will ever have: a job asking for more is refused at submission.</summary>
+        public int MaxGpusPerWorker { get; set; } = 8;
+
+        /// <summary>The most memory any worker will ever have (MiB): a job asking for more is refused at submission.</summary>
+        public int MaxMemoryMiB { get; set; } = 1024 * 1024;
+
+        /// <summary>A worker not heard from for this long is considered gone; its jobs are taken back once their leases lapse.</summary>
+        public TimeSpan WorkerTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>A job handed to a worker that has not started it after this long is handed out again.</summary>
+        public TimeSpan AssignTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+        /// <summary>How often the scheduler looks again without being woken (lapsed workers, lapsed assignments).</summary>
+        public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+    }
+
+    /// <summary>The <c>Training:Worker</c> section (training workers).</summary>
+    public sealed class WorkerSettings
+    {
+        /// <summary>This worker's name; default: the host name and a random suffix.</summary>
+        public string? Id { get; set; }
+
+        /// <summary>CUDA devices this worker offers; default: those TorchSharp finds at start. More than it finds is refused at start.</summary>
+        public int? Gpus { get; set; }
+
+        /// <summary>Memory this worker offers (MiB); default: what the runtime may use (the container limit, else the machine's).</summary>
+        public int? MemoryMiB { get; set; }
+
+        /// <summary>Jobs this worker runs at once.</summary>
+        public int Slots { get; set; } = 1;
+
+        /// <summary>How often it announces itself to the scheduler.</summary>
+        public TimeSpan AnnounceInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+        /// <summary>CPU threads libtorch uses for one job's math (torch.set_num_threads); 0 keeps libtorch's default (one per core).</summary>
+        public int Threads { get; set; }
+
+        /// <summary>"auto" (CUDA for jobs that ask for GPUs), or "cpu" to never use CUDA.</summary>
+        public string Device { get; set; } = "auto";
     }
 }

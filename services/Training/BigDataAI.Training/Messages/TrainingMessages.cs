@@ -1,0 +1,30 @@
+using BigDataAI.Training.Model;
+
+namespace BigDataAI.Training.Messages;
+
+// Messages between the training control plane (API and scheduler) and its workers. They stay inside the training
+// service, so they live in its module rather than in BigDataAI.Contracts. Each names the object store (its Location) of
+// the deployment it belongs to: control planes and workers ignore messages of another deployment that shares the broker.
+
+/// <summary>
+/// A worker says it is alive and what it has, every <c>Training:Worker:AnnounceInterval</c>. Published: every
+/// control-plane replica hears it on its own temporary queue.
+/// </summary>
+public sealed record WorkerAnnounced(
+    string Store,
+    string WorkerId,
+    int Gpus,
+    int MemoryMiB,
+    int Slots,
+    string Device,
+    IReadOnlyList<string> RunningJobs,
+    DateTimeOffset SentAt);
+
+/// <summary>A worker that stops cleanly says so, so the scheduler stops placing jobs on it at once.</summary>
+public sealed record WorkerStopping(string Store, string WorkerId);
+
+/// <summary>The scheduler hands a job to one worker: sent to that worker's own queue.</summary>
+public sealed record RunJob(string Store, string JobId, string WorkerId);
+
+/// <summary>A job's record changed (progress, an epoch, the end). Published by the worker that runs it, for the control planes' views.</summary>
+public sealed record JobUpdated(string Store, JobRecord Job);

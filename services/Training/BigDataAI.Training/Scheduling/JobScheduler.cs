@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using BigDataAI.Storage;
+using BigDataAI.Training.Messages;
+using BigDataAI.Training.Model;
+using BigDataAI.Training.Services;
+using MassTransit;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Training.Scheduling;
+
+/// <summary>
+/// The control plane's scheduler. It loads every stored job at start, then on each change (a submission, a worker's
+/// announcement, a job update) and at least every <c>Training:Scheduler:Interval</c>:
+/// <list type="number">
+/// <item>takes back running jobs whose worker is gone, once their lease has lapsed (it takes the lease itself, so a
+/// worker that is merely slow keeps its job), and queues them again: the next worker resumes from the last checkpoint;</item>
+/// <item>forgets hand-outs that were not started in time;</item>
+/// <item>places queued jobs on workers that fit (<see cref="Placement"/>) and tells every waiting job why it waits.</item>
+/// </list>
+/// Correctness never rests on the scheduler alone: a worker runs a job only while it holds the job's lease, so a job
+/// handed out twice (two control-plane replicas, a restart) still runs once.
+/// </summary>
+internal sealed class JobScheduler(
+    JobTracker tracker,
+    WorkerRegistry workers,
+    IObjectStore store,
+    IBus bus,
+    IOptions<TrainingOptions> options,
+    TimeProvider time,
+    ILogger<JobScheduler> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly ConcurrentDictionary<string, (string WorkerId, DateTimeOffset At)> _handedOut = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _unlisted = new(StringComparer.Ordinal);
+    private DateTimeOffset _started;
+
+    /// <summary>Jobs waiting for a worker now, by need ("cpu" or "gpu"), for the queue metrics and /training/queue.</summary>
+    public (int Cpu, int Gpu, int Running, int Workers) QueueDepth { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        var unfinished = await tracker.LoadAsync(stoppingToken).ConfigureAwait(false);
+        foreach (var path in tracker.Unreadable)
+        {
+            logger.LogError("Job record {Path} is not valid JSON; it is left in storage and ignored", path);
+        }
+        logger.LogInformation("Scheduler started with {Unfinished} unfinished jobs from storage", unfinished.Count);
+        _started = time.GetUtcNow();
+        TrainingTelemetry.ObserveQueue(() => QueueDepth);
+        tracker.Changed += Wake;
+        workers.Changed += Wake;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await PassAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // Storage or the broker is down for a moment: the next pass tries again.
+                    logger.LogWarning(e, "Scheduling pass failed; trying again");
+                }
+                await _wake.WaitAsync(o.Scheduler.Interval, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            tracker.Changed -= Wake;
+            workers.Changed -= Wake;
+        }
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already awake.
+        }
+    }
+
+    private async Task PassAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value.Scheduler;
+        var now = time.GetUtcNow();
+        var live = workers.Live();
+        var byId = live.ToDictionary(w => w.WorkerId, StringComparer.Ordinal);
+        var jobs = tracker.All();
+
+        foreach (var (jobId, (workerId, at)) in _handedOut)
+        {
+            var job = tracker.Get(jobId);
+            if (job is null || job.Status != JobStatus.Queued || now - at > o.AssignTimeout || !byId.ContainsKey(workerId))
+            {
+                _handedOut.TryRemove(jobId, out _);
+            }
+        }
+
+        foreach (var job in jobs.Where(j => j.Status == JobStatus.Running))
+        {
+            if (IsOrphaned(job, byId, now))
+            {
+                await TryTakeBackAsync(job, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var queued = jobs.Where(j => j.Status == JobStatus.Queued && !_handedOut.ContainsKey(j.JobId)).ToList();
+        var busy = live.ToDictionary(w => w.WorkerId, w => w.RunningJobs.Count, StringComparer.Ordinal);
+        foreach (var (jobId, (workerId, _)) in _handedOut)
+        {
+            if (byId.TryGetValue(workerId, out var w) && !w.RunningJobs.Contains(jobId))
+            {
+                busy[workerId] = busy.GetValueOrDefault(workerId) + 1;
+            }
+        }
+        var plan = Placement.Plan(queued, live, busy);
+        foreach (var assignment in plan.Assignments)
+        {
+            _handedOut[assignment.JobId] = (assignment.WorkerId, now);
+            tracker.SetWaitingReason(assignment.JobId, $"handed to worker {assignment.WorkerId}");
+            logger.LogInformation("Job {JobId} ({Resources}) handed to worker {WorkerId}", assignment.JobId, tracker.Get(assignment.JobId)?.Spec.Resources, assignment.WorkerId);
+            await bus.Publish(new RunJob(store.Location, assignment.JobId, assignment.WorkerId), cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var (jobId, reason) in plan.Waiting)
+        {
+            tracker.SetWaitingReason(jobId, reason);
+        }
+        var waiting = jobs.Where(j => j.Status == JobStatus.Queued).ToList();
+        QueueDepth = (waiting.Count(j => j.Spec.Resources.Gpus == 0), waiting.Count(j => j.Spec.Resources.Gpus > 0),
+            jobs.Count(j => j.Status == JobStatus.Running), live.Count);
+    }
+
+    /// <summary>
+    /// A running job looks orphaned when its worker has not announced itself within the timeout, or announces itself
+    /// without the job for that long. (After the scheduler's own start, workers get that long to announce themselves.)
+    /// </summary>
+    private bool IsOrphaned(JobRecord job, Dictionary<string, WorkerInfo> live, DateTimeOffset now)
+    {
+        var timeout = options.Value.Scheduler.WorkerTimeout;
+        if (job.WorkerId is null || !live.TryGetValue(job.WorkerId, out var worker))
+        {
+            return now - _started > timeout;
+        }
+        if (worker.RunningJobs.Contains(job.JobId))
+        {
+            _unlisted.Remove(job.JobId);
+            return false;
+        }
+        if (!_unlisted.TryGetValue(job.JobId, out var since))
+        {
+            _unlisted[job.JobId] = now;
+            return false;
+        }
+        return now - since > timeout;
+    }
+
+    /// <summary>Queues a running job again if (and only if) nobody holds its lease any more.</summary>
+    private async Task TryTakeBackAsync(JobRecord job, CancellationToken cancellationToken)
+    {
+        var path = JobTracker.JobPath(job.JobId);
+        var lease = await store.TryAcquireLeaseAsync(path, options.Value.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+        {
+            return; // its worker (or another) still holds it
+        }
+        try
+        {
+            var stored = await JobTracker.ReadAsync(store, path, cancellationToken).ConfigureAwait(false) ?? job;
+            if (stored.Status != JobStatus.Running)
+            {
+                tracker.Apply(stored);
+                return;
+            }
+            var back = (stored with
+            {
+                Status = JobStatus.Queued,
+                Revision = Math.Max(stored.Revision, tracker.Get(job.JobId)?.Revision ?? 0),
+                WaitingReason = $"worker {stored.WorkerId} was lost; the job resumes from its epoch {stored.EpochsCompleted} checkpoint",
+            }).Next();
+            await JobTracker.SaveAsync(store, back, lease, cancellationToken).ConfigureAwait(false);
+            _unlisted.Remove(job.JobId);
+            logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which is gone and whose lease lapsed; queued again to resume from epoch {Epoch}",
+                job.JobId, stored.WorkerId, stored.EpochsCompleted);
+            TrainingTelemetry.TakenBack.Add(1);
+            tracker.Apply(back);
+        }
+        finally
+        {
+            await store.ReleaseLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,351 @@
+using System.Diagnostics;
+using System.Text.Json;
+using BigDataAI.Contracts.Training;
+using BigDataAI.Datasets;
+using BigDataAI.Models;
+using BigDataAI.Models.Registry;
+using BigDataAI.Storage;
+using BigDataAI.Training.Messages;
+using BigDataAI.Training.Model;
+using BigDataAI.Training.Services;
+using TrainingOptions = BigDataAI.Training.Services.TrainingOptions;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BigDataAI.Training.Workers;
+
+/// <summary>
+/// Runs one job on this worker, while holding the job's lease: takes the lease (or leaves the job to whoever holds it),
+/// resumes from the newest readable checkpoint, trains on a dedicated thread with a full checkpoint per epoch, evaluates
+/// on the test split, registers the model and announces it. The record in <c>jobs/{id}/job.json</c> is written under
+/// the lease at each state change and epoch, and every change is published for the control planes' progress streams.
+/// If the lease is lost (this worker was thought dead and the job went elsewhere), the run stops and writes nothing.
+/// </summary>
+public sealed class JobRunner(
+    DatasetStore datasets,
+    IObjectStore store,
+    ModelRegistry registry,
+    WorkerIdentity me,
+    IBus bus,
+    IOptions<TrainingOptions> options,
+    ILogger<JobRunner> logger)
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
+    private DatasetStore Datasets => datasets;
+    private IObjectStore Store => store;
+    private ModelRegistry Registry => registry;
+    private WorkerIdentity Me => me;
+    private IBus Bus => bus;
+    private TrainingOptions Options => options.Value;
+    private ILogger Log => logger;
+
+    public async Task RunAsync(string jobId, CancellationToken cancellationToken)
+    {
+        var path = JobTracker.JobPath(jobId);
+        ObjectLease? lease;
+        try
+        {
+            lease = await store.TryAcquireLeaseAsync(path, options.Value.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FileNotFoundException)
+        {
+            logger.LogError("Job {JobId} was handed to worker {WorkerId} but has no record at {Path}; ignoring it", jobId, me.Id, path);
+            return;
+        }
+        if (lease is null)
+        {
+            logger.LogInformation("Job {JobId} is held by another worker; worker {WorkerId} leaves it", jobId, me.Id);
+            return;
+        }
+        await using var keeper = new LeaseKeeper(store, lease, logger, cancellationToken);
+        var stored = await JobTracker.ReadAsync(store, path, cancellationToken).ConfigureAwait(false);
+        if (stored is null || stored.IsFinished)
+        {
+            logger.LogInformation("Job {JobId} is {Status}: nothing to run", jobId, stored?.Status);
+            return;
+        }
+        var run = new JobRun(this, stored, lease, keeper.Token);
+        try
+        {
+            await run.ExecuteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (keeper.Lost || e is LeaseLostException)
+        {
+            logger.LogWarning("Worker {WorkerId} lost the lease on job {JobId} ({Reason}); it stops without writing, the job's new owner continues it",
+                me.Id, jobId, e.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Shutting down: the record stays Running; the lease is given up below so another worker resumes at once.
+            logger.LogWarning("Job {JobId} interrupted by shutdown of worker {WorkerId}; another worker resumes it from its last checkpoint", jobId, me.Id);
+        }
+    }
+
+    /// <summary>The architecture a job's model name stands for, sized to the dataset.</summary>
+    public static ModelSpec SpecFor(string model, int[] featureShape, int classes) => model switch
+    {
+        "cnn" => ModelSpec.MnistCnn with { InputShape = featureShape, Classes = classes },
+        "mlp" => ModelSpec.MnistMlp with { InputShape = featureShape, Classes = classes },
+        _ => throw new ArgumentException($"Unknown model '{model}'."),
+    };
+
+    /// <summary>One run of one job under one lease.</summary>
+    private sealed class JobRun(JobRunner owner, JobRecord start, ObjectLease lease, CancellationToken token)
+    {
+        private readonly object _gate = new();
+        private readonly JobRecord _start = start;
+        private JobRecord _record = start;
+        private long _lastProgress;
+
+        private string JobId => _start.JobId;
+        private JobSpec Spec => _start.Spec;
+        private ILogger Logger => owner.Log;
+
+        public async Task ExecuteAsync()
+        {
+            ActivityContext.TryParse(_start.TraceParent, null, out var parent);
+            using var activity = TrainingTelemetry.Source.StartActivity("train", ActivityKind.Internal, parent);
+            activity?.SetTag("bigdataai.job_id", JobId);
+            activity?.SetTag("bigdataai.dataset", Spec.Dataset);
+            activity?.SetTag("bigdataai.dataset_version", Spec.Version);
+            activity?.SetTag("bigdataai.model", Spec.Model);
+            activity?.SetTag("bigdataai.worker_id", owner.Me.Id);
+            TrainingTelemetry.Running.Add(1);
+            try
+            {
+                if (await owner.Registry.GetAsync(JobId, token).ConfigureAwait(false) is { } earlier)
+                {
+                    // A previous run registered the model and stopped before recording success (or before announcing it):
+                    // finish from the registry instead of training again under the same model id.
+                    Logger.LogInformation("Job {JobId} already registered model {ModelId}; announcing it instead of training again", JobId, earlier.ModelId);
+                    await CompleteAsync(earlier).ConfigureAwait(false);
+                    return;
+                }
+                var device = DeviceFor(Spec.Resources);
+                activity?.SetTag("bigdataai.device", device);
+                var clock = Stopwatch.StartNew();
+                var labeled = await owner.Datasets.GetLabeledAsync(Spec.Dataset, Spec.Version, token).ConfigureAwait(false)
+                    ?? throw new DatasetNotFoundException($"Dataset '{Spec.Dataset}' v{Spec.Version} has no labeled version any more (was it deleted?); checkpoints stay under {JobTracker.CheckpointFolder(JobId)}.");
+                var resume = await LoadNewestCheckpointAsync().ConfigureAwait(false);
+                await UpdateAsync(j => j with
+                {
+                    Status = JobStatus.Running,
+                    WorkerId = owner.Me.Id,
+                    Attempt = j.Attempt + 1,
+                    ResumedFromEpoch = resume?.Epoch ?? 0,
+                    EpochsCompleted = resume?.Epoch ?? 0,
+                    Epoch = resume?.Epoch ?? 0,
+                    Batch = 0,
+                    History = resume is null ? [] : [.. resume.History.Select(Summary)],
+                    Device = device,
+                    Error = null,
+                    WaitingReason = null,
+                }, persist: true).ConfigureAwait(false);
+                if (resume is not null)
+                {
+                    activity?.SetTag("bigdataai.resumed_from_epoch", resume.Epoch);
+                    Logger.LogInformation("Job {JobId} resumes on worker {WorkerId} from its epoch {Epoch} checkpoint (attempt {Attempt})", JobId, owner.Me.Id, resume.Epoch, _record.Attempt);
+                }
+
+                // The three splits are independent reads and decodes: do them at once.
+                var splits = await Task.WhenAll(
+                    Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Train, token), token),
+                    Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Validation, token), token),
+                    Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Test, token), token)).ConfigureAwait(false);
+                var (train, validation, test) = (ToTrainingData(splits[0]), ToTrainingData(splits[1]), ToTrainingData(splits[2]));
+                var modelSpec = SpecFor(Spec.Model, labeled.FeatureShape, labeled.Classes.Length);
+                Logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
+                    JobId, train.Rows, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
+
+                // TorchSharp work is synchronous and its dispose scopes are thread-bound: one dedicated thread, no awaits inside.
+                var (record, weights) = await Task.Factory.StartNew(
+                    () => Train(modelSpec, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume),
+                    token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+
+                Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
+                var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
+                activity?.SetTag("bigdataai.model_id", registered.ModelId);
+                await CompleteAsync(registered).ConfigureAwait(false);
+                TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
+                Logger.LogInformation("Job {JobId} succeeded on worker {WorkerId}: model {ModelId}, test accuracy {Accuracy:P2}", JobId, owner.Me.Id, registered.ModelId, registered.TestAccuracy);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (LeaseLostException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                Logger.LogError(e, "Job {JobId} failed on worker {WorkerId}", JobId, owner.Me.Id);
+                activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+                TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+                await UpdateAsync(j => j with { Status = JobStatus.Failed, Error = e.Message }, persist: true).ConfigureAwait(false);
+            }
+            finally
+            {
+                TrainingTelemetry.Running.Add(-1);
+            }
+        }
+
+        private string DeviceFor(JobResources need)
+        {
+            if (need.Gpus == 0)
+            {
+                return "cpu";
+            }
+            if (owner.Me.Gpus < need.Gpus)
+            {
+                throw new InvalidOperationException($"Job {JobId} needs {need.Gpus} GPU(s) but worker {owner.Me.Id} offers {owner.Me.Gpus}.");
+            }
+            // The trainer uses one device: a job that reserves several GPUs trains on the first (no data parallelism yet).
+            return "cuda:0";
+        }
+
+        /// <summary>The newest checkpoint that reads back whole; older ones are tried when a newer one is damaged.</summary>
+        private async Task<TrainingResume?> LoadNewestCheckpointAsync()
+        {
+            var paths = new List<string>();
+            await foreach (var p in owner.Store.ListAsync(JobTracker.CheckpointFolder(JobId), token).ConfigureAwait(false))
+            {
+                if (p.EndsWith(".ckpt", StringComparison.Ordinal))
+                {
+                    paths.Add(p);
+                }
+            }
+            foreach (var p in paths.OrderDescending(StringComparer.Ordinal))
+            {
+                await using var stream = await owner.Store.OpenReadAsync(p, token).ConfigureAwait(false);
+                if (stream is null)
+                {
+                    continue;
+                }
+                try
+                {
+                    using var buffer = new MemoryStream();
+                    await stream.CopyToAsync(buffer, token).ConfigureAwait(false);
+                    buffer.Position = 0;
+                    return TrainingResume.Read(buffer);
+                }
+                catch (InvalidDataException e)
+                {
+                    Logger.LogError("Checkpoint {Path} of job {JobId} cannot be read ({Reason}); trying an older one", p, JobId, e.Message);
+                }
+            }
+            return null;
+        }
+
+        private async Task CompleteAsync(ModelRecord registered)
+        {
+            await owner.Bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
+                registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), token).ConfigureAwait(false);
+            var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
+            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true).ConfigureAwait(false);
+        }
+
+        /// <summary>Changes the record (next revision), stores it under the lease when <paramref name="persist"/>, and publishes it.</summary>
+        private async Task UpdateAsync(Func<JobRecord, JobRecord> change, bool persist)
+        {
+            JobRecord updated;
+            lock (_gate)
+            {
+                updated = _record = change(_record).Next();
+            }
+            if (persist)
+            {
+                await JobTracker.SaveAsync(owner.Store, updated, lease, CancellationToken.None).ConfigureAwait(false);
+            }
+            try
+            {
+                await owner.Bus.Publish(new JobUpdated(owner.Store.Location, updated), token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Progress for watchers is best effort; the stored record is the truth and is already written.
+                Logger.LogWarning(e, "Could not publish the progress of job {JobId}", JobId);
+            }
+        }
+
+        private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
+        {
+            var h = Spec.HyperParameters;
+            var trainingOptions = new Models.TrainingOptions
+            {
+                Epochs = h.Epochs,
+                BatchSize = h.BatchSize,
+                LearningRate = h.LearningRate,
+                Optimizer = h.Optimizer,
+                Seed = checked((int)h.Seed),
+                Device = owner.Options.Worker.Device == "cpu" ? "cpu" : device,
+            };
+            var callbacks = new TrainingCallbacks
+            {
+                Batch = new SyncProgress<BatchProgress>(p =>
+                {
+                    // Progress watchers need a few updates a second, not one per batch: each update is a message to
+                    // every control plane, and that work would compete with training for the same cores.
+                    var now = Stopwatch.GetTimestamp();
+                    if (p.Batch != p.Batches && Stopwatch.GetElapsedTime(_lastProgress, now) < ProgressInterval)
+                    {
+                        return;
+                    }
+                    _lastProgress = now;
+                    UpdateAsync(j => j with { Epoch = p.Epoch, Batch = p.Batch, Batches = p.Batches, TrainLoss = p.Loss }, persist: false).GetAwaiter().GetResult();
+                }),
+                Epoch = new SyncProgress<EpochResult>(e =>
+                {
+                    TrainingTelemetry.Throughput.Record(e.SamplesPerSecond);
+                    TrainingTelemetry.EpochLoss.Record(e.TrainLoss);
+                    if (e.ValidationAccuracy is { } accuracy)
+                    {
+                        TrainingTelemetry.EpochAccuracy.Record(accuracy);
+                    }
+                    Logger.LogInformation("Job {JobId} epoch {Epoch}/{Epochs}: loss {Loss:F4}, validation accuracy {Accuracy:P2}, {SamplesPerSecond:N0} samples/s, {EpochMs} ms with validation",
+                        JobId, e.Epoch, h.Epochs, e.TrainLoss, e.ValidationAccuracy ?? double.NaN, e.SamplesPerSecond, (long)e.Duration.TotalMilliseconds);
+                }),
+                Checkpoint = checkpoint =>
+                {
+                    // The checkpoint first, then the record that counts the epoch as done: a record never claims an
+                    // epoch whose checkpoint is missing.
+                    using var buffer = new MemoryStream();
+                    checkpoint.Write(buffer);
+                    buffer.Position = 0;
+                    owner.Store.PutAsync(JobTracker.CheckpointPath(JobId, checkpoint.Epoch.Epoch), buffer, token).GetAwaiter().GetResult();
+                    var e = checkpoint.Epoch;
+                    UpdateAsync(j => j with
+                    {
+                        EpochsCompleted = e.Epoch,
+                        TrainLoss = e.TrainLoss,
+                        ValidationAccuracy = e.ValidationAccuracy ?? 0,
+                        SamplesPerSecond = e.SamplesPerSecond,
+                        History = [.. j.History.Where(x => x.Epoch < e.Epoch), Summary(e)],
+                    }, persist: true).GetAwaiter().GetResult();
+                },
+            };
+
+            using var result = Trainer.Train(modelSpec, train, validation, trainingOptions, callbacks, resume, token);
+            var evaluation = Evaluator.Evaluate(result.Model, modelSpec, test);
+            var metrics = new TestMetrics(evaluation.Accuracy, evaluation.Precision, evaluation.Recall, evaluation.F1, evaluation.ConfusionMatrix, evaluation.Classes, evaluation.Samples);
+            using var weights = new MemoryStream();
+            ModelWeights.Save(result.Model, weights);
+            var record = new ModelRecord(JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
+                labeled.FeatureShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow);
+            return (record, weights.ToArray());
+        }
+
+        private static EpochSummary Summary(EpochResult e) =>
+            new(e.Epoch, e.TrainLoss, e.ValidationAccuracy ?? 0, e.SamplesPerSecond, e.Duration.TotalSeconds);
+
+        private static TrainingData ToTrainingData(DatasetTable table) => new(table.Features, table.Labels, table.FeatureCount);
+    }
+
+    /// <summary>An IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
