@@ -11,7 +11,7 @@ using Xunit.Abstractions;
 namespace BigDataAI.IntegrationTests.EndToEnd;
 
 /// <summary>
-/// The distributed flow end to end: the four service hosts as separate OS processes against a real RabbitMQ and a
+/// The distributed flow end to end: the four service hosts and a training worker as separate OS processes against a real RabbitMQ and a
 /// real Azurite, driven only through their public gRPC APIs (and watched on the broker). The shipped MNIST sample
 /// goes in through ingestion; labeling splits it; training auto-trains an MLP; inference swaps it in and classifies
 /// digits with it. A repeated upload is deduplicated without a second model, and a corrupt one is refused while
@@ -48,7 +48,7 @@ public sealed class DistributedFlowTests(ServersFixture servers, ITestOutputHelp
         var sample = MnistSample.Load();
 
         await using var platform = await DistributedPlatform.StartAsync(servers, output, ReadyTimeout, ct);
-        Step($"four host processes serving; blob container {platform.Container}");
+        Step($"five host processes serving; blob container {platform.Container}");
         try
         {
             await RunFlowAsync(platform, sample, ct);

@@ -9,71 +9,99 @@ using Xunit.Abstractions;
 namespace BigDataAI.IntegrationTests.EndToEnd;
 
 /// <summary>
-/// The four BigDataAI service hosts, each its own OS process, against the fixture's RabbitMQ and Azurite, with a
-/// blob container of their own. Configured only through the environment, as in README "Run the services
-/// separately"; the training host auto-trains an MLP for <see cref="AutoTrainEpochs"/> epochs.
+/// The BigDataAI service hosts, each its own OS process, against the fixture's RabbitMQ and Azurite, with a blob
+/// container of their own: ingestion, labeling, the training control plane, inference, and training workers (one by
+/// default). Configured only through the environment, as in README "Run the services separately"; by default the
+/// training control plane auto-trains an MLP for <see cref="AutoTrainEpochs"/> epochs.
 /// </summary>
 internal sealed class DistributedPlatform : IAsyncDisposable
 {
     public const string AutoTrainModel = "mlp";
     public const int AutoTrainEpochs = 2;
-    private static readonly string[] Services = ["Ingestion", "Labeling", "Training", "Inference"];
+
+    /// <summary>The service hosts (by project name) every platform runs; workers come on top.</summary>
+    public static readonly string[] DefaultServices = ["Ingestion", "Labeling", "Training", "Inference"];
 
     private readonly Dictionary<string, HostProcess> _hosts;
+    private readonly List<string> _order;
+    private readonly ServersFixture _servers;
+    private readonly TimeSpan _readyTimeout;
+    private readonly IReadOnlyDictionary<string, string> _workerEnvironment;
 
-    private DistributedPlatform(string container, Dictionary<string, HostProcess> hosts)
+    private DistributedPlatform(string container, Dictionary<string, HostProcess> hosts, List<string> order, ServersFixture servers, TimeSpan readyTimeout, IReadOnlyDictionary<string, string> workerEnvironment)
     {
         Container = container;
         _hosts = hosts;
+        _order = order;
+        _servers = servers;
+        _readyTimeout = readyTimeout;
+        _workerEnvironment = workerEnvironment;
     }
 
-    /// <summary>The blob container the four services share (unique to this platform).</summary>
+    /// <summary>The blob container the services share (unique to this platform).</summary>
     public string Container { get; }
 
     public HostProcess Ingestion => _hosts["Ingestion"];
     public HostProcess Labeling => _hosts["Labeling"];
     public HostProcess Training => _hosts["Training"];
     public HostProcess Inference => _hosts["Inference"];
-    public IReadOnlyList<HostProcess> Hosts => [.. Services.Select(s => _hosts[s])];
+    public HostProcess Host(string name) => _hosts[name];
+    public IReadOnlyList<HostProcess> Hosts => [.. _order.Select(s => _hosts[s])];
 
     public IngestionService.IngestionServiceClient IngestionClient => new(Ingestion.Channel);
     public TrainingService.TrainingServiceClient TrainingClient => new(Training.Channel);
     public InferenceService.InferenceServiceClient InferenceClient => new(Inference.Channel);
 
     /// <summary>
-    /// Finds the four host builds (failing with the command that builds a missing one), starts them at once and waits
-    /// until each reports SERVING. On failure every started process is killed and the exception carries the output.
+    /// Finds the host builds (failing with the command that builds a missing one), starts them at once and waits until
+    /// each reports SERVING. <paramref name="workers"/> names the training worker processes and each one's own settings
+    /// (default: one worker, "worker"); <paramref name="environment"/> adds settings for every process.
+    /// On failure every started process is killed and the exception carries the output.
     /// </summary>
-    public static async Task<DistributedPlatform> StartAsync(ServersFixture servers, ITestOutputHelper output, TimeSpan readyTimeout, CancellationToken cancellationToken)
+    public static async Task<DistributedPlatform> StartAsync(
+        ServersFixture servers,
+        ITestOutputHelper output,
+        TimeSpan readyTimeout,
+        CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? workers = null,
+        IReadOnlyDictionary<string, string>? environment = null,
+        bool autoTrain = true)
     {
-        var dlls = HostBuilds.Dlls(Services);
+        workers ??= new Dictionary<string, IReadOnlyDictionary<string, string>> { ["worker"] = new Dictionary<string, string>() };
+        environment ??= new Dictionary<string, string>();
+        var dlls = HostBuilds.Dlls([.. DefaultServices, "TrainingWorker"]);
         var container = $"e2e-{Guid.NewGuid():N}"[..24];
         var hosts = new Dictionary<string, HostProcess>();
+        var order = new List<string>();
         var watch = Stopwatch.StartNew();
+        var starts = DefaultServices.Select(s => (Name: s, Project: s, Env: Merge(EnvironmentFor(s, servers, container, autoTrain), environment)))
+            .Concat(workers.Select(w => (Name: w.Key, Project: "TrainingWorker", Env: Merge(Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment), w.Value))))
+            .ToList();
         try
         {
-            var ports = ServerTools.FreeLoopbackPorts(Services.Length);
-            for (var i = 0; i < Services.Length; i++)
+            var ports = ServerTools.FreeLoopbackPorts(starts.Count);
+            for (var i = 0; i < starts.Count; i++)
             {
-                hosts[Services[i]] = HostProcess.Start(Services[i], dlls[Services[i]], ports[i], EnvironmentFor(Services[i], servers, container));
+                hosts[starts[i].Name] = HostProcess.Start(starts[i].Name, dlls[starts[i].Project], ports[i], starts[i].Env);
+                order.Add(starts[i].Name);
             }
-            foreach (var service in Services)
+            foreach (var (name, project, env) in starts)
             {
                 try
                 {
-                    await hosts[service].WaitUntilServingAsync(readyTimeout, cancellationToken).ConfigureAwait(false);
+                    await hosts[name].WaitUntilServingAsync(readyTimeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (HostExitedException e) when (e.Host.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
                 {
                     // A free port can be taken by another program before the host binds it: once more on a new one.
-                    output.WriteLine($"{service}: its port was taken before it bound it; starting it again on another port");
-                    await hosts[service].DisposeAsync().ConfigureAwait(false);
-                    hosts[service] = HostProcess.Start(service, dlls[service], ServerTools.FreeLoopbackPort(), EnvironmentFor(service, servers, container));
-                    await hosts[service].WaitUntilServingAsync(readyTimeout, cancellationToken).ConfigureAwait(false);
+                    output.WriteLine($"{name}: its port was taken before it bound it; starting it again on another port");
+                    await hosts[name].DisposeAsync().ConfigureAwait(false);
+                    hosts[name] = HostProcess.Start(name, dlls[project], ServerTools.FreeLoopbackPort(), env);
+                    await hosts[name].WaitUntilServingAsync(readyTimeout, cancellationToken).ConfigureAwait(false);
                 }
-                output.WriteLine($"[{watch.Elapsed.TotalSeconds,6:F1}s] {service} host serving on {hosts[service].Address}");
+                output.WriteLine($"[{watch.Elapsed.TotalSeconds,6:F1}s] {name} host serving on {hosts[name].Address}");
             }
-            return new DistributedPlatform(container, hosts);
+            return new DistributedPlatform(container, hosts, order, servers, readyTimeout, Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment));
         }
         catch
         {
@@ -82,8 +110,29 @@ internal sealed class DistributedPlatform : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts one more training worker process, named <paramref name="name"/>, and waits until it serves.</summary>
+    public async Task<HostProcess> StartWorkerAsync(string name, IReadOnlyDictionary<string, string> settings, CancellationToken cancellationToken)
+    {
+        var dll = HostBuilds.Dlls(["TrainingWorker"])["TrainingWorker"];
+        var host = HostProcess.Start(name, dll, ServerTools.FreeLoopbackPort(), Merge(_workerEnvironment, settings));
+        _hosts[name] = host;
+        _order.Add(name);
+        await host.WaitUntilServingAsync(_readyTimeout, cancellationToken).ConfigureAwait(false);
+        return host;
+    }
+
+    private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
+    {
+        var merged = new Dictionary<string, string>(a);
+        foreach (var (key, value) in b)
+        {
+            merged[key] = value;
+        }
+        return merged;
+    }
+
     /// <summary>The environment of one host, as a deployment would set it.</summary>
-    private static Dictionary<string, string> EnvironmentFor(string service, ServersFixture servers, string container)
+    private static Dictionary<string, string> EnvironmentFor(string service, ServersFixture servers, string container, bool autoTrain)
     {
         var environment = new Dictionary<string, string>
         {
@@ -94,7 +143,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
             ["Messaging__RetryIntervals__0"] = "00:00:00.200",
             ["DOTNET_ENVIRONMENT"] = "Production",
         };
-        if (service == "Training")
+        if (service == "Training" && autoTrain)
         {
             environment["Training__AutoTrainModel"] = AutoTrainModel;
             environment["Training__AutoTrainHyperParameters__Epochs"] = AutoTrainEpochs.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -170,8 +219,10 @@ internal static class HostBuilds
         var missing = new List<string>();
         foreach (var service in services)
         {
-            var project = $"services/{service}/BigDataAI.{service}.Host/BigDataAI.{service}.Host.csproj";
-            var dll = Path.Combine(root, "services", service, $"BigDataAI.{service}.Host", "bin", configuration, tfm, $"BigDataAI.{service}.Host.dll");
+            // Training workers are part of the training service: services/Training/BigDataAI.TrainingWorker.Host.
+            var folder = service == "TrainingWorker" ? "Training" : service;
+            var project = $"services/{folder}/BigDataAI.{service}.Host/BigDataAI.{service}.Host.csproj";
+            var dll = Path.Combine(root, "services", folder, $"BigDataAI.{service}.Host", "bin", configuration, tfm, $"BigDataAI.{service}.Host.dll");
             dlls[service] = dll;
             if (!File.Exists(dll))
             {

@@ -150,6 +150,21 @@ internal sealed class HostProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGKILLs the process (and its children), as a lost machine or a spot eviction would, and waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();

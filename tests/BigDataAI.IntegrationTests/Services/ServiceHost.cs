@@ -112,7 +112,7 @@ public sealed class ServiceHost : IAsyncDisposable
             ["Messaging:RetryIntervals:0"] = "00:00:00.1",
             ["Messaging:RetryIntervals:1"] = "00:00:00.1",
             ["Messaging:StartTimeout"] = "00:00:30",
-            ["Training:Device"] = "cpu",
+            ["Training:Worker:Device"] = "cpu",
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
             ["Logging:LogLevel:Microsoft.Hosting"] = "Warning",

@@ -106,6 +106,11 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
         Assert.Contains(2, completed);
         Assert.Equal(2, done.EpochsCompleted);
         Assert.Equal("cpu", done.Device);
+        Assert.Equal(1, done.Attempt);
+        Assert.Equal(0, done.ResumedFromEpoch);
+        Assert.False(string.IsNullOrEmpty(done.WorkerId));
+        Assert.Equal([1, 2], done.History.Select(e => e.Epoch));
+        Assert.All(done.History, e => Assert.True(e.TrainLoss > 0 && e.SamplesPerSecond > 0, $"epoch {e.Epoch}: loss {e.TrainLoss}, {e.SamplesPerSecond} samples/s"));
 
         var metrics = done.TestMetrics;
         Assert.NotNull(metrics);
@@ -120,8 +125,8 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
         foreach (var path in new[]
         {
             $"jobs/{started.JobId}/job.json",
-            $"jobs/{started.JobId}/checkpoints/epoch-001.pt",
-            $"jobs/{started.JobId}/checkpoints/epoch-002.pt",
+            $"jobs/{started.JobId}/checkpoints/epoch-001.ckpt",
+            $"jobs/{started.JobId}/checkpoints/epoch-002.ckpt",
             $"models/{done.ModelId}/model.json",
         })
         {

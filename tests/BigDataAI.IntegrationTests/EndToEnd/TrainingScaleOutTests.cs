@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using BigDataAI.Client;
+using BigDataAI.IntegrationTests.Infrastructure;
+using BigDataAI.Models.Registry;
+using BigDataAI.Protos.Training.V1;
+using BigDataAI.Storage;
+using Grpc.Core;
+using Xunit.Abstractions;
+
+namespace BigDataAI.IntegrationTests.EndToEnd;
+
+/// <summary>
+/// Training that scales out, with every service and worker its own OS process over the fixture's real RabbitMQ and
+/// Azurite: the scheduler places jobs only on workers that fit them, and a worker SIGKILLed mid-epoch is replaced and
+/// its job resumes from its checkpoint, ending with the very model an uninterrupted run trains.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHelper output)
+{
+    private const string Dataset = "mnist";
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan WholeTest = TimeSpan.FromMinutes(4);
+
+    /// <summary>Fast failure detection for tests: announcements every 0.5 s, a worker gone after 3 s of silence. Leases stay at Azure's minimum, 15 s.</summary>
+    private static readonly Dictionary<string, string> FastScheduling = new()
+    {
+        ["Training__Worker__AnnounceInterval"] = "00:00:00.500",
+        ["Training__Scheduler__WorkerTimeout"] = "00:00:03",
+        ["Training__Scheduler__Interval"] = "00:00:00.500",
+        ["Training__LeaseDuration"] = "00:00:15",
+    };
+
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    [Fact]
+    public async Task Two_workers_with_different_capacity_get_only_the_jobs_that_fit_them()
+    {
+        using var timeout = new CancellationTokenSource(WholeTest);
+        var ct = timeout.Token;
+        var workers = new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["small"] = new Dictionary<string, string> { ["Training__Worker__Id"] = "small", ["Training__Worker__MemoryMiB"] = "2048" },
+            ["large"] = new Dictionary<string, string> { ["Training__Worker__Id"] = "large", ["Training__Worker__MemoryMiB"] = "8192" },
+        };
+        await using var platform = await DistributedPlatform.StartAsync(servers, output, ReadyTimeout, ct, workers, FastScheduling, autoTrain: false);
+        try
+        {
+            var version = await UploadAsync(platform, ct);
+            var connected = await WaitForWorkersAsync(platform, 2, ct);
+            Assert.Equal(new[] { ("large", 0, 8192, 1), ("small", 0, 2048, 1) }, connected.Select(w => (w.WorkerId, w.Gpus, w.MemoryMib, w.Slots)));
+
+            // Four MLP trials: two need 4 GiB (only "large" has it), one 1 GiB, one states no need; one asks for a GPU.
+            var needs = new[] { 4096, 4096, 1024, 0 };
+            var jobs = new List<Job>();
+            for (var i = 0; i < needs.Length; i++)
+            {
+                jobs.Add(await StartAsync(platform, version, "mlp", epochs: 1, seed: 10 + i, memoryMiB: needs[i], ct: ct));
+            }
+            var gpuJob = await StartAsync(platform, version, "mlp", epochs: 1, seed: 20, gpus: 1, ct: ct);
+
+            var finished = new List<Job>();
+            foreach (var job in jobs)
+            {
+                finished.Add(await WaitUntilFinishedAsync(platform, job.JobId, TimeSpan.FromMinutes(2), ct));
+            }
+            foreach (var (job, need) in finished.Zip(needs))
+            {
+                Step($"job {job.JobId} (needs {need} MiB) {job.State} on worker {job.WorkerId}");
+                Assert.True(job.State == JobState.Succeeded, $"{job.JobId}: {job.State} {job.Error}");
+                Assert.Equal(need, job.Resources.MemoryMib);
+                var ranOn = connected.Single(w => w.WorkerId == job.WorkerId);
+                Assert.True(ranOn.MemoryMib >= need, $"job needing {need} MiB ran on {ranOn.WorkerId} with {ranOn.MemoryMib} MiB");
+            }
+            Assert.All(finished.Take(2), job => Assert.Equal("large", job.WorkerId));
+            Assert.Contains(finished, job => job.WorkerId == "small"); // the small worker took work too
+
+            // Nobody has a GPU: the GPU job waits, visibly, and says why.
+            var waiting = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = gpuJob.JobId }, cancellationToken: ct);
+            Step($"GPU job: {waiting.State}, {waiting.WaitingReason}");
+            Assert.Equal(JobState.Queued, waiting.State);
+            Assert.StartsWith("no connected worker has 1 GPU", waiting.WaitingReason, StringComparison.Ordinal);
+            var listed = await platform.TrainingClient.ListJobsAsync(new ListJobsRequest(), cancellationToken: ct);
+            Assert.Equal(5, listed.Jobs.Count);
+            Assert.Equal(4, listed.Jobs.Count(j => j.State == JobState.Succeeded));
+
+            // An impossible request is refused at submission.
+            var impossible = await Assert.ThrowsAsync<RpcException>(() => StartAsync(platform, version, "mlp", epochs: 1, seed: 30, gpus: 64, ct: ct));
+            Assert.Equal(StatusCode.InvalidArgument, impossible.StatusCode);
+            Assert.Contains("resources.gpus", impossible.Status.Detail, StringComparison.Ordinal);
+        }
+        catch
+        {
+            platform.WriteOutputs(output);
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_killed_mid_epoch_is_replaced_and_the_job_resumes_from_its_checkpoint_to_the_same_model()
+    {
+        using var timeout = new CancellationTokenSource(WholeTest);
+        var ct = timeout.Token;
+        var workers = new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["first"] = new Dictionary<string, string> { ["Training__Worker__Id"] = "first" },
+        };
+        await using var platform = await DistributedPlatform.StartAsync(servers, output, ReadyTimeout, ct, workers, FastScheduling, autoTrain: false);
+        try
+        {
+            var version = await UploadAsync(platform, ct);
+            await WaitForWorkersAsync(platform, 1, ct);
+            const int epochs = 3;
+            var job = await StartAsync(platform, version, "cnn", epochs, seed: 7, batchSize: 64, ct: ct);
+
+            // Kill the worker in the middle of epoch 2, after epoch 1's checkpoint.
+            using (var watch = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = job.JobId }, cancellationToken: ct))
+            {
+                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+                {
+                    if (update.EpochsCompleted >= 1 && update.Epoch == 2 && update.Batch >= 5)
+                    {
+                        Step($"killing worker 'first' at epoch {update.Epoch}, batch {update.Batch}/{update.Batches}");
+                        break;
+                    }
+                    Assert.NotEqual(JobState.Succeeded, update.State);
+                }
+            }
+            await platform.Host("first").KillAsync();
+            var killedAt = _clock.Elapsed;
+
+            await platform.StartWorkerAsync("second", new Dictionary<string, string> { ["Training__Worker__Id"] = "second" }, ct);
+            Step("replacement worker 'second' serving");
+            var resumed = await WaitUntilFinishedAsync(platform, job.JobId, TimeSpan.FromMinutes(2), ct);
+            Step($"job {resumed.JobId} {resumed.State} on {resumed.WorkerId}, attempt {resumed.Attempt}, resumed from epoch {resumed.ResumedFromEpoch}, {(_clock.Elapsed - killedAt).TotalSeconds:F1} s after the kill; accuracy {resumed.TestMetrics?.Accuracy:P2}");
+            Assert.True(resumed.State == JobState.Succeeded, $"{resumed.State}: {resumed.Error}");
+            Assert.Equal("second", resumed.WorkerId);
+            Assert.Equal(2, resumed.Attempt);
+            Assert.Equal(1, resumed.ResumedFromEpoch);
+            Assert.Equal(Enumerable.Range(1, epochs), resumed.History.Select(e => e.Epoch));
+
+            // The same training uninterrupted (a different job only because it states a memory need).
+            var whole = await StartAsync(platform, version, "cnn", epochs, seed: 7, batchSize: 64, memoryMiB: 1, ct: ct);
+            Assert.NotEqual(job.JobId, whole.JobId);
+            var uninterrupted = await WaitUntilFinishedAsync(platform, whole.JobId, TimeSpan.FromMinutes(2), ct);
+            Assert.Equal(JobState.Succeeded, uninterrupted.State);
+            Assert.Equal(1, uninterrupted.Attempt);
+            Assert.Equal(0, uninterrupted.ResumedFromEpoch);
+            Step($"uninterrupted run: accuracy {uninterrupted.TestMetrics.Accuracy:P2}");
+
+            // Same losses epoch by epoch, same test accuracy, and bit-identical weights (their blob name is their hash).
+            Assert.Equal(uninterrupted.History.Select(e => e.TrainLoss), resumed.History.Select(e => e.TrainLoss));
+            Assert.NotNull(uninterrupted.TestMetrics);
+            Assert.Equal(uninterrupted.TestMetrics.Accuracy, resumed.TestMetrics?.Accuracy);
+            var registry = new ModelRegistry(new AzureBlobObjectStore(servers.Azurite.CreateServiceClient().GetBlobContainerClient(platform.Container)));
+            var a = await registry.GetAsync(resumed.ModelId, ct);
+            var b = await registry.GetAsync(uninterrupted.ModelId, ct);
+            Assert.NotNull(a);
+            Assert.NotNull(b);
+            Assert.Equal(b.WeightsPath, a.WeightsPath);
+        }
+        catch
+        {
+            platform.WriteOutputs(output);
+            throw;
+        }
+    }
+
+    private async Task<int> UploadAsync(DistributedPlatform platform, CancellationToken ct)
+    {
+        var sample = MnistSample.Load();
+        await using var events = await BusEvents.SubscribeAsync(servers.RabbitMq.CreateConnectionFactory(), [BusEvents.DatasetLabeled], ct);
+        var upload = await platform.IngestionClient.UploadIdxAsync(Dataset, sample.ImagesPath, sample.LabelsPath, "samples/mnist", ct);
+        var version = upload.Dataset.Version;
+        await events.WaitForAsync($"DatasetLabeled for v{version}", e => e.Dataset == Dataset && e.Version == version, TimeSpan.FromSeconds(60), ct);
+        Step($"uploaded and labeled {Dataset} v{version}");
+        return version;
+    }
+
+    private async Task<IReadOnlyList<Worker>> WaitForWorkersAsync(DistributedPlatform platform, int count, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var reply = await platform.TrainingClient.ListWorkersAsync(new ListWorkersRequest(), cancellationToken: ct);
+            if (reply.Workers.Count >= count)
+            {
+                Step($"workers connected: {string.Join(", ", reply.Workers.Select(w => $"{w.WorkerId} ({w.Gpus} GPU, {w.MemoryMib} MiB)"))}");
+                return reply.Workers;
+            }
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"only {reply.Workers.Count} of {count} workers announced themselves within 30 s");
+            await Task.Delay(200, ct);
+        }
+    }
+
+    private static Task<Job> StartAsync(DistributedPlatform platform, int version, string model, int epochs, int seed, int batchSize = 0, int gpus = 0, int memoryMiB = 0, CancellationToken ct = default) =>
+        platform.TrainingClient.StartTrainingAsync(new StartTrainingRequest
+        {
+            Dataset = Dataset,
+            Version = version,
+            Model = model,
+            HyperParameters = new HyperParameters { Epochs = epochs, Seed = seed, BatchSize = batchSize },
+            Resources = new Resources { Gpus = gpus, MemoryMib = memoryMiB },
+        }, cancellationToken: ct).ResponseAsync;
+
+    private static async Task<Job> WaitUntilFinishedAsync(DistributedPlatform platform, string jobId, TimeSpan timeout, CancellationToken ct)
+    {
+        using var call = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = jobId }, deadline: DateTime.UtcNow + timeout, cancellationToken: ct);
+        Job? last = null;
+        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
+        {
+            last = update;
+        }
+        return last ?? throw new InvalidOperationException($"WatchJob {jobId} sent nothing.");
+    }
+
+    private void Step(string what) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s] {what}");
+}
