@@ -24,6 +24,10 @@ var batchSize = new Option<int>("--batch-size") { Description = "Batch size (0 =
 var learningRate = new Option<double>("--learning-rate") { Description = "Learning rate (0 = 1e-3 for adam, 0.05 for sgd)" };
 var optimizer = new Option<string?>("--optimizer") { Description = "adam or sgd" };
 var seed = new Option<long>("--seed") { Description = "Seed (0 = 1)" };
+var gpus = new Option<int>("--gpus") { Description = "GPUs the job needs (0 = train on the CPU); it runs only on a worker that has them" };
+var memoryMiB = new Option<int>("--memory-mib") { Description = "Memory the job needs in MiB (0 = no stated need)" };
+var trialCount = new Option<int>("--trials") { Description = "Trials to run in parallel (seeds --seed, --seed+1, ...)", DefaultValueFactory = _ => 4 };
+var waitWorkers = new Option<int>("--wait-workers") { Description = "Wait until this many training workers are connected before submitting" };
 var noWait = new Option<bool>("--no-wait") { Description = "Return once the job is queued" };
 var job = new Option<string>("--job") { Description = "Job id", Required = true };
 var offset = new Option<int>("--offset") { Description = "First row of the file to classify" };
@@ -51,6 +55,7 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
         Optimizer = r.GetValue(optimizer) ?? "",
         Seed = r.GetValue(seed),
     },
+    Resources = new Resources { Gpus = r.GetValue(gpus), MemoryMib = r.GetValue(memoryMiB) },
 };
 
 (string? Images, string? Labels, string? Csv) InputsFrom(ParseResult r)
@@ -82,7 +87,7 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, noWait };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);
@@ -106,6 +111,17 @@ status.SetAction((r, ct) => Run(async () =>
 
 var watch = new Command("watch", "Follow a job's progress until it ends") { server, trainingUrl, job };
 watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(job)!, ct)).State == JobState.Succeeded ? 0 : 1));
+
+var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, trialCount, waitWorkers };
+trials.SetAction((r, ct) => Run(() => Trials.RunAsync(new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
+    TrainingRequestFrom(r), r.GetValue(trialCount), r.GetValue(waitWorkers), Console.Out, ct)));
+
+var workers = new Command("workers", "List the connected training workers and the jobs queued or running") { server, trainingUrl };
+workers.SetAction((r, ct) => Run(async () =>
+{
+    await Trials.PrintWorkersAndQueueAsync(new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)), Console.Out, ct);
+    return 0;
+}));
 
 var predict = new Command("predict", "Classify rows of an IDX or CSV file with the served model") { server, inferenceUrl, images, labels, csv, labelColumn, offset, count };
 predict.SetAction((r, ct) => Run(async () =>
@@ -137,6 +153,8 @@ root.Subcommands.Add(ingest);
 root.Subcommands.Add(train);
 root.Subcommands.Add(status);
 root.Subcommands.Add(watch);
+root.Subcommands.Add(trials);
+root.Subcommands.Add(workers);
 root.Subcommands.Add(predict);
 root.Subcommands.Add(bench);
 return await root.Parse(args).InvokeAsync();
