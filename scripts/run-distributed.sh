@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Runs BigDataAI by hand as four separate service processes, the way the end-to-end test does
+# Runs BigDataAI by hand as separate service processes, the way the end-to-end test does
 # (tests/BigDataAI.IntegrationTests/EndToEnd): a private RabbitMQ broker and a private Azurite in a temp folder,
-# the ingestion, labeling, training and inference hosts on 127.0.0.1:5101-5104, then the bigdataai CLI uploads the
-# shipped MNIST sample, follows the training job (the training service auto-trains an MLP for 2 epochs; the CLI's
-# identical request finds that same job) and classifies digits with the served model. Everything it started is
-# stopped on exit, also on Ctrl+C or an error.
+# the ingestion, labeling, training (control plane) and inference hosts on 127.0.0.1:5101-5104 and a training worker
+# on 5105, then the bigdataai CLI uploads the shipped MNIST sample, follows the training job (the training service
+# auto-trains an MLP for 2 epochs; the CLI's identical request finds that same job) and classifies digits with the
+# served model. Everything it started is stopped on exit, also on Ctrl+C or an error.
 #
-# Usage: scripts/run-distributed.sh [--no-build] [--keep]
-#   --no-build  use the existing Release build of the hosts and the CLI
-#   --keep      keep the temp folder (broker and Azurite data, every process's log) after exit
+# Usage: scripts/run-distributed.sh [--no-build] [--keep] [--bench-trials N]
+#   --no-build        use the existing Release build of the hosts and the CLI
+#   --keep            keep the temp folder (broker and Azurite data, every process's log) after exit
+#   --bench-trials N  instead of the flow above: run N training trials in parallel with one worker, start a second
+#                     worker, run N more (other seeds), and print the throughput of each round and their ratio.
+#                     BENCH_MODEL (cnn), BENCH_EPOCHS (2) and WORKER_THREADS (1: libtorch threads per worker, so two
+#                     workers on two cores do not oversubscribe them) shape the trials.
 # Ports can be moved with env: AMQP_PORT (5680), AZURITE_PORT (10100), INGESTION_PORT (5101), LABELING_PORT (5102),
-# TRAINING_PORT (5103), INFERENCE_PORT (5104). Needs rabbitmq-server, tools/node_modules/.bin/azurite-blob
-# (scripts/install-test-deps.sh installs both), curl and the .NET 10 SDK.
+# TRAINING_PORT (5103), INFERENCE_PORT (5104), WORKER_PORT (5105; a second worker uses the next port). Needs
+# rabbitmq-server, tools/node_modules/.bin/azurite-blob (scripts/install-test-deps.sh installs both), curl and the
+# .NET 10 SDK.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,13 +25,19 @@ export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 
 build=1
 keep=0
-for arg in "$@"; do
-  case "$arg" in
+bench_trials=0
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-build) build=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "run-distributed: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+    --bench-trials)
+      shift
+      [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] || { echo "run-distributed: --bench-trials needs a positive number" >&2; exit 2; }
+      bench_trials="$1" ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "run-distributed: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 amqp_port="${AMQP_PORT:-5680}"
@@ -38,8 +49,13 @@ declare -A ports=(
   [Labeling]="${LABELING_PORT:-5102}"
   [Training]="${TRAINING_PORT:-5103}"
   [Inference]="${INFERENCE_PORT:-5104}"
+  [TrainingWorker]="${WORKER_PORT:-5105}"
+  [TrainingWorker2]="$(( ${WORKER_PORT:-5105} + 1 ))"
 )
-services=(Ingestion Labeling Training Inference)
+services=(Ingestion Labeling Training Inference TrainingWorker)
+# The project folder of a host: workers belong to the training service.
+host_dir() { case "$1" in TrainingWorker*) echo "services/Training/BigDataAI.TrainingWorker.Host" ;; *) echo "services/$1/BigDataAI.$1.Host" ;; esac; }
+host_dll() { case "$1" in TrainingWorker*) echo "BigDataAI.TrainingWorker.Host.dll" ;; *) echo "BigDataAI.$1.Host.dll" ;; esac; }
 config=Release
 node="bigdataai-run-$$@localhost"
 
@@ -63,8 +79,8 @@ done
 if [ "$build" -eq 1 ]; then
   for s in "${services[@]}"; do
     say "building the $s host ($config)"
-    dotnet build "services/$s/BigDataAI.$s.Host/BigDataAI.$s.Host.csproj" -c "$config" -v quiet -nologo >/dev/null \
-      || fail "building services/$s/BigDataAI.$s.Host failed (run the same dotnet build to see why)"
+    dotnet build "$(host_dir "$s")" -c "$config" -v quiet -nologo >/dev/null \
+      || fail "building $(host_dir "$s") failed (run the same dotnet build to see why)"
   done
   say "building the CLI ($config)"
   dotnet build services/Cli/BigDataAI.Cli.csproj -c "$config" -v quiet -nologo >/dev/null \
@@ -73,7 +89,7 @@ fi
 cli_dll="$root/services/Cli/bin/$config/net10.0/bigdataai.dll"
 [ -f "$cli_dll" ] || fail "$cli_dll is missing: run without --no-build"
 for s in "${services[@]}"; do
-  dll="$root/services/$s/BigDataAI.$s.Host/bin/$config/net10.0/BigDataAI.$s.Host.dll"
+  dll="$root/$(host_dir "$s")/bin/$config/net10.0/$(host_dll "$s")"
   [ -f "$dll" ] || fail "$dll is missing: run without --no-build"
 done
 
@@ -105,15 +121,15 @@ stop_pid() {
 cleanup() {
   set +e
   trap - EXIT INT TERM
-  for s in "${services[@]}"; do
+  for s in "${services[@]}" TrainingWorker2; do
     [ -n "${pids[$s]:-}" ] && kill "${pids[$s]}" 2>/dev/null
   done
-  for s in "${services[@]}"; do
+  for s in "${services[@]}" TrainingWorker2; do
     # A host stops within a few seconds on SIGTERM; kill it if it does not.
     [ -n "${pids[$s]:-}" ] && stop_pid "${pids[$s]}"
   done
   if [ "$status" -ne 0 ]; then
-    for s in "${services[@]}"; do
+    for s in "${services[@]}" TrainingWorker2; do
       [ -f "$tmp/$s.log" ] && { echo "--- last lines of the $s host's log ---"; tail -n 25 "$tmp/$s.log"; }
     done
   fi
@@ -175,22 +191,34 @@ export Storage__Container="run-$(date +%Y%m%d%H%M%S)"
 export Messaging__RetryIntervals__0=00:00:00.200
 export DOTNET_ENVIRONMENT=Production
 unset ASPNETCORE_ENVIRONMENT
-for s in "${services[@]}"; do
-  dir="$root/services/$s/BigDataAI.$s.Host/bin/$config/net10.0"
-  extra=()
-  if [ "$s" = Training ]; then
-    extra=(Training__AutoTrainModel=mlp Training__AutoTrainHyperParameters__Epochs=2)
-  fi
+# Starts host $1 (its name; TrainingWorker* are workers) in the background, with extra env from the remaining arguments.
+start_host() {
+  local s="$1"
+  shift
+  local dir="$root/$(host_dir "$s")/bin/$config/net10.0"
   # The working folder is the host's output folder: its content root, where appsettings.json (HTTP/2 only) is.
-  (cd "$dir" && exec env ASPNETCORE_URLS="http://127.0.0.1:${ports[$s]}" "${extra[@]}" dotnet "BigDataAI.$s.Host.dll") >"$tmp/$s.log" 2>&1 &
+  (cd "$dir" && exec env ASPNETCORE_URLS="http://127.0.0.1:${ports[$s]}" "$@" dotnet "$(host_dll "$s")") >"$tmp/$s.log" 2>&1 &
   pids[$s]=$!
   say "started the $s host (pid ${pids[$s]}) on http://127.0.0.1:${ports[$s]}"
+}
+wait_healthy() {
+  # /health is ready when every check passes, the message bus included; the hosts speak HTTP/2 without TLS.
+  wait_for 90 "${pids[$1]}" curl -sf --http2-prior-knowledge "http://127.0.0.1:${ports[$1]}/health" \
+    || fail "the $1 host did not become healthy (its log is below)"
+  say "$1 healthy"
+}
+worker_env=(Training__Worker__Threads="${WORKER_THREADS:-0}")
+[ "$bench_trials" -gt 0 ] && worker_env=(Training__Worker__Threads="${WORKER_THREADS:-1}")
+for s in "${services[@]}"; do
+  extra=()
+  case "$s" in
+    Training) [ "$bench_trials" -eq 0 ] && extra=(Training__AutoTrainModel=mlp Training__AutoTrainHyperParameters__Epochs=2) ;;
+    TrainingWorker) extra=(Training__Worker__Id=worker-1 "${worker_env[@]}") ;;
+  esac
+  start_host "$s" "${extra[@]}"
 done
 for s in "${services[@]}"; do
-  # /health is ready when every check passes, the message bus included; the hosts speak HTTP/2 without TLS.
-  wait_for 90 "${pids[$s]}" curl -sf --http2-prior-knowledge "http://127.0.0.1:${ports[$s]}/health" \
-    || fail "the $s host did not become healthy (its log is below)"
-  say "$s healthy"
+  wait_healthy "$s"
 done
 
 # --- the flow, through the CLI ---
@@ -200,6 +228,27 @@ training="http://127.0.0.1:${ports[Training]}"
 inference="http://127.0.0.1:${ports[Inference]}"
 images=samples/mnist/images.idx3-ubyte.gz
 labels=samples/mnist/labels.idx1-ubyte.gz
+
+if [ "$bench_trials" -gt 0 ]; then
+  model="${BENCH_MODEL:-cnn}"
+  epochs="${BENCH_EPOCHS:-2}"
+  cli ingest --ingestion "$ingestion" --dataset mnist --images "$images" --labels "$labels" --source "samples/mnist (CC BY-SA 3.0)"
+  # A warm-up trial (not measured): the first job pays for the worker's one-time start-up (libtorch, JIT).
+  cli trials --training "$training" --dataset mnist --model "$model" --epochs 1 --trials 1 --seed 9000 --wait-workers 1 >/dev/null
+  say "round 1: $bench_trials $model trials x $epochs epochs on 1 worker (${WORKER_THREADS:-1} libtorch thread(s) each)"
+  cli trials --training "$training" --dataset mnist --model "$model" --epochs "$epochs" --trials "$bench_trials" --seed 100 --wait-workers 1 | tee "$tmp/round1.out"
+  start_host TrainingWorker2 Training__Worker__Id=worker-2 "${worker_env[@]}"
+  wait_healthy TrainingWorker2
+  cli trials --training "$training" --dataset mnist --model "$model" --epochs 1 --trials 2 --seed 9100 --wait-workers 2 >/dev/null
+  say "round 2: $bench_trials $model trials x $epochs epochs on 2 workers"
+  cli trials --training "$training" --dataset mnist --model "$model" --epochs "$epochs" --trials "$bench_trials" --seed 200 --wait-workers 2 | tee "$tmp/round2.out"
+  one="$(sed -n 's/^trials: .*: \([0-9.]*\) epochs\/s.*/\1/p' "$tmp/round1.out")"
+  two="$(sed -n 's/^trials: .*: \([0-9.]*\) epochs\/s.*/\1/p' "$tmp/round2.out")"
+  [ -n "$one" ] && [ -n "$two" ] || fail "could not read the throughput of both rounds"
+  say "$(awk -v a="$one" -v b="$two" -v n="$bench_trials" -v c="$(nproc)" 'BEGIN { printf "%d parallel trials on %d cores: 1 worker %.3f epochs/s, 2 workers %.3f epochs/s, ratio %.2f", n, c, a, b, b / a }')"
+  status=0
+  exit 0
+fi
 
 say "\$ bigdataai ingest --ingestion $ingestion --dataset mnist ..."
 cli ingest --ingestion "$ingestion" --dataset mnist --images "$images" --labels "$labels" --source "samples/mnist (CC BY-SA 3.0)"
@@ -218,4 +267,4 @@ for attempt in $(seq 1 30); do
 done
 cat "$tmp/predict.out"
 status=0
-say "done: four services, one broker, one Azurite; model served by the inference process"
+say "done: four services and a training worker, one broker, one Azurite; model served by the inference process"
