@@ -138,6 +138,7 @@ public sealed class ServiceHost : IAsyncDisposable
             if (modules.HasFlag(Modules.Training))
             {
                 bus.AddTrainingConsumers();
+                bus.AddTrainingWorkerConsumers();
             }
             if (modules.HasFlag(Modules.Inference))
             {
