@@ -249,9 +249,12 @@ internal static class AppHostExtensions
             pod.NodeSelector[GpuNodeLabel] = "true";
             pod.Tolerations.Add(new TolerationV1 { Key = GpuResourceName, Operator = "Exists", Effect = "NoSchedule" });
 
-            // Aspire names the control plane's Service "<resource>-service" (HelmExtensions.ToServiceName).
+            // Aspire names the control plane's Service "<resource>-service" (HelmExtensions.ToServiceName). KEDA's operator
+            // polls from its own namespace, so the URL carries the release's namespace (a Helm expression: Aspire writes
+            // the chart's templates, which Helm renders as text).
             var port = queueEndpoint.EndpointAnnotation.TargetPort ?? HttpContainerPort;
-            var queueUrl = $"http://{controlPlane.Resource.Name.ToLowerInvariant()}-service:{port}{TrainingQueuePath}";
+            var serviceName = $"{controlPlane.Resource.Name.ToLowerInvariant()}-service";
+            var queueUrl = $"http://{serviceName}.{{{{ .Release.Namespace }}}}.svc.cluster.local:{port}{TrainingQueuePath}";
             service.AdditionalResources.Add(KedaScaledObject.ForWorkers(
                 $"{worker.Resource.Name.ToLowerInvariant()}-scaler", service.Workload.Metadata.Name, queueUrl, "queuedGpu", GpuWorkerSlots, GpuWorkerMaxReplicas));
         });
