@@ -199,7 +199,7 @@ internal static class AppHostExtensions
         // A GPU replica must train on the GPU: with a CPU-only image the worker then fails at start instead of training
         // slowly on an expensive GPU node.
         worker
-            .WithEnvironment("Training__Device", "cuda")
+            .WithEnvironment("Training__Worker__Device", "cuda")
             .WithEnvironment("Training__Worker__Slots", GpuWorkerSlots.ToString(CultureInfo.InvariantCulture));
 
         var queueEndpoint = controlPlane.GetEndpoint(HttpEndpointName);

@@ -62,7 +62,7 @@ public sealed class KubernetesManifestTests
             && (t.Scalar("effect") is null or "NoSchedule")
             && (t.Scalar("operator") == "Exists" || t.Scalar("value") is not null));
 
-        Assert.Equal("cuda", container.EnvVar("Training__Device")?.Scalar("value"));
+        Assert.Equal("cuda", container.EnvVar("Training__Worker__Device")?.Scalar("value"));
     }
 
     [Fact]

@@ -39,6 +39,10 @@ public sealed class TrainingOptions
         {
             throw new ArgumentException("Training:Worker:Gpus must be 0 or more and Training:Worker:MemoryMiB at least 1.");
         }
+        if (Worker.Device is not ("auto" or "cuda" or "cpu"))
+        {
+            throw new ArgumentException($"Training:Worker:Device must be auto, cuda or cpu, not '{Worker.Device}'.");
+        }
         if (Worker.AnnounceInterval <= TimeSpan.Zero || Scheduler.WorkerTimeout <= Worker.AnnounceInterval)
         {
             throw new ArgumentException($"Training:Scheduler:WorkerTimeout ({Scheduler.WorkerTimeout}) must be longer than Training:Worker:AnnounceInterval ({Worker.AnnounceInterval}).");
@@ -94,7 +98,10 @@ public sealed class TrainingOptions
         /// <summary>CPU threads libtorch uses for one job's math (torch.set_num_threads); 0 keeps libtorch's default (one per core).</summary>
         public int Threads { get; set; }
 
-        /// <summary>"auto" (CUDA for jobs that ask for GPUs), or "cpu" to never use CUDA.</summary>
+        /// <summary>
+        /// "auto" (offer the CUDA devices TorchSharp finds), "cuda" (the same, but refuse to start without one: for GPU
+        /// pools, so a CPU-only image fails loudly), or "cpu" (never use CUDA).
+        /// </summary>
         public string Device { get; set; } = "auto";
     }
 }

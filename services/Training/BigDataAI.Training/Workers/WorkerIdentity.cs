@@ -32,6 +32,11 @@ public sealed class WorkerIdentity(IOptions<TrainingOptions> options)
             TorchSharp.torch.set_num_threads(settings.Threads);
         }
         var found = settings.Device == "cpu" || !TorchSharp.torch.cuda.is_available() ? 0 : TorchSharp.torch.cuda.device_count();
+        if (settings.Device == "cuda" && found == 0)
+        {
+            throw new InvalidOperationException(
+                "Training:Worker:Device is 'cuda' but TorchSharp finds no CUDA device: is this the GPU image (the CUDA libtorch bundle) on a node with the NVIDIA driver and device plugin?");
+        }
         var gpus = settings.Gpus ?? found;
         if (gpus > found)
         {
