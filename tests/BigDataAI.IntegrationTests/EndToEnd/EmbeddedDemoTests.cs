@@ -62,7 +62,8 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "manifest.json")));
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "labeled", "manifest.json")));
             Assert.Single(Directory.GetFiles(Path.Combine(data, "store", "models"), "model.json", SearchOption.AllDirectories));
-            Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "store", "jobs"), "epoch-*.pt", SearchOption.AllDirectories).Length);
+            Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "store", "jobs"), "epoch-*.ckpt", SearchOption.AllDirectories).Length);
+            Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "charts"), "*.png").Length); // curves and confusion matrix
         }
         finally
         {
