@@ -28,7 +28,7 @@ public static class Trials
         {
             var request = template.Clone();
             request.HyperParameters.Seed = seed + i;
-            jobs.Add(await client.StartTrainingAsync(request, cancellationToken: ct));
+            jobs.Add(await StartAsync(client, request, output, ct));
         }
         output.WriteLine($"Submitted {trials} trials ({template.Model}, seeds {seed}..{seed + trials - 1}): {string.Join(", ", jobs.Select(j => j.JobId))}");
         var finished = await Task.WhenAll(jobs.Select(j => WatchToEndAsync(client, j.JobId, ct)));
@@ -43,6 +43,29 @@ public static class Trials
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"trials: {trials} in {wall:F1} s on {workers.Count} worker(s) [{string.Join(", ", workers)}]: {epochs / wall:F3} epochs/s, {trials * 60 / wall:F2} trials/min"));
         return finished.All(j => j.State == JobState.Succeeded) ? 0 : 1;
+    }
+
+    /// <summary>Starts one job, waiting up to two minutes for labeling when the version has just been uploaded.</summary>
+    private static async Task<Job> StartAsync(TrainingService.TrainingServiceClient client, StartTrainingRequest request, TextWriter output, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var said = false;
+        while (true)
+        {
+            try
+            {
+                return await client.StartTrainingAsync(request, cancellationToken: ct);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && clock.Elapsed < TimeSpan.FromMinutes(2))
+            {
+                if (!said)
+                {
+                    output.WriteLine("Waiting for labeling to finish ...");
+                    said = true;
+                }
+                await Task.Delay(250, ct);
+            }
+        }
     }
 
     public static async Task WaitForWorkersAsync(TrainingService.TrainingServiceClient client, int count, TextWriter output, CancellationToken ct)
