@@ -27,6 +27,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
     private readonly ServersFixture _servers;
     private readonly TimeSpan _readyTimeout;
     private readonly IReadOnlyDictionary<string, string> _workerEnvironment;
+    private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _environments = new();
 
     private DistributedPlatform(string container, Dictionary<string, HostProcess> hosts, List<string> order, ServersFixture servers, TimeSpan readyTimeout, IReadOnlyDictionary<string, string> workerEnvironment)
     {
@@ -101,7 +102,12 @@ internal sealed class DistributedPlatform : IAsyncDisposable
                 }
                 output.WriteLine($"[{watch.Elapsed.TotalSeconds,6:F1}s] {name} host serving on {hosts[name].Address}");
             }
-            return new DistributedPlatform(container, hosts, order, servers, readyTimeout, Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment));
+            var platform = new DistributedPlatform(container, hosts, order, servers, readyTimeout, Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment));
+            foreach (var (name, _, env) in starts)
+            {
+                platform._environments[name] = env;
+            }
+            return platform;
         }
         catch
         {
@@ -120,6 +126,25 @@ internal sealed class DistributedPlatform : IAsyncDisposable
         await host.WaitUntilServingAsync(_readyTimeout, cancellationToken).ConfigureAwait(false);
         return host;
     }
+
+    /// <summary>
+    /// SIGKILLs one of the default service hosts and starts it again (same settings, a new port); waits until it serves.
+    /// The old process's output stays readable through <see cref="Killed"/>.
+    /// </summary>
+    public async Task<HostProcess> KillAndRestartAsync(string service, CancellationToken cancellationToken)
+    {
+        var old = _hosts[service];
+        await old.KillAsync().ConfigureAwait(false);
+        Killed.Add(old);
+        var dll = HostBuilds.Dlls([service])[service];
+        var host = HostProcess.Start(service, dll, ServerTools.FreeLoopbackPort(), _environments[service]);
+        _hosts[service] = host;
+        await host.WaitUntilServingAsync(_readyTimeout, cancellationToken).ConfigureAwait(false);
+        return host;
+    }
+
+    /// <summary>Hosts replaced by <see cref="KillAndRestartAsync"/>, disposed with the platform.</summary>
+    public List<HostProcess> Killed { get; } = [];
 
     private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
     {
@@ -174,7 +199,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(_hosts.Values.Select(h => h.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Task.WhenAll(_hosts.Values.Concat(Killed).Select(h => h.DisposeAsync().AsTask())).ConfigureAwait(false);
     }
 }
 

@@ -165,6 +165,67 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
         }
     }
 
+    [Fact]
+    public async Task Killing_the_control_plane_mid_job_loses_nothing_and_a_new_one_reports_the_job_to_its_end()
+    {
+        using var timeout = new CancellationTokenSource(WholeTest);
+        var ct = timeout.Token;
+        var workers = new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["worker"] = new Dictionary<string, string> { ["Training__Worker__Id"] = "worker" },
+        };
+        await using var platform = await DistributedPlatform.StartAsync(servers, output, ReadyTimeout, ct, workers, FastScheduling, autoTrain: false);
+        try
+        {
+            var version = await UploadAsync(platform, ct);
+            await WaitForWorkersAsync(platform, 1, ct);
+            // Long enough (about 12 s here) that the job is still running when the new control plane is up (about 4 s).
+            const int epochs = 8;
+            var job = await StartAsync(platform, version, "cnn", epochs, seed: 11, batchSize: 64, ct: ct);
+            using (var watch = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = job.JobId }, cancellationToken: ct))
+            {
+                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+                {
+                    if (update.State == JobState.Running && update.Batch >= 5)
+                    {
+                        Step($"killing the control plane at epoch {update.Epoch}, batch {update.Batch}/{update.Batches}");
+                        break;
+                    }
+                }
+            }
+
+            await platform.KillAndRestartAsync("Training", ct);
+            Step("new control plane serving");
+            var updates = new List<Job>();
+            using (var watch = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = job.JobId }, deadline: DateTime.UtcNow.AddMinutes(2), cancellationToken: ct))
+            {
+                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+                {
+                    updates.Add(update);
+                }
+            }
+            // The new control plane found the running job in storage and followed the worker's progress to the end.
+            Assert.Equal(JobState.Running, updates[0].State);
+            Assert.True(updates[0].EpochsCompleted < epochs, $"the job had finished ({updates[0].EpochsCompleted} epochs) before the new control plane saw it");
+            Assert.Contains(updates, u => u.State == JobState.Running && u.EpochsCompleted > updates[0].EpochsCompleted);
+            var done = updates[^1];
+            Step($"job {done.JobId} {done.State} on {done.WorkerId}, attempt {done.Attempt}");
+
+            // The worker never noticed: same worker, one attempt, all epochs, one model.
+            Assert.True(done.State == JobState.Succeeded, $"{done.State}: {done.Error}");
+            Assert.Equal("worker", done.WorkerId);
+            Assert.Equal(1, done.Attempt);
+            Assert.Equal(Enumerable.Range(1, epochs), done.History.Select(e => e.Epoch));
+            var models = await platform.TrainingClient.ListModelsAsync(new ListModelsRequest(), cancellationToken: ct);
+            Assert.Equal(done.ModelId, Assert.Single(models.Models).ModelId);
+        }
+        catch
+        {
+            platform.WriteOutputs(output);
+            throw;
+        }
+    }
+
     private async Task<int> UploadAsync(DistributedPlatform platform, CancellationToken ct)
     {
         var sample = MnistSample.Load();
