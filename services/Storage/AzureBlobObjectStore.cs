@@ -54,31 +54,28 @@ public sealed class AzureBlobObjectStore : IObjectStore
         }
     }
 
-    public async Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default)
-    {
-        await _ensureContainer.Value.ConfigureAwait(false);
-        try
-        {
-            await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(content, overwrite: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException e) when (e.Status == 412)
-        {
-            throw new ObjectLeasedException($"'{path}' is leased by another holder; it can be replaced only with that lease.", e);
-        }
-    }
+    public Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default) =>
+        PutCoreAsync(path, content, lease: null, cancellationToken);
 
-    public async Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default)
+    public Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default) =>
+        PutCoreAsync(path, content, lease ?? throw new ArgumentNullException(nameof(lease)), cancellationToken);
+
+    /// <summary>Overwrites the blob; with <paramref name="lease"/>, only while that lease is the blob's (the service checks).</summary>
+    private async Task PutCoreAsync(string path, Stream content, ObjectLease? lease, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(lease);
         await _ensureContainer.Value.ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
                 content,
-                new BlobUploadOptions { Conditions = new BlobRequestConditions { LeaseId = lease.Id } },
+                new BlobUploadOptions { Conditions = lease is null ? null : new BlobRequestConditions { LeaseId = lease.Id } },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        catch (RequestFailedException e) when (lease is null && e.Status == 412)
+        {
+            throw new ObjectLeasedException($"'{path}' is leased by another holder; it can be replaced only with that lease.", e);
+        }
+        catch (RequestFailedException e) when (lease is not null && e.Status is 409 or 412)
         {
             throw new LeaseLostException($"The lease on '{path}' is no longer ours ({e.ErrorCode}).", e);
         }

@@ -79,20 +79,35 @@ public sealed class FileSystemObjectStore : IObjectStore
     private static extern int link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
 #pragma warning restore SYSLIB1054
 
-    public async Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default)
+    public Task PutAsync(string path, Stream content, CancellationToken cancellationToken = default) =>
+        PutCoreAsync(path, content, lease: null, cancellationToken);
+
+    public Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default) =>
+        PutCoreAsync(path, content, lease ?? throw new ArgumentNullException(nameof(lease)), cancellationToken);
+
+    /// <summary>
+    /// Writes a temporary file, then moves it into place: at once when the object was never leased, else while holding
+    /// the lease file's lock, and only if nobody else's lease is active (<paramref name="lease"/> null) or the active one
+    /// is <paramref name="lease"/>.
+    /// </summary>
+    private async Task PutCoreAsync(string path, Stream content, ObjectLease? lease, CancellationToken cancellationToken)
     {
         var target = Resolve(path);
         var temp = await WriteTempAsync(target, content, cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!File.Exists(LeaseFile(target)))
+            if (lease is null && !File.Exists(LeaseFile(target)))
             {
                 File.Move(temp, target, overwrite: true);
                 return;
             }
             await WithLeaseStateAsync(target, state =>
             {
-                if (state.IsActive)
+                if (lease is not null && state.Id != lease.Id)
+                {
+                    throw new LeaseLostException($"The lease on '{path}' is no longer ours.");
+                }
+                if (lease is null && state.IsActive)
                 {
                     throw new ObjectLeasedException($"'{path}' is leased by another holder; it can be replaced only with that lease.");
                 }
@@ -103,29 +118,6 @@ public sealed class FileSystemObjectStore : IObjectStore
         finally
         {
             File.Delete(temp); // a no-op once moved
-        }
-    }
-
-    public async Task PutAsync(string path, Stream content, ObjectLease lease, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(lease);
-        var target = Resolve(path);
-        var temp = await WriteTempAsync(target, content, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await WithLeaseStateAsync(target, state =>
-            {
-                if (state.Id != lease.Id)
-                {
-                    throw new LeaseLostException($"The lease on '{path}' is no longer ours.");
-                }
-                File.Move(temp, target, overwrite: true);
-                return state;
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            File.Delete(temp);
         }
     }
 
