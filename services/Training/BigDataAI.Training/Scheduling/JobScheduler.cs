@@ -31,7 +31,7 @@ internal sealed class JobScheduler(
     TimeProvider time,
     ILogger<JobScheduler> logger) : BackgroundService
 {
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly Wakeup _wake = new();
     private readonly ConcurrentDictionary<string, (string WorkerId, DateTimeOffset At)> _handedOut = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _unlisted = new(StringComparer.Ordinal);
     private DateTimeOffset _started;
@@ -50,8 +50,8 @@ internal sealed class JobScheduler(
         logger.LogInformation("Scheduler started with {Unfinished} unfinished jobs from storage", unfinished.Count);
         _started = time.GetUtcNow();
         TrainingTelemetry.ObserveQueue(() => QueueDepth);
-        tracker.Changed += Wake;
-        workers.Changed += Wake;
+        tracker.Changed += _wake.Set;
+        workers.Changed += _wake.Set;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -73,23 +73,8 @@ internal sealed class JobScheduler(
         }
         finally
         {
-            tracker.Changed -= Wake;
-            workers.Changed -= Wake;
-        }
-    }
-
-    private void Wake()
-    {
-        try
-        {
-            if (_wake.CurrentCount == 0)
-            {
-                _wake.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already awake.
+            tracker.Changed -= _wake.Set;
+            workers.Changed -= _wake.Set;
         }
     }
 

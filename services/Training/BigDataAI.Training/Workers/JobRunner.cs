@@ -226,10 +226,7 @@ public sealed class JobRunner(
                 }
                 try
                 {
-                    using var buffer = new MemoryStream();
-                    await stream.CopyToAsync(buffer, token).ConfigureAwait(false);
-                    buffer.Position = 0;
-                    return TrainingResume.Read(buffer);
+                    return TrainingResume.Read(stream);
                 }
                 catch (InvalidDataException e)
                 {

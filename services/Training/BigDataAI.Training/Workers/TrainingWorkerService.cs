@@ -22,7 +22,7 @@ internal sealed class TrainingWorkerService(
     IOptions<Services.TrainingOptions> options,
     ILogger<TrainingWorkerService> logger) : BackgroundService
 {
-    private readonly SemaphoreSlim _announce = new(0, 1);
+    private readonly Services.Wakeup _announce = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -30,7 +30,7 @@ internal sealed class TrainingWorkerService(
         logger.LogInformation("TorchSharp ready: {Runtime}", runtime);
         logger.LogInformation("Training worker {WorkerId} ready: {Gpus} GPU, {MemoryMiB} MiB, {Slots} slot(s), device {Device}",
             me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device);
-        jobs.Changed += Announce;
+        jobs.Changed += _announce.Set;
         var announcing = AnnounceLoopAsync(stoppingToken);
         var runners = Enumerable.Range(0, me.Slots).Select(_ => Task.Run(async () =>
         {
@@ -61,7 +61,7 @@ internal sealed class TrainingWorkerService(
         }
         finally
         {
-            jobs.Changed -= Announce;
+            jobs.Changed -= _announce.Set;
         }
     }
 
@@ -75,20 +75,6 @@ internal sealed class TrainingWorkerService(
         catch (Exception e)
         {
             logger.LogWarning(e, "Could not tell the scheduler that worker {WorkerId} stops; it will notice when announcements stop", me.Id);
-        }
-    }
-
-    private void Announce()
-    {
-        try
-        {
-            if (_announce.CurrentCount == 0)
-            {
-                _announce.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
         }
     }
 
