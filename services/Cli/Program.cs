@@ -115,7 +115,7 @@ var watch = new Command("watch", "Follow one or more jobs' progress until they e
 watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(watchJobs)!, r.GetValue(charts), ct)).All(j => j.State == JobState.Succeeded) ? 0 : 1));
 
 var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, trialCount, waitWorkers };
-trials.SetAction((r, ct) => Run(() => Trials.RunAsync(new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
+trials.SetAction((r, ct) => Run(() => Trials.RunAsync(FlowsFor(r), new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
     TrainingRequestFrom(r), r.GetValue(trialCount), r.GetValue(waitWorkers), Console.Out, ct)));
 
 var workers = new Command("workers", "List the connected training workers and the jobs queued or running") { server, trainingUrl };

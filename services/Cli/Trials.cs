@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using BigDataAI.Protos.Training.V1;
-using Grpc.Core;
 
 namespace BigDataAI.Cli;
 
@@ -11,7 +10,11 @@ namespace BigDataAI.Cli;
 /// </summary>
 public static class Trials
 {
-    public static async Task<int> RunAsync(TrainingService.TrainingServiceClient client, StartTrainingRequest template, int trials, int waitForWorkers, TextWriter output, CancellationToken ct)
+    /// <summary>
+    /// Submits the trials through <paramref name="flows"/> (which waits for labeling, and prints each job), follows them
+    /// all with its progress view, and prints one summary line: <c>trials: N in S s on W worker(s) [...]: X epochs/s, Y trials/min</c>.
+    /// </summary>
+    public static async Task<int> RunAsync(Flows flows, TrainingService.TrainingServiceClient client, StartTrainingRequest template, int trials, int waitForWorkers, TextWriter output, CancellationToken ct)
     {
         if (trials < 1)
         {
@@ -23,15 +26,14 @@ public static class Trials
         }
         var seed = template.HyperParameters.Seed == 0 ? 1 : template.HyperParameters.Seed;
         var clock = Stopwatch.StartNew();
-        var jobs = new List<Job>();
+        var jobs = new List<string>();
         for (var i = 0; i < trials; i++)
         {
             var request = template.Clone();
             request.HyperParameters.Seed = seed + i;
-            jobs.Add(await StartAsync(client, request, output, ct));
+            jobs.Add((await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct)).JobId);
         }
-        output.WriteLine($"Submitted {trials} trials ({template.Model}, seeds {seed}..{seed + trials - 1}): {string.Join(", ", jobs.Select(j => j.JobId))}");
-        var finished = await Task.WhenAll(jobs.Select(j => WatchToEndAsync(client, j.JobId, ct)));
+        var finished = await flows.WatchAsync(jobs, charts: null, ct);
         var wall = clock.Elapsed.TotalSeconds;
         foreach (var j in finished)
         {
@@ -43,29 +45,6 @@ public static class Trials
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"trials: {trials} in {wall:F1} s on {workers.Count} worker(s) [{string.Join(", ", workers)}]: {epochs / wall:F3} epochs/s, {trials * 60 / wall:F2} trials/min"));
         return finished.All(j => j.State == JobState.Succeeded) ? 0 : 1;
-    }
-
-    /// <summary>Starts one job, waiting up to two minutes for labeling when the version has just been uploaded.</summary>
-    private static async Task<Job> StartAsync(TrainingService.TrainingServiceClient client, StartTrainingRequest request, TextWriter output, CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        var said = false;
-        while (true)
-        {
-            try
-            {
-                return await client.StartTrainingAsync(request, cancellationToken: ct);
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && clock.Elapsed < TimeSpan.FromMinutes(2))
-            {
-                if (!said)
-                {
-                    output.WriteLine("Waiting for labeling to finish ...");
-                    said = true;
-                }
-                await Task.Delay(250, ct);
-            }
-        }
     }
 
     public static async Task WaitForWorkersAsync(TrainingService.TrainingServiceClient client, int count, TextWriter output, CancellationToken ct)
@@ -101,16 +80,5 @@ public static class Trials
                 ? $"  queued  {j.JobId}: {j.WaitingReason}"
                 : $"  running {j.JobId} on {j.WorkerId}: epoch {j.Epoch}/{j.Epochs}, batch {j.Batch}/{j.Batches}");
         }
-    }
-
-    private static async Task<Job> WatchToEndAsync(TrainingService.TrainingServiceClient client, string jobId, CancellationToken ct)
-    {
-        using var call = client.WatchJob(new GetJobRequest { JobId = jobId }, cancellationToken: ct);
-        Job? last = null;
-        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
-        {
-            last = update;
-        }
-        return last ?? throw new InvalidOperationException($"WatchJob {jobId} sent nothing.");
     }
 }
