@@ -75,8 +75,9 @@ internal sealed class DistributedPlatform : IAsyncDisposable
         var hosts = new Dictionary<string, HostProcess>();
         var order = new List<string>();
         var watch = Stopwatch.StartNew();
+        var workerEnvironment = Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment);
         var starts = DefaultServices.Select(s => (Name: s, Project: s, Env: Merge(EnvironmentFor(s, servers, container, autoTrain), environment)))
-            .Concat(workers.Select(w => (Name: w.Key, Project: "TrainingWorker", Env: Merge(Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment), w.Value))))
+            .Concat(workers.Select(w => (Name: w.Key, Project: "TrainingWorker", Env: Merge(workerEnvironment, w.Value))))
             .ToList();
         try
         {
@@ -102,7 +103,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
                 }
                 output.WriteLine($"[{watch.Elapsed.TotalSeconds,6:F1}s] {name} host serving on {hosts[name].Address}");
             }
-            var platform = new DistributedPlatform(container, hosts, order, servers, readyTimeout, Merge(EnvironmentFor("TrainingWorker", servers, container, autoTrain), environment));
+            var platform = new DistributedPlatform(container, hosts, order, servers, readyTimeout, workerEnvironment);
             foreach (var (name, _, env) in starts)
             {
                 platform._environments[name] = env;
