@@ -66,9 +66,6 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         }
     }
 
-    /// <summary>Follows a job's progress stream to its end, printing progress; returns the final state.</summary>
-    public Task<Job> WatchAsync(string jobId, CancellationToken ct) => WatchAsync(jobId, null, ct);
-
     /// <summary>Follows a job to its end; then writes its charts into <paramref name="charts"/> when given.</summary>
     public async Task<Job> WatchAsync(string jobId, string? charts, CancellationToken ct) => (await WatchAsync([jobId], charts, ct))[0];
 

@@ -22,7 +22,7 @@ public static class Trials
         }
         if (waitForWorkers > 0)
         {
-            await WaitForWorkersAsync(client, waitForWorkers, output, ct);
+            await WaitForWorkersAsync(client, waitForWorkers, ct);
         }
         var seed = template.HyperParameters.Seed == 0 ? 1 : template.HyperParameters.Seed;
         var clock = Stopwatch.StartNew();
@@ -47,7 +47,7 @@ public static class Trials
         return finished.All(j => j.State == JobState.Succeeded) ? 0 : 1;
     }
 
-    public static async Task WaitForWorkersAsync(TrainingService.TrainingServiceClient client, int count, TextWriter output, CancellationToken ct)
+    public static async Task WaitForWorkersAsync(TrainingService.TrainingServiceClient client, int count, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         while (true)

@@ -170,21 +170,19 @@ internal static class CheckpointFile
     {
         try
         {
-            using (var document = JsonDocument.Parse(bytes))
+            using var document = JsonDocument.Parse(bytes);
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("version", out var version)
+                || !version.TryGetInt32(out var number))
             {
-                if (document.RootElement.ValueKind != JsonValueKind.Object
-                    || !document.RootElement.TryGetProperty("version", out var version)
-                    || !version.TryGetInt32(out var number))
-                {
-                    throw new InvalidDataException($"Not a training checkpoint: {ManifestEntry} has no numeric \"version\".");
-                }
-                if (number != Version)
-                {
-                    throw new InvalidDataException(
-                        $"Unsupported training checkpoint: {ManifestEntry} has version {number}; this build reads version {Version} only.");
-                }
+                throw new InvalidDataException($"Not a training checkpoint: {ManifestEntry} has no numeric \"version\".");
             }
-            var manifest = JsonSerializer.Deserialize<CheckpointManifest>(bytes, Json)
+            if (number != Version)
+            {
+                throw new InvalidDataException(
+                    $"Unsupported training checkpoint: {ManifestEntry} has version {number}; this build reads version {Version} only.");
+            }
+            var manifest = document.RootElement.Deserialize<CheckpointManifest>(Json)
                 ?? throw new InvalidDataException($"Not a training checkpoint: {ManifestEntry} is null.");
             Check(manifest);
             return manifest;
