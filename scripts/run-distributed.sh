@@ -13,10 +13,11 @@
 #                     worker, run N more (other seeds), and print the throughput of each round and their ratio.
 #                     BENCH_MODEL (cnn), BENCH_EPOCHS (2) and WORKER_THREADS (1: libtorch threads per worker, so two
 #                     workers on two cores do not oversubscribe them) shape the trials.
-# Ports can be moved with env: AMQP_PORT (5680), AZURITE_PORT (10100), INGESTION_PORT (5101), LABELING_PORT (5102),
-# TRAINING_PORT (5103), INFERENCE_PORT (5104), WORKER_PORT (5105; a second worker uses the next port). Needs
-# rabbitmq-server, tools/node_modules/.bin/azurite-blob (scripts/install-test-deps.sh installs both), curl and the
-# .NET 10 SDK.
+# Ports can be moved with env: AMQP_PORT (5680), DIST_PORT (the broker's Erlang distribution port: AMQP_PORT + 20000,
+# or AMQP_PORT - 20000 when that would pass 65535), EPMD_PORT (4380), AZURITE_PORT (10100), INGESTION_PORT (5101),
+# LABELING_PORT (5102), TRAINING_PORT (5103), INFERENCE_PORT (5104), WORKER_PORT (5105; a second worker uses the next
+# port). Needs rabbitmq-server, tools/node_modules/.bin/azurite-blob (scripts/install-test-deps.sh installs both), curl
+# and the .NET 10 SDK.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,14 +35,30 @@ while [ $# -gt 0 ]; do
       shift
       [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] || { echo "run-distributed: --bench-trials needs a positive number" >&2; exit 2; }
       bench_trials="$1" ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "run-distributed: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+# A port outside 1-65535 makes RabbitMQ (or a host) fail to start without saying why: refuse it here.
+for var in AMQP_PORT DIST_PORT EPMD_PORT AZURITE_PORT INGESTION_PORT LABELING_PORT TRAINING_PORT INFERENCE_PORT WORKER_PORT; do
+  value="${!var:-}"
+  if [ -n "$value" ] && ! { [[ "$value" =~ ^[1-9][0-9]{0,4}$ ]] && [ "$value" -le 65535 ]; }; then
+    echo "run-distributed: $var must be a port number from 1 to 65535, not '$value'" >&2
+    exit 2
+  fi
+done
+[ "${WORKER_PORT:-5105}" -lt 65535 ] || { echo "run-distributed: WORKER_PORT must be below 65535 (a second worker uses the next port)" >&2; exit 2; }
 amqp_port="${AMQP_PORT:-5680}"
-dist_port=$((amqp_port + 20000))
+# RabbitMQ's own default is AMQP port + 20000; above AMQP port 45535 that is no port, so go 20000 below instead.
+if [ -n "${DIST_PORT:-}" ]; then
+  dist_port="$DIST_PORT"
+elif [ "$amqp_port" -le 45535 ]; then
+  dist_port=$((amqp_port + 20000))
+else
+  dist_port=$((amqp_port - 20000))
+fi
 epmd_port="${EPMD_PORT:-4380}"
 azurite_port="${AZURITE_PORT:-10100}"
 declare -A ports=(
@@ -69,7 +86,10 @@ rabbitmqctl="$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)"
 azurite="$root/tools/node_modules/.bin/azurite-blob"
 [ -x "$azurite" ] || fail "$azurite not found: run scripts/install-test-deps.sh"
 command -v curl >/dev/null 2>&1 || fail "curl is needed for the health checks"
+declare -A port_seen=()
 for port in "$amqp_port" "$dist_port" "$epmd_port" "$azurite_port" "${ports[@]}"; do
+  [ -z "${port_seen[$port]:-}" ] || fail "port $port is configured twice (move one with the env variables in --help)"
+  port_seen[$port]=1
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     fail "port $port is already in use on 127.0.0.1 (move it with the env variables in --help)"
   fi

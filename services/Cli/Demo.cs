@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using BigDataAI.Datasets;
 using BigDataAI.Protos.Training.V1;
 using Grpc.Net.Client;
 
@@ -37,7 +38,9 @@ public static class Demo
         {
             Console.WriteLine($"Inference serves {served}, registered after this job's model; Predict below is answered by it.");
         }
-        await flows.PredictAsync(images, labels, null, "label", 0, 10, ct);
+        var testRows = await TestRowsAsync(app.Services.GetRequiredService<DatasetStore>(), dataset.Dataset, dataset.Version, 10, ct);
+        Console.WriteLine($"Predicting {testRows.Count} rows of the held-out test split (no model trained on them), by their row in {Path.GetFileName(images)}:");
+        await flows.PredictAsync(images, labels, null, "label", testRows, ct);
         Console.WriteLine($"Done in {total.Elapsed.TotalSeconds:F1} s.");
         await app.StopAsync(CancellationToken.None);
         return 0;
@@ -71,6 +74,34 @@ public static class Demo
             }
             await Task.Delay(50, ct);
         }
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> rows of the test split of the labeled <paramref name="dataset"/> v<paramref name="version"/>,
+    /// as indices into the uploaded file: each shard's <c>row</c> column holds the row's index in its source.
+    /// </summary>
+    private static async Task<IReadOnlyList<int>> TestRowsAsync(DatasetStore datasets, string dataset, int version, int count, CancellationToken ct)
+    {
+        var labeled = await datasets.GetLabeledAsync(dataset, version, ct)
+            ?? throw new InvalidOperationException($"{dataset} v{version} has no labeled version, though a job trained on it.");
+        var rows = new List<int>();
+        foreach (var shard in labeled.Splits[Splits.Test].Shards)
+        {
+            using var bytes = new MemoryStream();
+            await using (var stream = await datasets.Objects.OpenReadAsync(shard.Path, ct)
+                ?? throw new InvalidDataException($"Shard '{shard.Path}' is missing from storage."))
+            {
+                await stream.CopyToAsync(bytes, ct);
+            }
+            bytes.Position = 0;
+            var ids = await ParquetShards.ReadRowIdsAsync(bytes, shard.Path, ct);
+            rows.AddRange(ids.Take(count - rows.Count).Select(id => checked((int)id)));
+            if (rows.Count >= count)
+            {
+                break;
+            }
+        }
+        return rows;
     }
 
     public static string SampleFolder(string? samples)

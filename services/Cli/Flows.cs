@@ -175,18 +175,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     /// <summary>Classifies rows of an IDX or CSV file and prints each prediction beside the file's label.</summary>
     public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, int offset, int count, CancellationToken ct)
     {
-        DatasetTable table;
-        if (csv is not null)
-        {
-            await using var data = File.OpenRead(csv);
-            table = CsvParser.Parse(data, Path.GetFileName(csv), labelColumn);
-        }
-        else
-        {
-            await using var imageStream = File.OpenRead(images!);
-            await using var labelStream = File.OpenRead(labels!);
-            table = IdxParser.Parse(imageStream, Path.GetFileName(images!), labelStream, Path.GetFileName(labels!));
-        }
+        var table = await ReadTableAsync(images, labels, csv, labelColumn);
         if (count < 1)
         {
             throw new ArgumentException($"--count {count}: give at least 1 row to classify.");
@@ -196,11 +185,46 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             throw new ArgumentException($"--offset {offset} is outside the file's {table.Rows} rows.");
         }
         count = Math.Min(count, table.Rows - offset);
+        return await ClassifyAsync(table, [.. Enumerable.Range(offset, count)], ct);
+    }
+
+    /// <summary>Classifies the given rows (indices into the file, in this order) and prints each prediction beside the file's label.</summary>
+    public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, IReadOnlyList<int> rows, CancellationToken ct)
+    {
+        var table = await ReadTableAsync(images, labels, csv, labelColumn);
+        if (rows.Count == 0)
+        {
+            throw new ArgumentException("Give at least 1 row to classify.", nameof(rows));
+        }
+        foreach (var row in rows)
+        {
+            if (row < 0 || row >= table.Rows)
+            {
+                throw new ArgumentException($"Row {row} is outside the file's {table.Rows} rows.", nameof(rows));
+            }
+        }
+        return await ClassifyAsync(table, rows, ct);
+    }
+
+    private static async Task<DatasetTable> ReadTableAsync(string? images, string? labels, string? csv, string labelColumn)
+    {
+        if (csv is not null)
+        {
+            await using var data = File.OpenRead(csv);
+            return CsvParser.Parse(data, Path.GetFileName(csv), labelColumn);
+        }
+        await using var imageStream = File.OpenRead(images!);
+        await using var labelStream = File.OpenRead(labels!);
+        return IdxParser.Parse(imageStream, Path.GetFileName(images!), labelStream, Path.GetFileName(labels!));
+    }
+
+    private async Task<PredictReply> ClassifyAsync(DatasetTable table, IReadOnlyList<int> rows, CancellationToken ct)
+    {
         var request = new PredictRequest();
-        for (var i = offset; i < offset + count; i++)
+        foreach (var row in rows)
         {
             var input = new Input();
-            input.Features.AddRange(table.Features.AsSpan(i * table.FeatureCount, table.FeatureCount).ToArray());
+            input.Features.AddRange(table.Features.AsSpan(row * table.FeatureCount, table.FeatureCount).ToArray());
             request.Inputs.Add(input);
         }
         var client = new InferenceService.InferenceServiceClient(inference);
@@ -211,9 +235,9 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         for (var i = 0; i < reply.Predictions.Count; i++)
         {
             var p = reply.Predictions[i];
-            var actual = table.Classes[table.Labels[offset + i]];
+            var actual = table.Classes[table.Labels[rows[i]]];
             correct += p.ClassName == actual ? 1 : 0;
-            output.WriteLine($"row {offset + i}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual}{(p.ClassName == actual ? "" : "  <- wrong")}");
+            output.WriteLine($"row {rows[i]}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual}{(p.ClassName == actual ? "" : "  <- wrong")}");
         }
         output.WriteLine($"Predict: {reply.Predictions.Count} inputs answered by model {reply.ModelId} in {elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match the file's labels.");
         return reply;

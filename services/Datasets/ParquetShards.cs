@@ -94,5 +94,22 @@ public static class ParquetShards
         return rows;
     }
 
+    /// <summary>A shard's <c>row</c> column: each row's index in the source it came from.</summary>
+    public static async Task<long[]> ReadRowIdsAsync(Stream shard, string path, CancellationToken cancellationToken = default)
+    {
+        await using var reader = await ParquetReader.CreateAsync(shard, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var rowField = reader.Schema.GetDataFields().FirstOrDefault(f => f.Name == RowField.Name)
+            ?? throw new InvalidDataException($"Shard '{path}' has no 'row' column.");
+        var ids = new List<long>();
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            var chunk = new long[checked((int)group.RowCount)];
+            await group.ReadAsync<long>(rowField, chunk, null, cancellationToken).ConfigureAwait(false);
+            ids.AddRange(chunk);
+        }
+        return [.. ids];
+    }
+
     public static string Sha256(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }

@@ -26,7 +26,16 @@ public sealed record TorchRuntimeStatus(
     TorchRuntimeAction Action,
     IReadOnlyList<string> Libraries,
     string? LibStdCxx,
-    string Description);
+    string Description)
+{
+    // The generated ToString would print the list's type name (System.Collections.Generic.List`1[System.String]):
+    // list its paths instead, as in "Libraries = [/app/libLibTorchSharp.so, /app/cpu/libLibTorchSharp.so]".
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"Action = {Action}, Libraries = [{string.Join(", ", Libraries)}], LibStdCxx = {LibStdCxx}, Description = {Description}");
+        return true;
+    }
+}
 
 /// <summary>
 /// Makes TorchSharp 0.107's native library load on hosts whose libstdc++ is older than GCC 13 (Debian 12, Ubuntu 22.04).

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Parquet;
 using Xunit.Abstractions;
 
 namespace BigDataAI.IntegrationTests.EndToEnd;
@@ -61,6 +62,11 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
             Assert.Matches(@"Predict: 10 inputs answered by model mnist-v1-mlp-[0-9a-f]{10}", log);
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "manifest.json")));
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "labeled", "manifest.json")));
+            // The ten predicted rows are the first ten of the held-out test split, by their row in the sample file.
+            Assert.Contains("Predicting 10 rows of the held-out test split", log);
+            var predicted = PredictedRow().Matches(log).Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+            var testRows = await TestSplitRowsAsync(Path.Combine(data, "store", "datasets", "mnist", "v000001", "labeled"));
+            Assert.Equal(testRows.Take(10), predicted);
             Assert.Single(Directory.GetFiles(Path.Combine(data, "store", "models"), "model.json", SearchOption.AllDirectories));
             Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "store", "jobs"), "epoch-*.ckpt", SearchOption.AllDirectories).Length);
             Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "charts"), "*.png").Length); // curves and confusion matrix
@@ -76,4 +82,27 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"Held-out test accuracy: ([0-9.]+) %")]
     private static partial Regex Accuracy();
+
+    [GeneratedRegex(@"^row ([0-9]+): predicted ", RegexOptions.Multiline)]
+    private static partial Regex PredictedRow();
+
+    /// <summary>The <c>row</c> column (index in the uploaded file) of the labeled version's test shards, in order.</summary>
+    private static async Task<List<long>> TestSplitRowsAsync(string labeledFolder)
+    {
+        var rows = new List<long>();
+        foreach (var path in Directory.GetFiles(labeledFolder, "test-*.parquet").Order(StringComparer.Ordinal))
+        {
+            await using var file = File.OpenRead(path);
+            await using var reader = await ParquetReader.CreateAsync(file);
+            var field = reader.Schema.GetDataFields().Single(f => f.Name == "row");
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var ids = new long[group.RowCount];
+                await group.ReadAsync<long>(field, ids, null);
+                rows.AddRange(ids);
+            }
+        }
+        return rows;
+    }
 }

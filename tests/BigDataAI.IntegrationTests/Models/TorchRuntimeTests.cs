@@ -47,6 +47,20 @@ public sealed class TorchRuntimeTests
     }
 
     [Fact]
+    public void Status_ToString_lists_the_library_paths()
+    {
+        var status = new TorchRuntimeStatus(
+            TorchRuntimeAction.Patched, new List<string> { "/app/libLibTorchSharp.so", "/app/cpu/libLibTorchSharp.so" }, "/usr/lib/libstdc++.so.6", "patched.");
+
+        var text = status.ToString();
+
+        Assert.Contains("Libraries = [/app/libLibTorchSharp.so, /app/cpu/libLibTorchSharp.so]", text);
+        Assert.Contains("Action = Patched", text);
+        Assert.Contains("LibStdCxx = /usr/lib/libstdc++.so.6", text);
+        Assert.DoesNotContain("System.Collections.Generic", text);
+    }
+
+    [Fact]
     public void PatchFile_replaces_a_copy_with_the_weak_version_keeping_its_mode_and_leaving_no_temporary_file()
     {
         using var folder = new TempFolder();
