@@ -71,7 +71,7 @@ public static class Trials
         output.WriteLine(workers.Workers.Count == 0 ? "No training worker is connected." : $"{workers.Workers.Count} training worker(s):");
         foreach (var w in workers.Workers)
         {
-            output.WriteLine($"  {w.WorkerId}: {w.Gpus} GPU, {w.MemoryMib:N0} MiB, {w.Slots} slot(s), running {(w.RunningJobs.Count == 0 ? "nothing" : string.Join(", ", w.RunningJobs))}");
+            output.WriteLine($"  {w.WorkerId}: {w.Gpus} GPU, {w.MemoryMib:N0} MiB, {w.Slots} slot(s), running {(w.RunningJobs.Count == 0 ? "nothing" : string.Join(", ", w.RunningJobs))}{(w.NotTakingJobs.Length == 0 ? "" : $"; takes no jobs: {w.NotTakingJobs}")}");
         }
         var jobs = await client.ListJobsAsync(new ListJobsRequest(), cancellationToken: ct);
         foreach (var j in jobs.Jobs.Where(j => j.State is JobState.Queued or JobState.Running))

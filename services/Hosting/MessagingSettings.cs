@@ -18,14 +18,17 @@ public enum MessagingTransport
 /// <item><c>ConnectionStrings:messaging</c>: an AMQP URI <c>amqp://user:pass@host:port[/vhost]</c> (Aspire's convention) selects RabbitMQ;</item>
 /// <item>otherwise <c>Messaging:Transport</c> = <c>InMemory</c> selects the in-memory transport;</item>
 /// <item><c>Messaging:RetryIntervals</c> (optional, e.g. <c>Messaging__RetryIntervals__0=00:00:01</c>): waits between redeliveries of a failed message;</item>
-/// <item><c>Messaging:StartTimeout</c> (optional, default 60 s): how long a host waits for the broker before it fails to start.</item>
+/// <item><c>Messaging:StartTimeout</c> (optional, default 60 s): how long a host waits for the broker before it fails to start;</item>
+/// <item><c>Messaging:PublishTimeout</c> (optional, default 10 s): how long a gRPC call waits for the broker to take a message
+/// (<see cref="BoundedPublisher"/>) before it answers UNAVAILABLE.</item>
 /// </list>
 /// </summary>
 public sealed record MessagingSettings(
     MessagingTransport Transport,
     AmqpEndpoint? Broker,
     IReadOnlyList<TimeSpan> RetryIntervals,
-    TimeSpan StartTimeout)
+    TimeSpan StartTimeout,
+    TimeSpan PublishTimeout)
 {
     public const string ConnectionName = "messaging";
     public const string SectionName = "Messaging";
@@ -34,6 +37,8 @@ public sealed record MessagingSettings(
     public static readonly IReadOnlyList<TimeSpan> DefaultRetryIntervals = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15)];
 
     public static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(60);
+
+    public static readonly TimeSpan DefaultPublishTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Reads the settings, or throws <see cref="InvalidOperationException"/> saying which setting to fix.</summary>
     public static MessagingSettings FromConfiguration(IConfiguration configuration)
@@ -46,17 +51,22 @@ public sealed record MessagingSettings(
         {
             throw new InvalidOperationException($"Messaging:StartTimeout must be positive, got '{section["StartTimeout"]}'.");
         }
+        var publishTimeout = ReadTimeSpan(section, "PublishTimeout") ?? DefaultPublishTimeout;
+        if (publishTimeout <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException($"Messaging:PublishTimeout must be positive, got '{section["PublishTimeout"]}'.");
+        }
 
         var connection = configuration.GetConnectionString(ConnectionName);
         if (!string.IsNullOrWhiteSpace(connection))
         {
-            return new MessagingSettings(MessagingTransport.RabbitMq, AmqpEndpoint.Parse(connection), retryIntervals, startTimeout);
+            return new MessagingSettings(MessagingTransport.RabbitMq, AmqpEndpoint.Parse(connection), retryIntervals, startTimeout, publishTimeout);
         }
 
         var transport = section["Transport"];
         if (string.Equals(transport, "InMemory", StringComparison.OrdinalIgnoreCase))
         {
-            return new MessagingSettings(MessagingTransport.InMemory, null, retryIntervals, startTimeout);
+            return new MessagingSettings(MessagingTransport.InMemory, null, retryIntervals, startTimeout, publishTimeout);
         }
 
         var what = string.IsNullOrWhiteSpace(transport)

@@ -1,5 +1,8 @@
 using BigDataAI.Storage;
 using MassTransit;
+using MassTransit.UsageTracking;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -11,6 +14,9 @@ namespace BigDataAI.Hosting;
 /// </summary>
 public static class PlatformHostingExtensions
 {
+    /// <summary>The name MassTransit's own bus health check is given, so that it can be replaced by <see cref="MessagingHealthCheck"/>.</summary>
+    internal const string MassTransitHealthCheckName = "masstransit-bus";
+
     /// <summary><see cref="StorageRegistration.AddObjectStore"/> plus <see cref="AddPlatformMessaging"/>: the single host helper.</summary>
     public static IHostApplicationBuilder AddPlatform(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator> configureConsumers)
     {
@@ -44,9 +50,30 @@ public static class PlatformHostingExtensions
             options.StopTimeout = TimeSpan.FromSeconds(30);
         });
         builder.Services.AddBusObserver<BusStartLogger>();
+        builder.Services.AddSingleton<BoundedPublisher>();
+        // Readiness follows the broker connection; the MassTransit check it replaces is removed below.
+        builder.Services.AddHealthChecks().AddCheck<MessagingHealthCheck>(MessagingHealthCheck.Name);
+        builder.Services.PostConfigure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var registration in options.Registrations.Where(r => r.Name == MassTransitHealthCheckName).ToList())
+            {
+                options.Registrations.Remove(registration);
+            }
+        });
 
         builder.Services.AddMassTransit(x =>
         {
+            // No usage telemetry: MassTransit would post a report to the internet 5 minutes after the bus starts. The
+            // options say so, and the tracker itself is replaced below so no environment variable can turn it back on.
+            // Should the tracker ever come back, the 30 s delay (the least MassTransit allows) makes the network test
+            // (tests/.../EndToEnd/NetworkIsolationTests.cs) see its report instead of missing it.
+            x.ConfigureUsageTelemetryOptions(o =>
+            {
+                o.Enabled = false;
+                o.ReportOnShutdown = false;
+                o.ReportDelay = TimeSpan.FromSeconds(30);
+            });
+            x.ConfigureHealthCheckOptions(o => o.Name = MassTransitHealthCheckName);
             x.SetEndpointNameFormatter(PlatformEndpointNameFormatter.Instance);
             x.AddConfigureEndpointsCallback((_, _, endpoint) =>
             {
@@ -83,6 +110,8 @@ public static class PlatformHostingExtensions
                     throw new InvalidOperationException($"Unknown message transport {settings.Transport}.");
             }
         });
+        builder.Services.RemoveAll<IUsageTracker>();
+        builder.Services.AddSingleton<IUsageTracker, NoUsageTracker>();
         return builder;
     }
 }

@@ -39,7 +39,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
 
     public async Task<bool> TryCreateAsync(string path, Stream content, CancellationToken cancellationToken = default)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
@@ -63,7 +63,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
     /// <summary>Overwrites the blob; with <paramref name="lease"/>, only while that lease is the blob's (the service checks).</summary>
     private async Task PutCoreAsync(string path, Stream content, ObjectLease? lease, CancellationToken cancellationToken)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
@@ -87,7 +87,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
         {
             throw new ArgumentOutOfRangeException(nameof(duration), duration, $"Azure Blob Storage leases last 15 to 60 s; {duration.TotalSeconds} s was asked for '{path}'.");
         }
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         var leases = _container.GetBlobClient(ObjectPath.Validate(path)).GetBlobLeaseClient(Guid.NewGuid().ToString());
         try
         {
@@ -107,7 +107,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
     public async Task RenewLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(lease.Path)).GetBlobLeaseClient(lease.Id).RenewAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -121,7 +121,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
     public async Task ReleaseLeaseAsync(ObjectLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(lease.Path)).GetBlobLeaseClient(lease.Id).ReleaseAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -134,7 +134,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
 
     public async Task<Stream?> OpenReadAsync(string path, CancellationToken cancellationToken = default)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var result = await _container.GetBlobClient(ObjectPath.Validate(path)).DownloadStreamingAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -148,7 +148,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
 
     public async IAsyncEnumerable<string> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         await foreach (var item in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken).ConfigureAwait(false))
         {
             yield return item.Name;
@@ -157,13 +157,13 @@ public sealed class AzureBlobObjectStore : IObjectStore
 
     public async Task<bool> ExistsAsync(string path, CancellationToken cancellationToken = default)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         return await _container.GetBlobClient(ObjectPath.Validate(path)).ExistsAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task DeleteAsync(string path, CancellationToken cancellationToken = default)
     {
-        await _ensureContainer.Value.ConfigureAwait(false);
+        await _ensureContainer.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);

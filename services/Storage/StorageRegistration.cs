@@ -21,6 +21,8 @@ public static class StorageRegistration
     public static IHostApplicationBuilder AddObjectStore(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<IObjectStore>(_ => Create(builder.Configuration));
+        // Readiness (/health) includes a cheap round trip to the store; liveness (/alive) does not.
+        builder.Services.AddHealthChecks().AddCheck<ObjectStoreHealthCheck>(ObjectStoreHealthCheck.Name);
         return builder;
     }
 
@@ -30,7 +32,7 @@ public static class StorageRegistration
         var connection = configuration.GetConnectionString("blobs");
         if (!string.IsNullOrWhiteSpace(connection))
         {
-            return new AzureBlobObjectStore(CreateServiceClient(connection).GetBlobContainerClient(container));
+            return new AzureBlobObjectStore(CreateServiceClient(connection, StorageClientSettings.FromConfiguration(configuration)).GetBlobContainerClient(container));
         }
         var directory = configuration["Storage:Directory"];
         if (!string.IsNullOrWhiteSpace(directory))
@@ -42,15 +44,21 @@ public static class StorageRegistration
             "connection string or a blob service URI, or Storage:Directory (env Storage__Directory) to a local folder.");
     }
 
-    public static BlobServiceClient CreateServiceClient(string connection)
+    /// <summary>
+    /// A blob service client for <c>ConnectionStrings:blobs</c>, whose every request gives up after
+    /// <see cref="StorageClientSettings.NetworkTimeout"/> and is retried <see cref="StorageClientSettings.MaxRetries"/>
+    /// times, so an outage surfaces as an error within a bound instead of a call that hangs.
+    /// </summary>
+    public static BlobServiceClient CreateServiceClient(string connection, StorageClientSettings? settings = null)
     {
+        var options = (settings ?? StorageClientSettings.Default).ToClientOptions();
         if (Uri.TryCreate(connection, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp))
         {
-            return new BlobServiceClient(uri, new DefaultAzureCredential());
+            return new BlobServiceClient(uri, new DefaultAzureCredential(), options);
         }
         try
         {
-            return new BlobServiceClient(connection);
+            return new BlobServiceClient(connection, options);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

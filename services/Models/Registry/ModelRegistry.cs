@@ -94,6 +94,24 @@ public sealed class ModelRegistry(IObjectStore store)
         return records.OrderBy(r => r.CreatedAt).ThenBy(r => r.ModelId, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The ids of every registered model (a listing only: no record is read), in ordinal order.</summary>
+    public async Task<IReadOnlyList<string>> ListIdsAsync(CancellationToken cancellationToken = default)
+    {
+        var ids = new List<string>();
+        await foreach (var path in store.ListAsync("models/", cancellationToken).ConfigureAwait(false))
+        {
+            if (path.EndsWith("/model.json", StringComparison.Ordinal))
+            {
+                ids.Add(path["models/".Length..^"/model.json".Length]);
+            }
+        }
+        return ids;
+    }
+
+    /// <summary>Whether <paramref name="a"/> is newer than <paramref name="b"/>: later registered, ties broken by id (the order of <see cref="ListAsync"/>).</summary>
+    public static bool IsNewer(ModelRecord a, ModelRecord b) =>
+        a.CreatedAt > b.CreatedAt || (a.CreatedAt == b.CreatedAt && string.CompareOrdinal(a.ModelId, b.ModelId) > 0);
+
     /// <summary>The newest registered model, or null when there is none.</summary>
     public async Task<ModelRecord?> LatestAsync(CancellationToken cancellationToken = default) =>
         (await ListAsync(cancellationToken).ConfigureAwait(false)).LastOrDefault();

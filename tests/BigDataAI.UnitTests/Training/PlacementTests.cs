@@ -82,3 +82,36 @@ public sealed class PlacementTests
         Assert.False(Placement.Fits(new JobResources(1, 0), Worker("tiny", 0, 1)));
     }
 }
+
+public sealed class PlacementOfWorkersNotTakingJobsTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+
+    private static JobRecord Job(int seed) =>
+        JobRecord.New(new JobSpec("mnist", 1, "mlp", new HyperParameters(2, 128, 1e-3, "adam", seed), new JobResources(0, 0)))
+            with { CreatedAt = Now.AddSeconds(seed) };
+
+    [Fact]
+    public void A_worker_not_taking_jobs_gets_none_and_the_job_says_why_it_waits()
+    {
+        var deaf = new WorkerInfo("deaf", 0, 4096, 4, "cpu", [], Now, "its job queue delivers nothing");
+        var job = Job(1);
+
+        var plan = Placement.Plan([job], [deaf], new Dictionary<string, int>());
+
+        Assert.Empty(plan.Assignments);
+        Assert.Contains("deaf: its job queue delivers nothing", plan.Waiting[job.JobId], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_job_goes_to_a_worker_that_takes_jobs_even_when_a_smaller_one_is_silent()
+    {
+        var silent = new WorkerInfo("a-small", 0, 2048, 1, "cpu", [], Now, "did not start a job in time");
+        var fine = new WorkerInfo("b-big", 0, 8192, 1, "cpu", [], Now);
+        var job = Job(1);
+
+        var plan = Placement.Plan([job], [silent, fine], new Dictionary<string, int>());
+
+        Assert.Equal([new Assignment(job.JobId, "b-big")], plan.Assignments);
+    }
+}

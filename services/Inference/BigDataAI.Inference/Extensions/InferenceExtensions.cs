@@ -19,15 +19,19 @@ public static class InferenceExtensions
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton(sp => new ModelRegistry(sp.GetRequiredService<Storage.IObjectStore>()));
         builder.Services.AddSingleton<ModelHost>();
-        builder.Services.AddHostedService<ModelLoader>();
+        builder.Services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section);
+        builder.Services.AddSingleton<ModelLoader>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelLoader>());
+        // The loader hears when receive endpoints (re)connect, to reconcile with the registry at once.
+        builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ModelLoader>());
         return builder;
     }
 
     public static IBusRegistrationConfigurator AddInferenceConsumers(this IBusRegistrationConfigurator bus)
     {
         // Every inference replica must swap in a new model, so each gets its own temporary queue for ModelTrained
-        // (a shared queue would hand each message to one replica only). A replica that is down misses nothing: it
-        // loads the newest registered model when it starts.
+        // (a shared queue would hand each message to one replica only). A message lost on the way (the broker away, a
+        // replica reconnecting) costs nothing lasting: ModelLoader reconciles with the registry on a timer.
         var replica = Guid.NewGuid().ToString("N")[..12];
         bus.AddConsumer<ModelTrainedConsumer, ModelTrainedConsumerDefinition>()
             .Endpoint(e =>

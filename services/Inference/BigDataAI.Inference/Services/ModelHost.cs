@@ -63,6 +63,8 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
     private static readonly Counter<long> Swaps = Meter.CreateCounter<long>("bigdataai.inference.model_swaps", description: "Models swapped in");
 
     private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private readonly Dictionary<string, ModelRecord?> _known = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _scanLock = new(1, 1);
     private LoadedModel? _current;
 
     public LoadedModel? Current => Volatile.Read(ref _current);
@@ -84,11 +86,43 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
         }
     }
 
-    /// <summary>Loads the newest registered model if it is newer than the one served. Returns whether a swap happened.</summary>
+    /// <summary>
+    /// Loads the newest registered model if it is newer than the one served. Returns whether a swap happened. Cheap to
+    /// call often: it lists the registry and reads only the records it has not seen before.
+    /// </summary>
     public async Task<bool> LoadLatestAsync(CancellationToken cancellationToken)
     {
-        var latest = await registry.LatestAsync(cancellationToken).ConfigureAwait(false);
+        var latest = await FindLatestAsync(cancellationToken).ConfigureAwait(false);
         return latest is not null && await LoadAsync(latest, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ModelRecord?> FindLatestAsync(CancellationToken cancellationToken)
+    {
+        await _scanLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var id in await registry.ListIdsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (!_known.ContainsKey(id))
+                {
+                    // A record is written whole and never changed, so each is read once.
+                    _known[id] = await registry.GetAsync(id, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            ModelRecord? latest = null;
+            foreach (var record in _known.Values)
+            {
+                if (record is not null && (latest is null || ModelRegistry.IsNewer(record, latest)))
+                {
+                    latest = record;
+                }
+            }
+            return latest;
+        }
+        finally
+        {
+            _scanLock.Release();
+        }
     }
 
     /// <summary>Loads <paramref name="record"/> unless the served model is the same or newer.</summary>
@@ -98,7 +132,7 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
         try
         {
             var current = Current;
-            if (current is not null && (current.Record.ModelId == record.ModelId || current.Record.CreatedAt > record.CreatedAt))
+            if (current is not null && (current.Record.ModelId == record.ModelId || !ModelRegistry.IsNewer(record, current.Record)))
             {
                 return false;
             }
@@ -133,5 +167,6 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
     {
         Interlocked.Exchange(ref _current, null)?.Dispose();
         _loadLock.Dispose();
+        _scanLock.Dispose();
     }
 }

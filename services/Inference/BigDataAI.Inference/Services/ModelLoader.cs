@@ -1,27 +1,118 @@
+using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BigDataAI.Inference.Services;
 
-/// <summary>At start, serves the newest registered model, if there is one; later models arrive through ModelTrained.</summary>
-internal sealed class ModelLoader(ModelHost host, ILogger<ModelLoader> logger) : BackgroundService
+/// <summary>
+/// Keeps the served model in step with the registry. ModelTrained swaps a new model in at once, but each replica hears
+/// it on a temporary queue, so a message published while the broker was away, or while this replica was reconnecting,
+/// is gone for good. So the loader also reconciles: at start, every <c>Inference:ReconcileInterval</c>, and as soon
+/// as a receive endpoint is (re)connected, it loads any registered model newer than the one served. A lost message
+/// then delays a swap by seconds, never forever.
+/// </summary>
+internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> options, ILogger<ModelLoader> logger) : BackgroundService, IReceiveEndpointObserver
 {
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private int _failures;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
             BigDataAI.Models.TorchRuntime.EnsureLoadable();
-            if (!await host.LoadLatestAsync(stoppingToken).ConfigureAwait(false))
-            {
-                logger.LogInformation("No registered model yet; Predict answers UNAVAILABLE until one is trained");
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Loading the newest registered model at start failed; waiting for ModelTrained");
+            logger.LogCritical(e, "TorchSharp cannot load; this replica cannot serve any model");
+            return;
         }
+        var first = true;
+        var interval = options.Value.ReconcileInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var swapped = await host.LoadLatestAsync(stoppingToken).ConfigureAwait(false);
+                if (first && !swapped && host.Current is null)
+                {
+                    logger.LogInformation("No registered model yet; Predict answers UNAVAILABLE until one is trained");
+                }
+                else if (swapped && !first)
+                {
+                    logger.LogInformation("Reconciled with the registry: model {ModelId} was newer than the one served (its ModelTrained did not arrive)",
+                        host.Current?.Record.ModelId);
+                }
+                if (_failures > 0)
+                {
+                    logger.LogInformation("The model registry is reachable again after {Failures} failed look(s)", _failures);
+                }
+                _failures = 0;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Storage away for a moment: the served model stays, and the next look tries again.
+                if (_failures++ == 0)
+                {
+                    logger.LogWarning(e, "Looking for a newer model in the registry failed; serving {ModelId} meanwhile and trying again",
+                        host.Current?.Record.ModelId ?? "nothing");
+                }
+            }
+            first = false;
+            try
+            {
+                if (interval > TimeSpan.Zero)
+                {
+                    await _wake.WaitAsync(interval, stoppingToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _wake.WaitAsync(stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+    }
+
+    // A receive endpoint that is ready again means the broker connection is back: whatever was announced meanwhile
+    // was lost, so look at the registry now rather than at the next tick.
+    public Task Ready(ReceiveEndpointReady ready)
+    {
+        Wake();
+        return Task.CompletedTask;
+    }
+
+    public Task Stopping(ReceiveEndpointStopping stopping) => Task.CompletedTask;
+
+    public Task Completed(ReceiveEndpointCompleted completed) => Task.CompletedTask;
+
+    public Task Faulted(ReceiveEndpointFaulted faulted) => Task.CompletedTask;
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
     }
 }

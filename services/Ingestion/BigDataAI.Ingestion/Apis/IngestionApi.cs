@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using BigDataAI.Datasets;
+using BigDataAI.Hosting;
 using BigDataAI.Ingestion.Parsing;
 using BigDataAI.Ingestion.Services;
 using BigDataAI.Protos.Ingestion.V1;
@@ -14,7 +15,7 @@ namespace BigDataAI.Ingestion.Apis;
 /// gRPC face of ingestion. Uploaded files are buffered to local temporary files (never in storage) and
 /// deleted whatever the outcome; a dataset version becomes visible only after it is completely committed.
 /// </summary>
-internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
+internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
     : IngestionService.IngestionServiceBase
 {
     public override async Task<UploadReply> Upload(IAsyncStreamReader<UploadRequest> requestStream, ServerCallContext context)
@@ -30,6 +31,9 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         var header = requestStream.Current.Header;
         var format = ValidateHeader(header);
+        // Before the files arrive: an upload that could not be announced is refused at once (UNAVAILABLE), not after
+        // its bytes were sent or by blocking until the broker is back.
+        publisher.EnsureConnected();
 
         var folder = Path.Combine(options.Value.TempDirectory ?? Path.GetTempPath(), "bigdataai-uploads", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using BigDataAI.Contracts.Ingestion;
 using BigDataAI.Datasets;
 using BigDataAI.Ingestion.Parsing;
-using MassTransit;
+using BigDataAI.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -28,9 +28,12 @@ public sealed record IngestResult(DatasetManifest Manifest, bool Deduplicated);
 
 /// <summary>
 /// Turns a received upload into a committed dataset version and announces it. Parsing errors surface as
-/// <see cref="DataFormatException"/> before anything is written.
+/// <see cref="DataFormatException"/> before anything is written. An upload is refused up front while the broker is not
+/// connected (UNAVAILABLE). If the broker goes away after the commit, the version stays committed and the call
+/// succeeds: the announcement is logged as pending, and labeling's reconciler finds the unlabeled version by itself
+/// (<c>Labeling:ReconcileInterval</c>).
 /// </summary>
-public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOptions<IngestionOptions> options, ILogger<DatasetIngestor> logger)
+public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<DatasetIngestor> logger)
 {
     public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
     {
@@ -52,13 +55,15 @@ public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOption
                 upload.Dataset, existing.Version, upload.Sha256);
             activity?.SetTag("bigdataai.dataset_version", existing.Version);
             // Announce again: the first announcement may have been lost in a crash; consumers are idempotent.
-            await PublishAsync(existing, cancellationToken).ConfigureAwait(false);
+            await AnnounceAsync(existing, cancellationToken).ConfigureAwait(false);
             IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "deduplicated"));
             return new IngestResult(existing, Deduplicated: true);
         }
 
         var started = Stopwatch.GetTimestamp();
         var table = Parse(upload);
+        // Parsing may have taken a while: do not commit a version the broker cannot announce now.
+        publisher.EnsureConnected();
         var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
         var manifest = await datasets.CommitAsync(upload.Dataset, table, source, options.Value.RowsPerShard, cancellationToken).ConfigureAwait(false);
         activity?.SetTag("bigdataai.dataset_version", manifest.Version);
@@ -67,8 +72,8 @@ public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOption
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         IngestionTelemetry.Rows.Add(manifest.Rows);
         IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
-        // Committed: announce it even if the caller has gone, or the version would wait for labeling's next start.
-        await PublishAsync(manifest, CancellationToken.None).ConfigureAwait(false);
+        // Committed: announce it even if the caller has gone.
+        await AnnounceAsync(manifest, CancellationToken.None).ConfigureAwait(false);
         return new IngestResult(manifest, Deduplicated: false);
     }
 
@@ -92,7 +97,18 @@ public sealed class DatasetIngestor(DatasetStore datasets, IBus publish, IOption
         }
     }
 
-    private Task PublishAsync(DatasetManifest manifest, CancellationToken cancellationToken) =>
-        publish.Publish(new DatasetIngested(manifest.Dataset, manifest.Version, DatasetPaths.Manifest(manifest.Dataset, manifest.Version),
-            manifest.Rows, manifest.Source.Sha256, manifest.CreatedAt), cancellationToken);
+    /// <summary>Publishes DatasetIngested within Messaging:PublishTimeout; a committed version is never failed for want of it.</summary>
+    private async Task AnnounceAsync(DatasetManifest manifest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await publisher.PublishAsync(new DatasetIngested(manifest.Dataset, manifest.Version, DatasetPaths.Manifest(manifest.Dataset, manifest.Version),
+                manifest.Rows, manifest.Source.Sha256, manifest.CreatedAt), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MessagingUnavailableException e)
+        {
+            logger.LogWarning("{Dataset} v{Version} is committed but could not be announced ({Reason}); labeling's reconciler will find it",
+                manifest.Dataset, manifest.Version, e.Message);
+        }
+    }
 }

@@ -84,6 +84,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
                 Slots = w.Slots,
                 Device = w.Device,
                 LastSeen = w.LastSeen.ToString("O", CultureInfo.InvariantCulture),
+                NotTakingJobs = w.NotTakingJobs ?? "",
             };
             worker.RunningJobs.AddRange(w.RunningJobs);
             reply.Workers.Add(worker);

@@ -30,7 +30,6 @@ public static class TrainingExtensions
     {
         builder.Services.AddGrpc();
         AddShared(builder);
-        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<JobTracker>();
         builder.Services.AddSingleton<JobSubmitter>();
         builder.Services.AddSingleton<WorkerRegistry>();
@@ -46,11 +45,15 @@ public static class TrainingExtensions
         builder.Services.AddSingleton<WorkerJobs>();
         builder.Services.AddSingleton<JobRunner>();
         builder.Services.AddHostedService<TrainingWorkerService>();
+        builder.Services.AddSingleton<JobQueueProbe>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobQueueProbe>());
+        builder.Services.AddHealthChecks().AddCheck<JobQueueHealthCheck>(JobQueueHealthCheck.Name);
         return builder;
     }
 
     private static void AddShared(IHostApplicationBuilder builder)
     {
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton(sp => new DatasetStore(sp.GetRequiredService<Storage.IObjectStore>()));
         builder.Services.TryAddSingleton(sp => new ModelRegistry(sp.GetRequiredService<Storage.IObjectStore>()));
         builder.Services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section)
@@ -74,6 +77,7 @@ public static class TrainingExtensions
     public static IBusRegistrationConfigurator AddTrainingWorkerConsumers(this IBusRegistrationConfigurator bus)
     {
         var worker = Guid.NewGuid().ToString("N")[..12];
+        // RunJob and this worker's own WorkerProbe arrive on one queue, so a probe that comes back proves hand-outs can.
         bus.AddConsumer<RunJobConsumer>().Endpoint(e => { e.InstanceId = worker; e.Temporary = true; });
         return bus;
     }

@@ -8,7 +8,8 @@ namespace BigDataAI.Training.Messages;
 
 /// <summary>
 /// A worker says it is alive and what it has, every <c>Training:Worker:AnnounceInterval</c>. Published: every
-/// control-plane replica hears it on its own temporary queue.
+/// control-plane replica hears it on its own temporary queue. <paramref name="NotReceiving"/> is null while the
+/// worker's own queue delivers its probes, else why it cannot take jobs now (the scheduler then gives it none).
 /// </summary>
 public sealed record WorkerAnnounced(
     string Store,
@@ -18,13 +19,21 @@ public sealed record WorkerAnnounced(
     int Slots,
     string Device,
     IReadOnlyList<string> RunningJobs,
-    DateTimeOffset SentAt);
+    DateTimeOffset SentAt,
+    string? NotReceiving = null);
 
 /// <summary>A worker that stops cleanly says so, so the scheduler stops placing jobs on it at once.</summary>
 public sealed record WorkerStopping(string Store, string WorkerId);
 
-/// <summary>The scheduler hands a job to one worker: sent to that worker's own queue.</summary>
+/// <summary>The scheduler hands a job to one worker: published, and taken only by the worker it names.</summary>
 public sealed record RunJob(string Store, string JobId, string WorkerId);
+
+/// <summary>
+/// A worker checks that its own queue still delivers: it publishes this every <c>Training:Worker:ProbeInterval</c>
+/// and expects it back on the queue RunJob arrives on. A probe the broker accepted that never comes back means the
+/// queue is gone (seen after a broker crash), so hand-outs would vanish too.
+/// </summary>
+public sealed record WorkerProbe(string Store, string WorkerId, long Sequence, DateTimeOffset SentAt);
 
 /// <summary>A job's record changed (progress, an epoch, the end). Published by the worker that runs it, for the control planes' views.</summary>
 public sealed record JobUpdated(string Store, JobRecord Job);

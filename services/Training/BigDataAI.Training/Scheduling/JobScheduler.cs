@@ -16,7 +16,8 @@ namespace BigDataAI.Training.Scheduling;
 /// <list type="number">
 /// <item>takes back running jobs whose worker is gone, once their lease has lapsed (it takes the lease itself, so a
 /// worker that is merely slow keeps its job), and queues them again: the next worker resumes from the last checkpoint;</item>
-/// <item>forgets hand-outs that were not started in time;</item>
+/// <item>takes back hand-outs that were not started in time and gives the silent worker no job for a while (its queue
+/// may be gone), so the job goes to another worker;</item>
 /// <item>places queued jobs on workers that fit (<see cref="Placement"/>) and tells every waiting job why it waits.</item>
 /// </list>
 /// Correctness never rests on the scheduler alone: a worker runs a job only while it holds the job's lease, so a job
@@ -89,17 +90,29 @@ internal sealed class JobScheduler(
         foreach (var (jobId, (workerId, at)) in _handedOut)
         {
             var job = tracker.Get(jobId);
-            if (job is null || job.Status != JobStatus.Queued || now - at > o.AssignTimeout || !byId.ContainsKey(workerId))
+            if (job is null || job.Status != JobStatus.Queued || !byId.ContainsKey(workerId))
             {
                 _handedOut.TryRemove(jobId, out _);
             }
+            else if (now - at > o.AssignTimeout && !byId[workerId].RunningJobs.Contains(jobId))
+            {
+                _handedOut.TryRemove(jobId, out _);
+                var reason = $"did not start job {jobId} within {o.AssignTimeout.TotalSeconds:0} s of being handed it (its job queue may be gone); no jobs for it until {(now + o.SilentWorkerPause):HH:mm:ss} or until it starts one";
+                logger.LogWarning("Worker {WorkerId} {Reason}; the job goes to another worker", workerId, reason);
+                TrainingTelemetry.SilentHandOuts.Add(1);
+                workers.MarkSilent(workerId, reason);
+                tracker.SetWaitingReason(jobId, $"worker {workerId} did not start it within {o.AssignTimeout.TotalSeconds:0} s; handing it to another worker");
+            }
         }
+        // Again, so workers marked silent just now are placed as such.
+        live = workers.Live();
+        byId = live.ToDictionary(w => w.WorkerId, StringComparer.Ordinal);
 
         foreach (var job in jobs.Where(j => j.Status == JobStatus.Running))
         {
             if (IsOrphaned(job, byId, now))
             {
-                await TryTakeBackAsync(job, cancellationToken).ConfigureAwait(false);
+                await TryTakeBackAsync(job, job.WorkerId is { } w && byId.ContainsKey(w), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -153,8 +166,12 @@ internal sealed class JobScheduler(
         return now - since > timeout;
     }
 
-    /// <summary>Queues a running job again if (and only if) nobody holds its lease any more.</summary>
-    private async Task TryTakeBackAsync(JobRecord job, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a running job again if (and only if) nobody holds its lease any more. <paramref name="workerAnnounces"/>:
+    /// its worker still announces itself (so it lost the lease, e.g. storage was unreachable while it renewed, rather than
+    /// being gone).
+    /// </summary>
+    private async Task TryTakeBackAsync(JobRecord job, bool workerAnnounces, CancellationToken cancellationToken)
     {
         var path = JobTracker.JobPath(job.JobId);
         var lease = await store.TryAcquireLeaseAsync(path, options.Value.LeaseDuration, cancellationToken).ConfigureAwait(false);
@@ -174,12 +191,22 @@ internal sealed class JobScheduler(
             {
                 Status = JobStatus.Queued,
                 Revision = Math.Max(stored.Revision, tracker.Get(job.JobId)?.Revision ?? 0),
-                WaitingReason = $"worker {stored.WorkerId} was lost; the job resumes from its epoch {stored.EpochsCompleted} checkpoint",
+                WaitingReason = workerAnnounces
+                    ? $"worker {stored.WorkerId} lost its lease on the job (it no longer runs it); the job resumes from its epoch {stored.EpochsCompleted} checkpoint"
+                    : $"worker {stored.WorkerId} stopped announcing itself; the job resumes from its epoch {stored.EpochsCompleted} checkpoint",
             }).Next();
             await JobTracker.SaveAsync(store, back, lease, cancellationToken).ConfigureAwait(false);
             _unlisted.Remove(job.JobId);
-            logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which is gone and whose lease lapsed; queued again to resume from epoch {Epoch}",
-                job.JobId, stored.WorkerId, stored.EpochsCompleted);
+            if (workerAnnounces)
+            {
+                logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which is alive but lost the job's lease (storage unreachable while it renewed?) and stopped it; queued again to resume from epoch {Epoch}",
+                    job.JobId, stored.WorkerId, stored.EpochsCompleted);
+            }
+            else
+            {
+                logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which stopped announcing itself {Timeout} s ago and whose lease lapsed; queued again to resume from epoch {Epoch}",
+                    job.JobId, stored.WorkerId, options.Value.Scheduler.WorkerTimeout.TotalSeconds, stored.EpochsCompleted);
+            }
             TrainingTelemetry.TakenBack.Add(1);
             tracker.Apply(back);
         }

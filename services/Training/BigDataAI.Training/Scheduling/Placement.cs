@@ -2,8 +2,11 @@ using BigDataAI.Training.Model;
 
 namespace BigDataAI.Training.Scheduling;
 
-/// <summary>A connected worker as the scheduler knows it from its latest announcement.</summary>
-public sealed record WorkerInfo(string WorkerId, int Gpus, int MemoryMiB, int Slots, string Device, IReadOnlyList<string> RunningJobs, DateTimeOffset LastSeen)
+/// <summary>
+/// A connected worker as the scheduler knows it from its latest announcement. <paramref name="NotTakingJobs"/> is null
+/// when it may be given jobs, else why not (it says its queue delivers nothing, or it did not start a job handed to it).
+/// </summary>
+public sealed record WorkerInfo(string WorkerId, int Gpus, int MemoryMiB, int Slots, string Device, IReadOnlyList<string> RunningJobs, DateTimeOffset LastSeen, string? NotTakingJobs = null)
 {
     public override string ToString() => $"{WorkerId} ({Gpus} GPU, {MemoryMiB:N0} MiB, {Slots} slot{(Slots == 1 ? "" : "s")})";
 }
@@ -19,7 +22,8 @@ public sealed record PlacementPlan(IReadOnlyList<Assignment> Assignments, IReadO
 /// jobs each already has; it returns assignments. A job goes only to a worker with at least the GPUs and memory it
 /// asks for and a free slot; among those, the smallest that fits (fewest GPUs, then least memory), so CPU jobs keep
 /// off GPU workers while CPU workers are free and big workers stay free for big jobs. A job that cannot be placed now
-/// does not hold back later jobs that can (backfill).
+/// does not hold back later jobs that can (backfill). A worker that is not taking jobs gets none, and a job that waits
+/// because of it says so.
 /// </summary>
 public static class Placement
 {
@@ -39,7 +43,7 @@ public static class Placement
         {
             var need = job.Spec.Resources;
             var fitting = ordered.Where(w => Fits(need, w)).ToList();
-            var chosen = fitting.FirstOrDefault(w => free[w.WorkerId] > 0);
+            var chosen = fitting.FirstOrDefault(w => free[w.WorkerId] > 0 && w.NotTakingJobs is null);
             if (chosen is not null)
             {
                 free[chosen.WorkerId]--;
@@ -50,7 +54,9 @@ public static class Placement
                 ? "no training worker is connected"
                 : fitting.Count == 0
                     ? $"no connected worker has {need} (connected: {string.Join(", ", ordered)})"
-                    : $"every worker with {need} is busy ({string.Join(", ", fitting.Select(w => w.WorkerId))})";
+                    : fitting.Any(w => w.NotTakingJobs is not null)
+                        ? $"no worker with {need} can take it now ({string.Join("; ", fitting.Select(w => w.NotTakingJobs is null ? $"{w.WorkerId} is busy" : $"{w.WorkerId}: {w.NotTakingJobs}"))})"
+                        : $"every worker with {need} is busy ({string.Join(", ", fitting.Select(w => w.WorkerId))})";
         }
         return new PlacementPlan(assignments, waiting);
     }

@@ -43,6 +43,14 @@ public sealed class TrainingOptions
         {
             throw new ArgumentException($"Training:Worker:Device must be auto, cuda or cpu, not '{Worker.Device}'.");
         }
+        if (Worker.ProbeInterval <= TimeSpan.Zero || Worker.ProbeTimeout <= Worker.ProbeInterval || Worker.ExitWhenDeafFor < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Training:Worker:ProbeInterval ({Worker.ProbeInterval}) must be positive, Training:Worker:ProbeTimeout ({Worker.ProbeTimeout}) longer, and Training:Worker:ExitWhenDeafFor ({Worker.ExitWhenDeafFor}) not negative.");
+        }
+        if (Scheduler.AssignTimeout <= TimeSpan.Zero || Scheduler.SilentWorkerPause < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Training:Scheduler:AssignTimeout ({Scheduler.AssignTimeout}) must be positive and Training:Scheduler:SilentWorkerPause ({Scheduler.SilentWorkerPause}) not negative.");
+        }
         if (Worker.AnnounceInterval <= TimeSpan.Zero || Scheduler.WorkerTimeout <= Worker.AnnounceInterval)
         {
             throw new ArgumentException($"Training:Scheduler:WorkerTimeout ({Scheduler.WorkerTimeout}) must be longer than Training:Worker:AnnounceInterval ({Worker.AnnounceInterval}).");
@@ -70,8 +78,14 @@ public sealed class TrainingOptions
         /// <summary>A worker not heard from for this long is considered gone; its jobs are taken back once their leases lapse.</summary>
         public TimeSpan WorkerTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-        /// <summary>A job handed to a worker that has not started it after this long is handed out again.</summary>
-        public TimeSpan AssignTimeout { get; set; } = TimeSpan.FromSeconds(30);
+        /// <summary>
+        /// A job handed to a worker that has not started it after this long is handed to another worker, and the silent
+        /// worker gets no job for <see cref="SilentWorkerPause"/>.
+        /// </summary>
+        public TimeSpan AssignTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+        /// <summary>How long a worker that did not start a job handed to it gets no other (unless it shows it receives again).</summary>
+        public TimeSpan SilentWorkerPause { get; set; } = TimeSpan.FromMinutes(2);
 
         /// <summary>How often the scheduler looks again without being woken (lapsed workers, lapsed assignments).</summary>
         public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
@@ -94,6 +108,18 @@ public sealed class TrainingOptions
 
         /// <summary>How often it announces itself to the scheduler.</summary>
         public TimeSpan AnnounceInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+        /// <summary>How often it sends itself a probe through the broker to check that its job queue still delivers.</summary>
+        public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+        /// <summary>A probe the broker accepted that has not come back after this long means the job queue is gone.</summary>
+        public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+        /// <summary>
+        /// A worker whose job queue has delivered nothing for this long stops (exit code 75) so its supervisor starts a
+        /// fresh one with a fresh queue; its jobs are handed back first. Zero: it only reports itself unhealthy.
+        /// </summary>
+        public TimeSpan ExitWhenDeafFor { get; set; } = TimeSpan.FromSeconds(60);
 
         /// <summary>CPU threads libtorch uses for one job's math (torch.set_num_threads); 0 keeps libtorch's default (one per core).</summary>
         public int Threads { get; set; }

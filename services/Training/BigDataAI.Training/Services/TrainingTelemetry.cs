@@ -11,6 +11,7 @@ internal static class TrainingTelemetry
     public static readonly Counter<long> Jobs = Meter.CreateCounter<long>("bigdataai.training.jobs", description: "Jobs finished, by outcome");
     public static readonly UpDownCounter<long> Running = Meter.CreateUpDownCounter<long>("bigdataai.training.jobs.running", description: "Jobs running now on this worker");
     public static readonly Counter<long> TakenBack = Meter.CreateCounter<long>("bigdataai.training.jobs.taken_back", description: "Running jobs queued again because their worker was lost");
+    public static readonly Counter<long> SilentHandOuts = Meter.CreateCounter<long>("bigdataai.training.handouts.unstarted", description: "Jobs handed to a worker that did not start them in time (handed to another)");
     public static readonly Histogram<double> Throughput = Meter.CreateHistogram<double>("bigdataai.training.samples_per_second", "{sample}/s", "Training throughput per epoch");
     public static readonly Histogram<double> EpochLoss = Meter.CreateHistogram<double>("bigdataai.training.epoch.loss", description: "Mean training loss per epoch");
     public static readonly Histogram<double> EpochAccuracy = Meter.CreateHistogram<double>("bigdataai.training.epoch.validation_accuracy", description: "Validation accuracy per epoch");

@@ -1,0 +1,44 @@
+using MassTransit;
+
+namespace BigDataAI.Hosting;
+
+/// <summary>
+/// Publishing for code that answers a caller (gRPC handlers): it never waits on the broker without bound. A bus that
+/// is not connected fails at once, and one that does not confirm the message within <c>Messaging:PublishTimeout</c>
+/// fails then, both with <see cref="MessagingUnavailableException"/> (UNAVAILABLE to gRPC callers). Background work
+/// that may wait for the broker to come back publishes on <see cref="IBus"/> directly.
+/// </summary>
+public sealed class BoundedPublisher(IBus bus, IBusControl control, MessagingSettings settings)
+{
+    private string Broker => settings.Broker?.ToString() ?? "the in-memory bus";
+
+    /// <summary>Whether the bus and every receive endpoint are connected now.</summary>
+    public bool IsConnected => control.CheckHealth().Status == BusHealthStatus.Healthy;
+
+    /// <summary>Throws <see cref="MessagingUnavailableException"/> unless the bus is connected: check before taking work that ends in a publish.</summary>
+    public void EnsureConnected()
+    {
+        var health = control.CheckHealth();
+        if (health.Status != BusHealthStatus.Healthy)
+        {
+            throw new MessagingUnavailableException($"the message broker ({Broker}) is not connected: {health.Description}", health.Exception);
+        }
+    }
+
+    /// <summary>Publishes <paramref name="message"/>, or throws <see cref="MessagingUnavailableException"/> within the bound.</summary>
+    public async Task PublishAsync<T>(T message, CancellationToken cancellationToken) where T : class
+    {
+        EnsureConnected();
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(settings.PublishTimeout);
+        try
+        {
+            await bus.Publish(message, bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new MessagingUnavailableException(
+                $"the message broker ({Broker}) did not take {typeof(T).Name} within {settings.PublishTimeout.TotalSeconds:0.#} s (Messaging:PublishTimeout)", e);
+        }
+    }
+}
