@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the integration tests start as processes (there is no Docker here):
 #   - RabbitMQ from Debian (rabbitmq-server), run by tests/BigDataAI.IntegrationTests/Infrastructure/RabbitMqServer.cs;
+#   - strace from Debian, which tests/BigDataAI.IntegrationTests/Faults/NetworkIsolationTests.cs runs the hosts under;
 #   - Azurite from npm, pinned in tools/package.json + tools/package-lock.json, installed into tools/node_modules.
 # Idempotent: whatever is already in place is left alone. Needs root (or sudo) for apt-get, and node + npm.
 set -euo pipefail
@@ -46,6 +47,21 @@ else
   fi
   have_rabbitmq || fail "rabbitmq-server is still missing after apt-get install rabbitmq-server"
   say "rabbitmq-server installed"
+fi
+
+# --- strace (Debian package): the network-isolation test records every connect(2) of the hosts with it ---
+if command -v strace >/dev/null 2>&1; then
+  say "strace is installed"
+else
+  command -v apt-get >/dev/null 2>&1 || fail "strace is missing and apt-get is not available: install strace yourself"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-cache show strace >/dev/null 2>&1; then
+    say "apt-get update"
+    as_root apt-get update -qq
+  fi
+  say "installing strace"
+  as_root apt-get install -y -qq --no-install-recommends strace || { as_root apt-get update -qq; as_root apt-get install -y -qq --no-install-recommends strace; }
+  command -v strace >/dev/null 2>&1 || fail "strace is still missing after apt-get install strace"
 fi
 
 # --- Azurite (npm, pinned) ---

@@ -1,5 +1,6 @@
 using BigDataAI.Protos.Ingestion.V1;
 using Google.Protobuf;
+using Grpc.Core;
 
 namespace BigDataAI.Client;
 
@@ -18,22 +19,33 @@ public static class IngestionClientExtensions
         client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Csv, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" } },
             [("data", csvPath)], cancellationToken);
 
-    /// <summary>Sends <paramref name="header"/>, then each file's bytes as chunks tagged with its role.</summary>
+    /// <summary>
+    /// Sends <paramref name="header"/>, then each file's bytes as chunks tagged with its role. When the service ends
+    /// the call before all bytes are sent (it refused the header, or the broker is down: UNAVAILABLE), the service's
+    /// status is what the caller gets, not the failed write's.
+    /// </summary>
     public static async Task<UploadReply> UploadAsync(this IngestionService.IngestionServiceClient client, UploadHeader header, IReadOnlyList<(string Role, string Path)> files, CancellationToken cancellationToken = default)
     {
         using var call = client.Upload(cancellationToken: cancellationToken);
-        await call.RequestStream.WriteAsync(new UploadRequest { Header = header }, cancellationToken).ConfigureAwait(false);
-        var buffer = new byte[ChunkSize];
-        foreach (var (role, path) in files)
+        try
         {
-            await using var file = File.OpenRead(path);
-            int read;
-            while ((read = await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            await call.RequestStream.WriteAsync(new UploadRequest { Header = header }, cancellationToken).ConfigureAwait(false);
+            var buffer = new byte[ChunkSize];
+            foreach (var (role, path) in files)
             {
-                await call.RequestStream.WriteAsync(new UploadRequest { Chunk = new FileChunk { File = role, Data = ByteString.CopyFrom(buffer, 0, read) } }, cancellationToken).ConfigureAwait(false);
+                await using var file = File.OpenRead(path);
+                int read;
+                while ((read = await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    await call.RequestStream.WriteAsync(new UploadRequest { Chunk = new FileChunk { File = role, Data = ByteString.CopyFrom(buffer, 0, read) } }, cancellationToken).ConfigureAwait(false);
+                }
             }
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
         }
-        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        catch (Exception e) when (e is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            // The call is over already (the service answered early): its own status, read from the response, is the answer.
+        }
         return await call.ResponseAsync.ConfigureAwait(false);
     }
 }

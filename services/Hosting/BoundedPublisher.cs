@@ -21,7 +21,7 @@ public sealed class BoundedPublisher(IBus bus, IBusControl control, MessagingSet
         var health = control.CheckHealth();
         if (health.Status != BusHealthStatus.Healthy)
         {
-            throw new MessagingUnavailableException($"the message broker ({Broker}) is not connected: {health.Description}", health.Exception);
+            throw new MessagingUnavailableException($"the message broker ({Broker}) is not connected; retry once it is back", health.Exception);
         }
     }
 

@@ -101,6 +101,16 @@ public static class PlatformHostingExtensions
                             }
                         });
                         cfg.ConfigureEndpoints(context);
+                        // Bus health is the health of the receive endpoints, and a host without consumers (ingestion)
+                        // has none, so it would look connected with the broker gone. This one takes nothing: it is an
+                        // auto-deleted queue that exists only while the connection does, so readiness and
+                        // BoundedPublisher see the connection in every host.
+                        cfg.ReceiveEndpoint($"bigdataai-connection-{Guid.NewGuid():N}", e =>
+                        {
+                            e.ConfigureConsumeTopology = false;
+                            e.AutoDelete = true;
+                            e.Durable = false;
+                        });
                     });
                     break;
                 case MessagingTransport.InMemory:

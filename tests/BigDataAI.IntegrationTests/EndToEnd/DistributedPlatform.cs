@@ -28,6 +28,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
     private readonly TimeSpan _readyTimeout;
     private readonly IReadOnlyDictionary<string, string> _workerEnvironment;
     private readonly Dictionary<string, IReadOnlyDictionary<string, string>> _environments = new();
+    private Func<string, IReadOnlyList<string>?>? _launcher;
 
     private DistributedPlatform(string container, Dictionary<string, HostProcess> hosts, List<string> order, ServersFixture servers, TimeSpan readyTimeout, IReadOnlyDictionary<string, string> workerEnvironment)
     {
@@ -66,7 +67,8 @@ internal sealed class DistributedPlatform : IAsyncDisposable
         CancellationToken cancellationToken,
         IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? workers = null,
         IReadOnlyDictionary<string, string>? environment = null,
-        bool autoTrain = true)
+        bool autoTrain = true,
+        Func<string, IReadOnlyList<string>?>? launcher = null)
     {
         workers ??= new Dictionary<string, IReadOnlyDictionary<string, string>> { ["worker"] = new Dictionary<string, string>() };
         environment ??= new Dictionary<string, string>();
@@ -84,7 +86,7 @@ internal sealed class DistributedPlatform : IAsyncDisposable
             var ports = ServerTools.FreeLoopbackPorts(starts.Count);
             for (var i = 0; i < starts.Count; i++)
             {
-                hosts[starts[i].Name] = HostProcess.Start(starts[i].Name, dlls[starts[i].Project], ports[i], starts[i].Env);
+                hosts[starts[i].Name] = HostProcess.Start(starts[i].Name, dlls[starts[i].Project], ports[i], starts[i].Env, launcher?.Invoke(starts[i].Name));
                 order.Add(starts[i].Name);
             }
             foreach (var (name, project, env) in starts)
@@ -98,12 +100,12 @@ internal sealed class DistributedPlatform : IAsyncDisposable
                     // A free port can be taken by another program before the host binds it: once more on a new one.
                     output.WriteLine($"{name}: its port was taken before it bound it; starting it again on another port");
                     await hosts[name].DisposeAsync().ConfigureAwait(false);
-                    hosts[name] = HostProcess.Start(name, dlls[project], ServerTools.FreeLoopbackPort(), env);
+                    hosts[name] = HostProcess.Start(name, dlls[project], ServerTools.FreeLoopbackPort(), env, launcher?.Invoke(name));
                     await hosts[name].WaitUntilServingAsync(readyTimeout, cancellationToken).ConfigureAwait(false);
                 }
                 output.WriteLine($"[{watch.Elapsed.TotalSeconds,6:F1}s] {name} host serving on {hosts[name].Address}");
             }
-            var platform = new DistributedPlatform(container, hosts, order, servers, readyTimeout, workerEnvironment);
+            var platform = new DistributedPlatform(container, hosts, order, servers, readyTimeout, workerEnvironment) { _launcher = launcher };
             foreach (var (name, _, env) in starts)
             {
                 platform._environments[name] = env;
@@ -129,16 +131,21 @@ internal sealed class DistributedPlatform : IAsyncDisposable
     }
 
     /// <summary>
-    /// SIGKILLs one of the default service hosts and starts it again (same settings, a new port); waits until it serves.
-    /// The old process's output stays readable through <see cref="Killed"/>.
+    /// SIGKILLs one of the default service hosts and starts it again (same settings; a new port, or the same one with
+    /// <paramref name="samePort"/>, as behind a stable service address); waits until it serves. The old process's
+    /// output stays readable through <see cref="Killed"/>.
     /// </summary>
-    public async Task<HostProcess> KillAndRestartAsync(string service, CancellationToken cancellationToken)
+    public async Task<HostProcess> KillAndRestartAsync(string service, CancellationToken cancellationToken, bool samePort = false, Func<Task>? whileDown = null)
     {
         var old = _hosts[service];
         await old.KillAsync().ConfigureAwait(false);
         Killed.Add(old);
+        if (whileDown is not null)
+        {
+            await whileDown().ConfigureAwait(false);
+        }
         var dll = HostBuilds.Dlls([service])[service];
-        var host = HostProcess.Start(service, dll, ServerTools.FreeLoopbackPort(), _environments[service]);
+        var host = HostProcess.Start(service, dll, samePort ? old.Address.Port : ServerTools.FreeLoopbackPort(), _environments[service], _launcher?.Invoke(service));
         _hosts[service] = host;
         await host.WaitUntilServingAsync(_readyTimeout, cancellationToken).ConfigureAwait(false);
         return host;

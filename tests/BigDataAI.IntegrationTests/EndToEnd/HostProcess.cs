@@ -37,15 +37,34 @@ internal sealed class HostProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
+    /// <summary>Waits for the process to end by itself; false when <paramref name="timeout"/> passed first.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        wait.CancelAfter(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Starts <c>dotnet <paramref name="dll"/></c> in the dll's folder (its content root, where its appsettings.json
     /// is) with the inherited environment, minus settings that would change what the test runs, plus
     /// <paramref name="environment"/>.
     /// </summary>
-    public static HostProcess Start(string name, string dll, int port, IReadOnlyDictionary<string, string> environment)
+    /// <param name="launcher">Runs the host under another program (e.g. <c>strace -o FILE --</c>): that program and its arguments, before <c>dotnet</c>.</param>
+    public static HostProcess Start(string name, string dll, int port, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
     {
         var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -53,6 +72,14 @@ internal sealed class HostProcess : IAsyncDisposable
             RedirectStandardError = true,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (var argument in launcher.Skip(1))
+            {
+                info.ArgumentList.Add(argument);
+            }
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(dll);
         // The test runner's own environment must not decide the host's: ASPNETCORE_ENVIRONMENT wins over
         // DOTNET_ENVIRONMENT, and an OTLP endpoint would make four processes export to whatever it names.

@@ -87,6 +87,28 @@ public sealed class AzuriteServer : IAsyncLifetime
         throw new InvalidOperationException(message);
     }
 
+    /// <summary>
+    /// Freezes Azurite with SIGSTOP: connections stay open and new ones are accepted by the kernel, but nothing is
+    /// answered, as with a storage account that hangs or a network partition. Requests time out; nothing stored is lost.
+    /// </summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>Lets a paused Azurite run again (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("Azurite is not running.");
+        var kill = ServerTools.FindExecutable("kill", "/bin/kill", "/usr/bin/kill")
+            ?? throw new InvalidOperationException("No kill executable to send SIG" + signal + " with.");
+        var (code, text) = await ServerTools.RunAsync(kill, ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            new Dictionary<string, string>(), TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} exited with {code}: {text}");
+        }
+    }
+
     public async Task DisposeAsync()
     {
         if (_process is { } process)

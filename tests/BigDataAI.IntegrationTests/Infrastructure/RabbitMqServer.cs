@@ -67,15 +67,21 @@ public sealed class RabbitMqServer : IAsyncLifetime
             ["ERL_EPMD_ADDRESS"] = "127.0.0.1",
         };
         _process = ServerProcess.Start(server, [], _folder, _environment);
+        return await WaitUntilReadyAsync().ConfigureAwait(false);
+    }
 
+    /// <summary>Waits until the started broker accepts an AMQP login: null, or why it exited before that.</summary>
+    private async Task<string?> WaitUntilReadyAsync()
+    {
+        var process = _process!;
         var watch = Stopwatch.StartNew();
         Exception? last = null;
         var delay = TimeSpan.FromMilliseconds(100);
         while (watch.Elapsed < StartTimeout)
         {
-            if (_process.HasExited)
+            if (process.HasExited)
             {
-                return Describe($"rabbitmq-server exited with code {_process.ExitCode} before it accepted connections");
+                return Describe($"rabbitmq-server exited with code {process.ExitCode} before it accepted connections");
             }
             using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try
@@ -103,6 +109,48 @@ public sealed class RabbitMqServer : IAsyncLifetime
     }
 
     public Task DisposeAsync() => StopAsync();
+
+    /// <summary>
+    /// SIGKILLs the broker (its whole process tree), as a crashed machine would: no clean shutdown, connections drop.
+    /// Its data folder stays, so <see cref="RestartAsync"/> brings back its durable queues and persisted messages.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        if (_process is { } process)
+        {
+            await process.KillTreeAsync().ConfigureAwait(false);
+            process.Dispose();
+            _process = null;
+        }
+    }
+
+    /// <summary>The broker's queue names (<c>rabbitmqctl list_queues</c>).</summary>
+    public async Task<IReadOnlyList<string>> ListQueuesAsync()
+    {
+        var ctl = ServerTools.FindExecutable("rabbitmqctl") ?? throw new InvalidOperationException("rabbitmqctl not found");
+        var (code, text) = await ServerTools.RunAsync(ctl, ["-n", NodeName, "-q", "list_queues", "name"], _environment, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"rabbitmqctl list_queues exited with {code}: {text}");
+        }
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => l != "name")];
+    }
+
+    /// <summary>Starts the broker again on the same ports with the same data, and waits until it accepts AMQP logins.</summary>
+    public async Task RestartAsync()
+    {
+        if (_process is not null || _folder is null)
+        {
+            throw new InvalidOperationException("RestartAsync needs a broker that was started and then killed.");
+        }
+        var server = ServerTools.FindExecutable("rabbitmq-server")
+            ?? throw new InvalidOperationException("rabbitmq-server not found: run scripts/install-test-deps.sh");
+        _process = ServerProcess.Start(server, [], _folder, _environment);
+        if (await WaitUntilReadyAsync().ConfigureAwait(false) is { } exited)
+        {
+            throw new InvalidOperationException(exited);
+        }
+    }
 
     private async Task StopAsync()
     {

@@ -192,14 +192,14 @@ internal sealed class JobScheduler(
                 Status = JobStatus.Queued,
                 Revision = Math.Max(stored.Revision, tracker.Get(job.JobId)?.Revision ?? 0),
                 WaitingReason = workerAnnounces
-                    ? $"worker {stored.WorkerId} lost its lease on the job (it no longer runs it); the job resumes from its epoch {stored.EpochsCompleted} checkpoint"
+                    ? $"worker {stored.WorkerId} is alive but no longer runs it (it lost the job's lease or stopped on a storage or broker outage); the job resumes from its epoch {stored.EpochsCompleted} checkpoint"
                     : $"worker {stored.WorkerId} stopped announcing itself; the job resumes from its epoch {stored.EpochsCompleted} checkpoint",
             }).Next();
             await JobTracker.SaveAsync(store, back, lease, cancellationToken).ConfigureAwait(false);
             _unlisted.Remove(job.JobId);
             if (workerAnnounces)
             {
-                logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which is alive but lost the job's lease (storage unreachable while it renewed?) and stopped it; queued again to resume from epoch {Epoch}",
+                logger.LogWarning("Job {JobId} was running on worker {WorkerId}, which is alive but no longer runs it (it lost the job's lease or stopped on a storage or broker outage); queued again to resume from epoch {Epoch}",
                     job.JobId, stored.WorkerId, stored.EpochsCompleted);
             }
             else

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using BigDataAI.Contracts.Training;
 using BigDataAI.Datasets;
+using BigDataAI.Hosting;
 using BigDataAI.Models;
 using BigDataAI.Models.Registry;
 using BigDataAI.Storage;
@@ -178,6 +179,16 @@ public sealed class JobRunner(
             catch (LeaseLostException)
             {
                 throw;
+            }
+            catch (Exception e) when (InfrastructureErrorInterceptor.Classify(e) == Grpc.Core.StatusCode.Unavailable)
+            {
+                // Storage or the broker is away: that is no fault of the job's. The run stops without recording a failure
+                // (the record stays Running), this worker stops holding the job, and the scheduler queues it again once
+                // the lease is free: the next run resumes from the last checkpoint.
+                Logger.LogWarning(e, "Job {JobId} stopped on worker {WorkerId} because storage or the broker is unavailable ({Reason}); it resumes from its epoch {Epoch} checkpoint when the scheduler hands it out again",
+                    JobId, owner.Me.Id, e.Message, _record.EpochsCompleted);
+                activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+                TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "interrupted"));
             }
             catch (Exception e)
             {
