@@ -18,6 +18,7 @@ internal sealed class HostProcess : IAsyncDisposable
     private readonly Queue<string> _lines = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private int _dropped;
+    private int _disposed;
 
     private HostProcess(string name, Uri address, Process process)
     {
@@ -61,7 +62,8 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <paramref name="environment"/>.
     /// </summary>
     /// <param name="launcher">Runs the host under another program (e.g. <c>strace -o FILE --</c>): that program and its arguments, before <c>dotnet</c>.</param>
-    public static HostProcess Start(string name, string dll, int port, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
+    /// <param name="arguments">Command-line arguments after the dll (e.g. the CLI's <c>serve --port P</c>).</param>
+    public static HostProcess Start(string name, string dll, int port, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null, IReadOnlyList<string>? arguments = null)
     {
         var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
         var info = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
@@ -81,6 +83,10 @@ internal sealed class HostProcess : IAsyncDisposable
             info.ArgumentList.Add("dotnet");
         }
         info.ArgumentList.Add(dll);
+        foreach (var argument in arguments ?? [])
+        {
+            info.ArgumentList.Add(argument);
+        }
         // The test runner's own environment must not decide the host's: ASPNETCORE_ENVIRONMENT wins over
         // DOTNET_ENVIRONMENT, and an OTLP endpoint would make four processes export to whatever it names.
         foreach (var key in info.Environment.Keys.ToList())
@@ -194,6 +200,10 @@ internal sealed class HostProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         Channel.Dispose();
         try
         {
