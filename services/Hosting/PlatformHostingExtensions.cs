@@ -66,7 +66,7 @@ public static class PlatformHostingExtensions
             // No usage telemetry: MassTransit would post a report to the internet 5 minutes after the bus starts. The
             // options say so, and the tracker itself is replaced below so no environment variable can turn it back on.
             // Should the tracker ever come back, the 30 s delay (the least MassTransit allows) makes the network test
-            // (tests/.../EndToEnd/NetworkIsolationTests.cs) see its report instead of missing it.
+            // (tests/BigDataAI.IntegrationTests/Faults/NetworkIsolationTests.cs) see its report instead of missing it.
             x.ConfigureUsageTelemetryOptions(o =>
             {
                 o.Enabled = false;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Azure;
+using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
@@ -12,6 +13,17 @@ namespace BigDataAI.Storage;
 /// </summary>
 public sealed class AzureBlobObjectStore : IObjectStore
 {
+    /// <summary>
+    /// Objects above 4 MiB go up as 4 MiB blocks committed in one step (still all or nothing), so that each request fits
+    /// within <c>Storage:NetworkTimeout</c> on a slow link; the SDK's default sends up to 256 MB in one request.
+    /// </summary>
+    private static readonly StorageTransferOptions Transfer = new()
+    {
+        InitialTransferSize = 4 << 20,
+        MaximumTransferSize = 4 << 20,
+        MaximumConcurrency = 2,
+    };
+
     private readonly BlobContainerClient _container;
     private Lazy<Task> _ensureContainer;
 
@@ -44,7 +56,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
                 content,
-                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } },
+                new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All }, TransferOptions = Transfer },
                 cancellationToken).ConfigureAwait(false);
             return true;
         }
@@ -68,7 +80,7 @@ public sealed class AzureBlobObjectStore : IObjectStore
         {
             await _container.GetBlobClient(ObjectPath.Validate(path)).UploadAsync(
                 content,
-                new BlobUploadOptions { Conditions = lease is null ? null : new BlobRequestConditions { LeaseId = lease.Id } },
+                new BlobUploadOptions { Conditions = lease is null ? null : new BlobRequestConditions { LeaseId = lease.Id }, TransferOptions = Transfer },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (RequestFailedException e) when (lease is null && e.Status == 412)

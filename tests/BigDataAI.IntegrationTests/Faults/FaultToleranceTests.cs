@@ -40,6 +40,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         ["Labeling__ReconcileInterval"] = "00:00:03",
         ["Training__Worker__ProbeInterval"] = "00:00:01",
         ["Training__Worker__ProbeTimeout"] = "00:00:06",
+        ["Training__Scheduler__SilentWorkerPause"] = "00:00:10",
     };
 
     private readonly ServersFixture _servers = new();
@@ -130,25 +131,30 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             await _servers.Azurite.PauseAsync();
             var frozen = Stopwatch.StartNew();
             Step($"job {job.JobId} runs; storage frozen (SIGSTOP)");
-
-            var upload = Stopwatch.StartNew();
-            var refused = await Assert.ThrowsAsync<RpcException>(() => platform.IngestionClient.UploadIdxAsync(_data, "store-b", TestData.Idx(300, seed: 4)));
-            Step($"upload while frozen: {refused.StatusCode} after {upload.Elapsed.TotalSeconds:F1} s: {refused.Status.Detail}");
-            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
-            var read = await Assert.ThrowsAsync<RpcException>(() => platform.IngestionClient.GetDatasetAsync(
-                new GetDatasetRequest { Dataset = "store-a", Version = 1 }, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct).ResponseAsync);
-            Step($"GetDataset while frozen: {read.StatusCode}: {read.Status.Detail}");
-            Assert.Equal(StatusCode.Unavailable, read.StatusCode);
-            var predicted = await PredictAsync(platform.InferenceClient, ct);
-            Step($"Predict while frozen: answered by {predicted} (the served model is in memory)");
-            Assert.Equal(first, predicted);
-            await AssertAllNotServingAsync(platform, TimeSpan.FromSeconds(30), ct);
-            var rest = TimeSpan.FromSeconds(20) - frozen.Elapsed;
-            if (rest > TimeSpan.Zero)
+            try
             {
-                await Task.Delay(rest, ct); // the outage must outlast the job's lease and every client retry
+                var upload = Stopwatch.StartNew();
+                var refused = await Assert.ThrowsAsync<RpcException>(() => platform.IngestionClient.UploadIdxAsync(_data, "store-b", TestData.Idx(300, seed: 4)));
+                Step($"upload while frozen: {refused.StatusCode} after {upload.Elapsed.TotalSeconds:F1} s: {refused.Status.Detail}");
+                Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+                var read = await Assert.ThrowsAsync<RpcException>(() => platform.IngestionClient.GetDatasetAsync(
+                    new GetDatasetRequest { Dataset = "store-a", Version = 1 }, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct).ResponseAsync);
+                Step($"GetDataset while frozen: {read.StatusCode}: {read.Status.Detail}");
+                Assert.Equal(StatusCode.Unavailable, read.StatusCode);
+                var predicted = await PredictAsync(platform.InferenceClient, ct);
+                Step($"Predict while frozen: answered by {predicted} (the served model is in memory)");
+                Assert.Equal(first, predicted);
+                await AssertAllNotServingAsync(platform, TimeSpan.FromSeconds(30), ct);
+                var rest = TimeSpan.FromSeconds(20) - frozen.Elapsed;
+                if (rest > TimeSpan.Zero)
+                {
+                    await Task.Delay(rest, ct); // the outage must outlast the job's lease and every client retry
+                }
             }
-            await _servers.Azurite.ResumeAsync();
+            finally
+            {
+                await _servers.Azurite.ResumeAsync();
+            }
             Step($"storage resumed after {frozen.Elapsed.TotalSeconds:F1} s frozen");
             await WaitAllServingAsync(platform, "storage's return", ct);
 
@@ -183,7 +189,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             var client = new InferenceService.InferenceServiceClient(channel);
             var statuses = new ConcurrentDictionary<string, int>();
             var answeredBy = new ConcurrentDictionary<string, int>();
-            DateTimeOffset? lastFailure = null;
+            long lastFailureTicks = 0; // DateTimeOffset.UtcNow ticks of the latest failed call, written by every caller
             using var stop = new CancellationTokenSource();
             var calls = 0;
             var callers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
@@ -201,7 +207,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
                     catch (RpcException e)
                     {
                         statuses.AddOrUpdate(e.StatusCode.ToString(), 1, (_, n) => n + 1);
-                        lastFailure = DateTimeOffset.UtcNow;
+                        Interlocked.Exchange(ref lastFailureTicks, DateTimeOffset.UtcNow.UtcTicks);
                         await Task.Delay(50, ct); // a real client backs off too; this also keeps the loop bounded in time
                     }
                 }
@@ -219,6 +225,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             await WaitForAsync("Predict to succeed again", () => Task.FromResult(statuses.GetValueOrDefault("OK") > okAtRestart + 100), ct);
             stop.Cancel();
             await Task.WhenAll(callers);
+            DateTimeOffset? lastFailure = Interlocked.Read(ref lastFailureTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
 
             Step($"{calls} calls: {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key} {s.Value}"))}; answered by {string.Join(", ", answeredBy.Select(a => $"{a.Key} ({a.Value})"))}; last failure {((lastFailure ?? killedAt) - killedAt).TotalSeconds:F1} s after the kill");
             Assert.All(statuses.Keys, s => Assert.True(s is "OK" or "Unavailable", $"{statuses[s]} calls answered {s}; during the outage only UNAVAILABLE is right"));
@@ -239,7 +246,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var ct = timeout.Token;
-        await using var platform = await StartAsync(ct, autoTrain: false, ("Training__Worker__ExitWhenDeafFor", "00:00:15"));
+        await using var platform = await StartAsync(ct, autoTrain: false, ("Training__Worker__ExitWhenDeafFor", "00:00:30"));
         try
         {
             await platform.IngestionClient.UploadIdxAsync(_data, "deaf-a", TestData.Idx(600, seed: 6));

@@ -57,6 +57,33 @@ public abstract class ObjectStoreContractTests
     }
 
     [Fact]
+    public async Task Objects_larger_than_one_upload_block_are_written_whole_create_only_and_under_a_lease()
+    {
+        // 9 MiB: more than the Azure store's 4 MiB blocks, so the blob is staged in blocks and committed at once.
+        var big = new byte[9 << 20];
+        new Random(3).NextBytes(big);
+        Assert.True(await Store.TryCreateAsync("jobs/j1/checkpoints/epoch-001.ckpt", new MemoryStream(big)));
+        Assert.False(await Store.TryCreateAsync("jobs/j1/checkpoints/epoch-001.ckpt", new MemoryStream(new byte[10 << 20])));
+        Assert.Equal(big, await ReadBytesAsync("jobs/j1/checkpoints/epoch-001.ckpt"));
+
+        await Store.PutAsync("jobs/j1/job.json", Text("{}"));
+        var lease = await Store.TryAcquireLeaseAsync("jobs/j1/job.json", TimeSpan.FromSeconds(15));
+        Assert.NotNull(lease);
+        await Store.PutAsync("jobs/j1/job.json", new MemoryStream(big), lease);
+        Assert.Equal(big, await ReadBytesAsync("jobs/j1/job.json"));
+        await Assert.ThrowsAsync<ObjectLeasedException>(() => Store.PutAsync("jobs/j1/job.json", new MemoryStream(big)));
+        await Store.ReleaseLeaseAsync(lease);
+    }
+
+    private async Task<byte[]> ReadBytesAsync(string path)
+    {
+        await using var stream = await Store.OpenReadAsync(path) ?? throw new InvalidOperationException($"{path} is missing");
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
+    [Fact]
     public async Task OpenRead_of_a_missing_object_returns_null()
     {
         Assert.Null(await Store.OpenReadAsync("nothing/here.bin"));

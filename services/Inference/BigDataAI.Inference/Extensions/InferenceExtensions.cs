@@ -24,6 +24,7 @@ public static class InferenceExtensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelLoader>());
         // The loader hears when receive endpoints (re)connect, to reconcile with the registry at once.
         builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ModelLoader>());
+        builder.Services.AddHealthChecks().AddCheck<ModelReadinessCheck>(ModelReadinessCheck.Name);
         return builder;
     }
 

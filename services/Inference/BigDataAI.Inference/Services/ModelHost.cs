@@ -64,6 +64,7 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
 
     private readonly SemaphoreSlim _loadLock = new(1, 1);
     private readonly Dictionary<string, ModelRecord?> _known = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _unloadable = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanLock = new(1, 1);
     private LoadedModel? _current;
 
@@ -103,16 +104,26 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
         {
             foreach (var id in await registry.ListIdsAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (!_known.ContainsKey(id))
+                if (_known.ContainsKey(id))
+                {
+                    continue;
+                }
+                try
                 {
                     // A record is written whole and never changed, so each is read once.
                     _known[id] = await registry.GetAsync(id, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException or NotSupportedException)
+                {
+                    // A damaged record must not hide the others: it is skipped for good, and said once.
+                    _known[id] = null;
+                    logger.LogError(e, "Model record {Path} cannot be read; it is never served", ModelRegistry.RecordPath(id));
                 }
             }
             ModelRecord? latest = null;
             foreach (var record in _known.Values)
             {
-                if (record is not null && (latest is null || ModelRegistry.IsNewer(record, latest)))
+                if (record is not null && !_unloadable.ContainsKey(record.ModelId) && (latest is null || ModelRegistry.IsNewer(record, latest)))
                 {
                     latest = record;
                 }
@@ -140,8 +151,30 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
             activity?.SetTag("bigdataai.model_id", record.ModelId);
             activity?.SetTag("bigdataai.dataset", record.Dataset);
             activity?.SetTag("bigdataai.dataset_version", record.DatasetVersion);
-            var weights = await registry.ReadWeightsAsync(record, cancellationToken).ConfigureAwait(false);
-            var predictor = CreatePredictor(record, weights);
+            byte[] weights;
+            try
+            {
+                weights = await registry.ReadWeightsAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException e)
+            {
+                _unloadable[record.ModelId] = e.Message;
+                logger.LogError(e, "Model {ModelId} cannot be loaded; it is skipped and the newest loadable model is served", record.ModelId);
+                throw;
+            }
+            Predictor predictor;
+            try
+            {
+                predictor = CreatePredictor(record, weights);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Weights that do not fit their architecture (or one this build does not know) will not load next time
+                // either: serve the next newest instead of trying this one every few seconds.
+                _unloadable[record.ModelId] = e.Message;
+                logger.LogError(e, "Model {ModelId} cannot be loaded; it is skipped and the newest loadable model is served", record.ModelId);
+                throw;
+            }
             var served = new LoadedModel(record, predictor);
             var previous = Interlocked.Exchange(ref _current, served);
             previous?.Dispose();

@@ -16,6 +16,10 @@ internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> opt
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
     private int _failures;
+    private volatile bool _looked;
+
+    /// <summary>Whether the registry has been read once since start (so "no model" means there is none).</summary>
+    public bool HasLooked => _looked;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -35,6 +39,7 @@ internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> opt
             try
             {
                 var swapped = await host.LoadLatestAsync(stoppingToken).ConfigureAwait(false);
+                _looked = true;
                 if (first && !swapped && host.Current is null)
                 {
                     logger.LogInformation("No registered model yet; Predict answers UNAVAILABLE until one is trained");

@@ -14,6 +14,7 @@ public static class LabelingExtensions
     public static IHostApplicationBuilder AddLabeling(this IHostApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton(sp => new DatasetStore(sp.GetRequiredService<Storage.IObjectStore>()));
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddOptions<LabelingOptions>().BindConfiguration(LabelingOptions.Section).Validate(o =>
         {
             o.Fractions.Validate();

@@ -10,6 +10,7 @@ namespace BigDataAI.Training.Messages;
 /// A worker says it is alive and what it has, every <c>Training:Worker:AnnounceInterval</c>. Published: every
 /// control-plane replica hears it on its own temporary queue. <paramref name="NotReceiving"/> is null while the
 /// worker's own queue delivers its probes, else why it cannot take jobs now (the scheduler then gives it none).
+/// <paramref name="LastHeard"/> is when one of its probes last came back through that queue.
 /// </summary>
 public sealed record WorkerAnnounced(
     string Store,
@@ -20,7 +21,8 @@ public sealed record WorkerAnnounced(
     string Device,
     IReadOnlyList<string> RunningJobs,
     DateTimeOffset SentAt,
-    string? NotReceiving = null);
+    string? NotReceiving = null,
+    DateTimeOffset? LastHeard = null);
 
 /// <summary>A worker that stops cleanly says so, so the scheduler stops placing jobs on it at once.</summary>
 public sealed record WorkerStopping(string Store, string WorkerId);

@@ -97,11 +97,15 @@ internal sealed class JobScheduler(
             else if (now - at > o.AssignTimeout && !byId[workerId].RunningJobs.Contains(jobId))
             {
                 _handedOut.TryRemove(jobId, out _);
-                var reason = $"did not start job {jobId} within {o.AssignTimeout.TotalSeconds:0} s of being handed it (its job queue may be gone); no jobs for it until {(now + o.SilentWorkerPause):HH:mm:ss} or until it starts one";
-                logger.LogWarning("Worker {WorkerId} {Reason}; the job goes to another worker", workerId, reason);
-                TrainingTelemetry.SilentHandOuts.Add(1);
-                workers.MarkSilent(workerId, reason);
-                tracker.SetWaitingReason(jobId, $"worker {workerId} did not start it within {o.AssignTimeout.TotalSeconds:0} s; handing it to another worker");
+                var paused = workers.MarkSilent(workerId, jobId, pause =>
+                    $"did not start job {jobId} within {o.AssignTimeout.TotalSeconds:0} s of being handed it (its job queue may be gone); no jobs for it until {(now + pause):HH:mm:ss} unless it shows it receives");
+                if (paused)
+                {
+                    logger.LogWarning("Worker {WorkerId} did not start job {JobId} within {Seconds} s of being handed it; the job goes to another worker and the worker gets no jobs for a while",
+                        workerId, jobId, o.AssignTimeout.TotalSeconds);
+                    TrainingTelemetry.SilentHandOuts.Add(1);
+                    tracker.SetWaitingReason(jobId, $"worker {workerId} did not start it within {o.AssignTimeout.TotalSeconds:0} s; handing it to another worker");
+                }
             }
         }
         // Again, so workers marked silent just now are placed as such.

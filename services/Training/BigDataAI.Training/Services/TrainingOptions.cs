@@ -16,6 +16,12 @@ public sealed class TrainingOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Runs a job may start in all: each lost worker and each run stopped by a storage or broker outage uses one. A job
+    /// that has had this many fails with the reason instead of being handed out again for ever.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 10;
+
     public SchedulerSettings Scheduler { get; set; } = new();
 
     public WorkerSettings Worker { get; set; } = new();
@@ -26,6 +32,10 @@ public sealed class TrainingOptions
         if (LeaseDuration <= TimeSpan.Zero)
         {
             throw new ArgumentException($"Training:LeaseDuration must be positive, not {LeaseDuration}.");
+        }
+        if (MaxAttempts < 1)
+        {
+            throw new ArgumentException($"Training:MaxAttempts must be at least 1, not {MaxAttempts}.");
         }
         if (Scheduler.MaxGpusPerWorker < 0 || Scheduler.MaxMemoryMiB < 1)
         {
@@ -84,8 +94,11 @@ public sealed class TrainingOptions
         /// </summary>
         public TimeSpan AssignTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
-        /// <summary>How long a worker that did not start a job handed to it gets no other (unless it shows it receives again).</summary>
-        public TimeSpan SilentWorkerPause { get; set; } = TimeSpan.FromMinutes(2);
+        /// <summary>
+        /// How long a worker that did not start a job handed to it gets no other: this long the first time (shorter if
+        /// its own probe shows it receives), twice as long each further time in a row, at most 10 minutes.
+        /// </summary>
+        public TimeSpan SilentWorkerPause { get; set; } = TimeSpan.FromSeconds(30);
 
         /// <summary>How often the scheduler looks again without being woken (lapsed workers, lapsed assignments).</summary>
         public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);

@@ -1,3 +1,4 @@
+using BigDataAI.Hosting;
 using BigDataAI.Training.Messages;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
@@ -9,14 +10,18 @@ namespace BigDataAI.Training.Workers;
 /// <summary>
 /// Checks end to end that this worker's job queue still delivers: every <c>Training:Worker:ProbeInterval</c> it
 /// publishes a <see cref="WorkerProbe"/> that only this worker takes, from the queue RunJob arrives on. Only probes the
-/// broker accepted count, so a broker outage is not mistaken for a lost queue. When an accepted probe has not come
-/// back within <c>Training:Worker:ProbeTimeout</c>, the worker is deaf: it says so in its announcements (the scheduler
-/// then hands it nothing), its readiness check fails, and after <c>Training:Worker:ExitWhenDeafFor</c> it stops with
-/// exit code 75 so that its supervisor starts a fresh worker with a fresh queue (a clean stop hands its jobs on first).
+/// broker accepted while the bus is connected count, and a broker outage clears what was pending, so an outage is not
+/// mistaken for a lost queue. When an accepted probe has not come back within <c>Training:Worker:ProbeTimeout</c>
+/// while the bus stays connected, the worker is deaf: it says so in its announcements (the scheduler then hands it
+/// nothing), its readiness check fails, and after <c>Training:Worker:ExitWhenDeafFor</c> it stops with exit code 75 so
+/// that its supervisor starts a fresh worker with a fresh queue (a clean stop hands its jobs on first). The embedded
+/// mode (in-memory messaging, every module in one process) never stops for it.
 /// </summary>
 public sealed partial class JobQueueProbe(
     WorkerIdentity me,
     IBus bus,
+    IBusControl control,
+    MessagingSettings messaging,
     Storage.IObjectStore store,
     IOptions<Services.TrainingOptions> options,
     IHostApplicationLifetime lifetime,
@@ -28,6 +33,8 @@ public sealed partial class JobQueueProbe(
 
     private readonly Lock _lock = new();
     private long _sequence;
+    private long _lastReceived;
+    private DateTimeOffset? _lastHeard;
     private (long Sequence, DateTimeOffset At)? _unanswered; // the oldest accepted probe not seen back yet
     private DateTimeOffset? _deafSince;
 
@@ -43,11 +50,25 @@ public sealed partial class JobQueueProbe(
         }
     }
 
+    /// <summary>When a probe last came back (null before the first): proof that hand-outs can arrive.</summary>
+    public DateTimeOffset? LastHeard
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastHeard;
+            }
+        }
+    }
+
     /// <summary>A probe came back: the queue delivers (everything sent up to <paramref name="sequence"/> is accounted for).</summary>
     public void Received(long sequence)
     {
         lock (_lock)
         {
+            _lastReceived = Math.Max(_lastReceived, sequence);
+            _lastHeard = time.GetUtcNow();
             if (_unanswered is { } pending && sequence >= pending.Sequence)
             {
                 _unanswered = null;
@@ -63,13 +84,15 @@ public sealed partial class JobQueueProbe(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value.Worker;
+        // In one process with in-memory messaging there is no queue to lose, and stopping would stop every module.
+        var exitAfter = messaging.Transport == MessagingTransport.InMemory ? TimeSpan.Zero : o.ExitWhenDeafFor;
         using var timer = new PeriodicTimer(o.ProbeInterval, time);
         try
         {
             do
             {
                 await SendAsync(o.ProbeInterval, stoppingToken).ConfigureAwait(false);
-                Check(o.ExitWhenDeafFor);
+                Check(exitAfter);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
@@ -80,6 +103,10 @@ public sealed partial class JobQueueProbe(
 
     private async Task SendAsync(TimeSpan bound, CancellationToken stoppingToken)
     {
+        if (!Connected())
+        {
+            return;
+        }
         var sequence = Interlocked.Increment(ref _sequence);
         var sentAt = time.GetUtcNow();
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -95,18 +122,32 @@ public sealed partial class JobQueueProbe(
         }
         lock (_lock)
         {
-            _unanswered ??= (sequence, sentAt);
+            // It may have come back before the confirm did.
+            if (sequence > _lastReceived)
+            {
+                _unanswered ??= (sequence, sentAt);
+            }
         }
     }
 
+    private bool Connected() => control.CheckHealth().Status == BusHealthStatus.Healthy;
+
     private void Check(TimeSpan exitAfter)
     {
-        string? reason;
         var now = time.GetUtcNow();
+        var connected = Connected();
         bool exit;
         lock (_lock)
         {
-            reason = Deafness(now);
+            if (!connected)
+            {
+                // A broker outage, not a lost queue: whatever was in flight died with the broker's queues. Start afresh
+                // once it is back.
+                _unanswered = null;
+                _deafSince = null;
+                return;
+            }
+            var reason = Deafness(now);
             if (reason is null)
             {
                 return;

@@ -124,6 +124,11 @@ public sealed class JobRunner(
                     await CompleteAsync(earlier).ConfigureAwait(false);
                     return;
                 }
+                if (_start.Attempt >= owner.Options.MaxAttempts)
+                {
+                    throw new JobGaveUpException(
+                        $"Job {JobId} gave up after {_start.Attempt} runs, each stopped before the end (lost workers or storage and broker outages; Training:MaxAttempts is {owner.Options.MaxAttempts}); the workers' logs say why. Its checkpoints stay under {JobTracker.CheckpointFolder(JobId)}.");
+                }
                 var device = DeviceFor(Spec.Resources);
                 activity?.SetTag("bigdataai.device", device);
                 var clock = Stopwatch.StartNew();
@@ -350,6 +355,9 @@ public sealed class JobRunner(
 
         private static TrainingData ToTrainingData(DatasetTable table) => new(table.Features, table.Labels, table.FeatureCount);
     }
+
+    /// <summary>A job that used up <c>Training:MaxAttempts</c>: it fails with this message.</summary>
+    private sealed class JobGaveUpException(string message) : Exception(message);
 
     /// <summary>An IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

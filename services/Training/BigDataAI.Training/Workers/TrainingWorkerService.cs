@@ -86,7 +86,7 @@ internal sealed class TrainingWorkerService(
         {
             try
             {
-                await bus.Publish(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving), stoppingToken).ConfigureAwait(false);
+                await bus.Publish(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving, probe.LastHeard), stoppingToken).ConfigureAwait(false);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
