@@ -87,9 +87,11 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             // Kill 2: while fault-b's job trains (its progress, its ModelTrained and the scheduler's view all cross the broker).
             var b = await platform.IngestionClient.UploadIdxAsync(_data, "fault-b", fileB);
             Step($"uploaded fault-b v{b.Dataset.Version}");
-            await WaitForAsync("fault-b's job to run", async () =>
-                (await ListJobsAsync(platform, ct)).Any(j => j.Dataset == "fault-b" && j.State == JobState.Running), ct);
-            Step("fault-b's job runs; SIGKILL the broker again");
+            // A job long enough (about 10 s) to be caught running; the auto-trained 2-epoch one is over in a second.
+            var longJob = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "fault-b", ct, epochs: 200);
+            await WaitForAsync($"job {longJob.JobId} to run", async () =>
+                (await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = longJob.JobId }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).State == JobState.Running, ct);
+            Step($"job {longJob.JobId} runs (200 epochs); SIGKILL the broker again");
             await _servers.RabbitMq.KillAsync();
             down.Restart();
             await Task.Delay(TimeSpan.FromSeconds(3), ct); // an outage that lasts: the job goes on without the broker
@@ -97,7 +99,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             Step($"broker back after {down.Elapsed.TotalSeconds:F1} s down");
             await WaitAllServingAsync(platform, "the second broker restart", ct);
 
-            await AssertSettledAsync(platform, ["fault-a", "fault-b"], expectedModels: 2, ct);
+            await AssertSettledAsync(platform, ["fault-a", "fault-b"], expectedModels: 3, ct);
         }
         catch
         {
@@ -251,15 +253,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         {
             await platform.IngestionClient.UploadIdxAsync(_data, "deaf-a", TestData.Idx(600, seed: 6));
 
-            // What was seen after a broker crash, made on purpose: the worker's queue stays, its consumer too, but
-            // nothing routes to it any more (its exchange is gone), so neither hand-outs nor probes arrive and nothing
-            // in MassTransit notices.
-            var queue = Assert.Single(await _servers.RabbitMq.ListQueuesAsync(), q => q.Contains("run-job", StringComparison.Ordinal));
-            await using (var connection = await _servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync(ct))
-            await using (var channel = await connection.CreateChannelAsync(cancellationToken: ct))
-            {
-                await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);
-            }
+            var queue = await DeafenWorkerQueueAsync(ct);
             var deafened = Stopwatch.StartNew();
             Step($"deleted the exchange of the worker's queue {queue}");
 
@@ -273,20 +267,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             await WaitForHealthAsync(platform.Host("worker"), HealthCheckResponse.Types.ServingStatus.NotServing, TimeSpan.FromSeconds(10), ct);
             Step("the worker reports NOT_SERVING");
 
-            Job job = null!;
-            await WaitForAsync("StartTraining to accept the labeled dataset", async () =>
-            {
-                try
-                {
-                    job = await platform.TrainingClient.StartTrainingAsync(new StartTrainingRequest { Dataset = "deaf-a", Model = "mlp", HyperParameters = new HyperParameters { Epochs = 2 } },
-                        deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
-                    return true;
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
-                {
-                    return false; // not labeled yet
-                }
-            }, ct);
+            var job = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "deaf-a", ct);
             await WaitForAsync("the job to say why it waits", async () =>
             {
                 job = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = job.JobId }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
@@ -325,28 +306,10 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         try
         {
             await platform.IngestionClient.UploadIdxAsync(_data, "silent-a", TestData.Idx(600, seed: 8));
-            var queue = Assert.Single(await _servers.RabbitMq.ListQueuesAsync(), q => q.Contains("run-job", StringComparison.Ordinal));
-            await using (var connection = await _servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync(ct))
-            await using (var channel = await connection.CreateChannelAsync(cancellationToken: ct))
-            {
-                await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);
-            }
+            var queue = await DeafenWorkerQueueAsync(ct);
             Step($"deleted the exchange of the worker's queue {queue}");
 
-            Job job = null!;
-            await WaitForAsync("StartTraining to accept the labeled dataset", async () =>
-            {
-                try
-                {
-                    job = await platform.TrainingClient.StartTrainingAsync(new StartTrainingRequest { Dataset = "silent-a", Model = "mlp", HyperParameters = new HyperParameters { Epochs = 2 } },
-                        deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
-                    return true;
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
-                {
-                    return false; // not labeled yet
-                }
-            }, ct);
+            var job = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "silent-a", ct);
             var handed = Stopwatch.StartNew();
             Worker? silent = null;
             await WaitForAsync("the scheduler to bench the silent worker", async () =>
@@ -370,6 +333,39 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         {
             platform.WriteOutputs(output);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// What was seen once after a broker crash, made on purpose: the worker's queue stays, and its consumer, but nothing
+    /// routes to it any more (its exchange is deleted), so neither hand-outs nor probes arrive and MassTransit notices
+    /// nothing. Returns the queue's name.
+    /// </summary>
+    private async Task<string> DeafenWorkerQueueAsync(CancellationToken ct)
+    {
+        var queue = Assert.Single(await _servers.RabbitMq.ListQueuesAsync(), q => q.Contains("run-job", StringComparison.Ordinal));
+        await using var connection = await _servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync(ct);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+        await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);
+        return queue;
+    }
+
+    /// <summary>Starts an MLP job on <paramref name="dataset"/> as soon as labeling has made its labeled version.</summary>
+    internal static async Task<Job> StartTrainingWhenLabeledAsync(TrainingService.TrainingServiceClient training, string dataset, CancellationToken ct, int epochs = 2)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await training.StartTrainingAsync(new StartTrainingRequest { Dataset = dataset, Model = "mlp", HyperParameters = new HyperParameters { Epochs = epochs } },
+                    deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && watch.Elapsed < Settle)
+            {
+                // Not labeled yet; polled, as nothing outside the labeling process says when it is.
+                await Task.Delay(200, ct);
+            }
         }
     }
 

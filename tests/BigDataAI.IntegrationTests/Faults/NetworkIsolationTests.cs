@@ -79,20 +79,7 @@ public sealed class NetworkIsolationTests(ServersFixture servers, ITestOutputHel
                     var served = await WaitForModelAsync(platform.InferenceClient, ct);
                     Step($"inference serves {served}");
                     await new IngestionService.IngestionServiceClient(embedded.Channel).UploadIdxAsync(data, "isolated", TestData.Idx(300, seed: 5));
-                    var training = new TrainingService.TrainingServiceClient(embedded.Channel);
-                    while (true)
-                    {
-                        try
-                        {
-                            await training.StartTrainingAsync(new StartTrainingRequest { Dataset = "isolated", Model = "mlp", HyperParameters = new HyperParameters { Epochs = 2 } },
-                                deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct);
-                            break;
-                        }
-                        catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
-                        {
-                            await Task.Delay(200, ct); // not labeled yet; polled, as nothing outside the process says when it is
-                        }
-                    }
+                    await FaultToleranceTests.StartTrainingWhenLabeledAsync(new TrainingService.TrainingServiceClient(embedded.Channel), "isolated", ct);
                     Step($"the embedded serve serves {await WaitForModelAsync(new InferenceService.InferenceServiceClient(embedded.Channel), ct)}");
                     var rest = OutlastReportDelay - serving.Elapsed;
                     if (rest > TimeSpan.Zero)

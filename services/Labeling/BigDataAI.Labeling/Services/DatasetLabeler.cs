@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using BigDataAI.Contracts.Labeling;
 using BigDataAI.Datasets;
-using MassTransit;
+using BigDataAI.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +12,7 @@ namespace BigDataAI.Labeling.Services;
 /// Makes the labeled version of a dataset version: source labels carried over, a seeded stratified split.
 /// Idempotent: a version that is already labeled is announced again, never labeled twice.
 /// </summary>
-public sealed class DatasetLabeler(DatasetStore datasets, IBus bus, IOptions<LabelingOptions> options, ILogger<DatasetLabeler> logger)
+public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, IOptions<LabelingOptions> options, ILogger<DatasetLabeler> logger)
 {
     public const string TelemetryName = "BigDataAI.Labeling";
     internal static readonly ActivitySource Source = new(TelemetryName);
@@ -53,7 +53,8 @@ public sealed class DatasetLabeler(DatasetStore datasets, IBus bus, IOptions<Lab
             logger.LogInformation("Labeled {Dataset} v{Version}: {Train} train, {Validation} validation, {Test} test rows (seed {Seed})",
                 dataset, version, split.Train.Length, split.Validation.Length, split.Test.Length, o.SplitSeed);
         }
-        await bus.Publish(new DatasetLabeled(labeled.Dataset, labeled.Version, DatasetPaths.LabeledManifest(labeled.Dataset, labeled.Version),
+        // Bounded: a failure here is retried (the consumer's redelivery, or the reconciler's next pass announces again).
+        await bus.PublishAsync(new DatasetLabeled(labeled.Dataset, labeled.Version, DatasetPaths.LabeledManifest(labeled.Dataset, labeled.Version),
             labeled.Splits[Splits.Train].Rows, labeled.Splits[Splits.Validation].Rows, labeled.Splits[Splits.Test].Rows, labeled.CreatedAt), cancellationToken).ConfigureAwait(false);
         return labeled;
     }

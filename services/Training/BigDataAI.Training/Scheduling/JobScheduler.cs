@@ -3,7 +3,7 @@ using BigDataAI.Storage;
 using BigDataAI.Training.Messages;
 using BigDataAI.Training.Model;
 using BigDataAI.Training.Services;
-using MassTransit;
+using BigDataAI.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -27,7 +27,7 @@ internal sealed class JobScheduler(
     JobTracker tracker,
     WorkerRegistry workers,
     IObjectStore store,
-    IBus bus,
+    BoundedPublisher bus,
     IOptions<TrainingOptions> options,
     TimeProvider time,
     ILogger<JobScheduler> logger) : BackgroundService
@@ -97,6 +97,16 @@ internal sealed class JobScheduler(
             else if (now - at > o.AssignTimeout && !byId[workerId].RunningJobs.Contains(jobId))
             {
                 _handedOut.TryRemove(jobId, out _);
+                // The stored record first: this view may only be behind (the worker's JobUpdated lost in a broker
+                // outage), with the job running elsewhere or long finished. Then there is nothing to hand out and no
+                // worker to blame.
+                var stored = await JobTracker.ReadAsync(store, JobTracker.JobPath(jobId), cancellationToken).ConfigureAwait(false);
+                if (stored is not null && stored.Status != JobStatus.Queued)
+                {
+                    logger.LogInformation("Job {JobId} is {Status} in storage (this control plane had missed its updates); not handing it out again", jobId, stored.Status);
+                    tracker.Apply(stored);
+                    continue;
+                }
                 var paused = workers.MarkSilent(workerId, jobId, pause =>
                     $"did not start job {jobId} within {o.AssignTimeout.TotalSeconds:0} s of being handed it (its job queue may be gone); no jobs for it until {(now + pause):HH:mm:ss} unless it shows it receives");
                 if (paused)
@@ -132,10 +142,12 @@ internal sealed class JobScheduler(
         var plan = Placement.Plan(queued, live, busy);
         foreach (var assignment in plan.Assignments)
         {
+            // Bounded, and recorded as handed out only once the broker has it: a hand-out that never left is not the
+            // worker's silence, and a publish caught by a broker crash must not stall the scheduler.
+            await bus.PublishAsync(new RunJob(store.Location, assignment.JobId, assignment.WorkerId), cancellationToken).ConfigureAwait(false);
             _handedOut[assignment.JobId] = (assignment.WorkerId, now);
             tracker.SetWaitingReason(assignment.JobId, $"handed to worker {assignment.WorkerId}");
             logger.LogInformation("Job {JobId} ({Resources}) handed to worker {WorkerId}", assignment.JobId, tracker.Get(assignment.JobId)?.Spec.Resources, assignment.WorkerId);
-            await bus.Publish(new RunJob(store.Location, assignment.JobId, assignment.WorkerId), cancellationToken).ConfigureAwait(false);
         }
         foreach (var (jobId, reason) in plan.Waiting)
         {

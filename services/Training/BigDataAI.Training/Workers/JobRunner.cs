@@ -10,7 +10,6 @@ using BigDataAI.Training.Messages;
 using BigDataAI.Training.Model;
 using BigDataAI.Training.Services;
 using TrainingOptions = BigDataAI.Training.Services.TrainingOptions;
-using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +27,7 @@ public sealed class JobRunner(
     IObjectStore store,
     ModelRegistry registry,
     WorkerIdentity me,
-    IBus bus,
+    BoundedPublisher bus,
     IOptions<TrainingOptions> options,
     ILogger<JobRunner> logger)
 {
@@ -38,7 +37,7 @@ public sealed class JobRunner(
     private IObjectStore Store => store;
     private ModelRegistry Registry => registry;
     private WorkerIdentity Me => me;
-    private IBus Bus => bus;
+    private BoundedPublisher Bus => bus;
     private TrainingOptions Options => options.Value;
     private ILogger Log => logger;
 
@@ -65,6 +64,18 @@ public sealed class JobRunner(
         if (stored is null || stored.IsFinished)
         {
             logger.LogInformation("Job {JobId} is {Status}: nothing to run", jobId, stored?.Status);
+            if (stored is not null)
+            {
+                // The scheduler handed out a finished job, so its view missed the end (a JobUpdated lost): say it again.
+                try
+                {
+                    await bus.PublishAsync(new JobUpdated(store.Location, stored), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "Could not publish the state of job {JobId}", jobId);
+                }
+            }
             return;
         }
         var run = new JobRun(this, stored, lease, keeper.Token);
@@ -254,8 +265,17 @@ public sealed class JobRunner(
 
         private async Task CompleteAsync(ModelRecord registered)
         {
-            await owner.Bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
-                registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), token).ConfigureAwait(false);
+            try
+            {
+                await owner.Bus.PublishAsync(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), registered.Spec.Architecture,
+                    registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt), token).ConfigureAwait(false);
+            }
+            catch (MessagingUnavailableException e)
+            {
+                // The model is registered, which is what counts: inference finds it by reconciling with the registry.
+                Logger.LogWarning("Job {JobId}: model {ModelId} is registered but ModelTrained could not be published ({Reason}); inference finds it in the registry",
+                    JobId, registered.ModelId, e.Message);
+            }
             var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
             await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true).ConfigureAwait(false);
         }
@@ -274,11 +294,16 @@ public sealed class JobRunner(
             }
             try
             {
-                await owner.Bus.Publish(new JobUpdated(owner.Store.Location, updated), token).ConfigureAwait(false);
+                // Bounded: progress is published from the training thread, which must never wait on a broker that crashed.
+                await owner.Bus.PublishAsync(new JobUpdated(owner.Store.Location, updated), token).ConfigureAwait(false);
+            }
+            catch (MessagingUnavailableException e)
+            {
+                // Progress for watchers is best effort; the stored record is the truth and is already written.
+                Logger.LogDebug("Could not publish the progress of job {JobId}: {Reason}", JobId, e.Message);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // Progress for watchers is best effort; the stored record is the truth and is already written.
                 Logger.LogWarning(e, "Could not publish the progress of job {JobId}", JobId);
             }
         }

@@ -1,3 +1,4 @@
+using BigDataAI.Hosting;
 using BigDataAI.Models;
 using BigDataAI.Training.Messages;
 using MassTransit;
@@ -18,7 +19,7 @@ internal sealed class TrainingWorkerService(
     WorkerJobs jobs,
     JobRunner runner,
     JobQueueProbe probe,
-    IBus bus,
+    BoundedPublisher bus,
     Storage.IObjectStore store,
     IOptions<Services.TrainingOptions> options,
     ILogger<TrainingWorkerService> logger) : BackgroundService
@@ -71,7 +72,7 @@ internal sealed class TrainingWorkerService(
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await bus.Publish(new WorkerStopping(store.Location, me.Id), cancellationToken).ConfigureAwait(false);
+            await bus.PublishAsync(new WorkerStopping(store.Location, me.Id), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -82,11 +83,24 @@ internal sealed class TrainingWorkerService(
     private async Task AnnounceLoopAsync(CancellationToken stoppingToken)
     {
         var interval = options.Value.Worker.AnnounceInterval;
+        var announcing = true;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await bus.Publish(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving, probe.LastHeard), stoppingToken).ConfigureAwait(false);
+                // Bounded: a publish caught by a broker crash can wait for ever, and this loop is how the scheduler knows
+                // the worker exists.
+                await bus.PublishAsync(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving, probe.LastHeard), stoppingToken).ConfigureAwait(false);
+                announcing = true;
+            }
+            catch (MessagingUnavailableException e)
+            {
+                // The broker is away: said once per outage, not every interval.
+                if (announcing)
+                {
+                    logger.LogWarning("Worker {WorkerId} cannot announce itself ({Reason}); trying again every {Interval}", me.Id, e.Message, interval);
+                }
+                announcing = false;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
