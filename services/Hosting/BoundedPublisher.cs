@@ -3,10 +3,10 @@ using MassTransit;
 namespace BigDataAI.Hosting;
 
 /// <summary>
-/// Publishing for code that answers a caller (gRPC handlers): it never waits on the broker without bound. A bus that
-/// is not connected fails at once, and one that does not confirm the message within <c>Messaging:PublishTimeout</c>
-/// fails then, both with <see cref="MessagingUnavailableException"/> (UNAVAILABLE to gRPC callers). Background work
-/// that may wait for the broker to come back publishes on <see cref="IBus"/> directly.
+/// The platform's one way to publish: it never waits on the broker without bound. A bus that is not connected fails at
+/// once, and one that does not confirm the message within <c>Messaging:PublishTimeout</c> fails then, both with
+/// <see cref="MessagingUnavailableException"/> (UNAVAILABLE to gRPC callers). Background loops catch it and try again
+/// at their next tick: a publish caught by a broker crash can otherwise wait for ever.
 /// </summary>
 public sealed class BoundedPublisher(IBus bus, IBusControl control, MessagingSettings settings)
 {

@@ -1,6 +1,5 @@
 using BigDataAI.Hosting;
 using BigDataAI.Training.Messages;
-using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,8 +18,7 @@ namespace BigDataAI.Training.Workers;
 /// </summary>
 public sealed partial class JobQueueProbe(
     WorkerIdentity me,
-    IBus bus,
-    IBusControl control,
+    BoundedPublisher publisher,
     MessagingSettings messaging,
     Storage.IObjectStore store,
     IOptions<Services.TrainingOptions> options,
@@ -91,7 +89,7 @@ public sealed partial class JobQueueProbe(
         {
             do
             {
-                await SendAsync(o.ProbeInterval, stoppingToken).ConfigureAwait(false);
+                await SendAsync(stoppingToken).ConfigureAwait(false);
                 Check(exitAfter);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
@@ -101,22 +99,20 @@ public sealed partial class JobQueueProbe(
         }
     }
 
-    private async Task SendAsync(TimeSpan bound, CancellationToken stoppingToken)
+    private async Task SendAsync(CancellationToken stoppingToken)
     {
-        if (!Connected())
+        if (!publisher.IsConnected)
         {
             return;
         }
         var sequence = Interlocked.Increment(ref _sequence);
         var sentAt = time.GetUtcNow();
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        bounded.CancelAfter(bound);
         try
         {
             // With publisher confirms (MassTransit's default on RabbitMQ) this returns once the broker has the message.
-            await bus.Publish(new WorkerProbe(store.Location, me.Id, sequence, sentAt), bounded.Token).ConfigureAwait(false);
+            await publisher.PublishAsync(new WorkerProbe(store.Location, me.Id, sequence, sentAt), stoppingToken).ConfigureAwait(false);
         }
-        catch (Exception) when (!stoppingToken.IsCancellationRequested)
+        catch (MessagingUnavailableException)
         {
             return; // the broker did not take it: an outage, not a lost queue; nothing to expect back
         }
@@ -130,12 +126,10 @@ public sealed partial class JobQueueProbe(
         }
     }
 
-    private bool Connected() => control.CheckHealth().Status == BusHealthStatus.Healthy;
-
     private void Check(TimeSpan exitAfter)
     {
         var now = time.GetUtcNow();
-        var connected = Connected();
+        var connected = publisher.IsConnected;
         bool exit;
         lock (_lock)
         {
