@@ -399,7 +399,14 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         var all = (await platform.IngestionClient.ListDatasetsAsync(new ListDatasetsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).Datasets;
         Assert.Equal(datasets.Order(StringComparer.Ordinal), all.Select(d => d.Dataset).Order(StringComparer.Ordinal));
         Assert.All(all, d => Assert.Equal(1, d.Version));
-        var jobs = await ListJobsAsync(platform, ct);
+        // The control plane's view of a job that ended while the broker was away (its last JobUpdated lost) catches up
+        // from storage once the worker's announcements show it no longer runs the job: wait for that, then judge.
+        IReadOnlyList<Job> jobs = [];
+        await WaitForAsync("every job to be seen ended", async () =>
+        {
+            jobs = await ListJobsAsync(platform, ct);
+            return jobs.All(j => j.State is JobState.Succeeded or JobState.Failed);
+        }, ct);
         Assert.Equal(jobs.Count, jobs.Select(j => j.JobId).Distinct().Count());
         Assert.All(jobs, j => Assert.True(j.State == JobState.Succeeded, $"job {j.JobId} ({j.Dataset}) is {j.State}: {j.Error}"));
         foreach (var dataset in datasets)
