@@ -27,7 +27,7 @@ public static class Benchmark
         var folder = Demo.SampleFolder(samples);
         var data = Path.Combine(dataDirectory, "bench-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", Inv));
         var url = $"http://127.0.0.1:{Demo.FreePort()}";
-        Console.WriteLine($"Benchmark: model {model}, {epochs} epochs, batch 128, Adam 1e-3, seed 1; {Environment.ProcessorCount} cores; torch threads {get_num_threads()}");
+        Console.WriteLine($"Benchmark: model {(model.Length == 0 ? "(the dataset's default)" : model)}, {epochs} epochs, batch 128, Adam 1e-3, seed 1; {Environment.ProcessorCount} cores; torch threads {get_num_threads()}");
 
         await using var app = EmbeddedHost.Build(data, url, quiet: true);
         await app.StartAsync(ct);
@@ -38,8 +38,11 @@ public static class Benchmark
         // The same train split the job will read, for the bare loop (read outside any timing).
         var store = new DatasetStore(new FileSystemObjectStore(Path.Combine(data, "store")));
         var labeled = await WaitForLabelsAsync(store, dataset.Version, ct);
-        var train = await store.ReadSplitAsync(labeled, Splits.Train, ct);
-        var spec = BigDataAI.Training.Workers.JobRunner.SpecFor(model, labeled.FeatureShape, labeled.Classes.Length);
+        var trainRows = await store.ReadSplitAsync(labeled, Splits.Train, ct);
+        var empty = trainRows.Select([]);
+        var prepared = BigDataAI.Training.Workers.JobRunner.Prepare(string.IsNullOrEmpty(model) ? ModelCatalog.DefaultFor(labeled.EffectiveSchema).Name : model,
+            labeled.Classes, trainRows, empty, empty);
+        var (spec, train) = (prepared.Spec, prepared.Train);
 
         Console.WriteLine($"Train split: {train.Rows:N0} rows. Warming up (1 bare epoch, not counted) ...");
         BareLoop(spec, train, 1);
@@ -110,7 +113,7 @@ public static class Benchmark
     }
 
     /// <summary>The plainest TorchSharp loop: one tensor per split, a seeded permutation per epoch, index_select per batch.</summary>
-    private static double BareLoop(ModelSpec spec, DatasetTable train, int epochs, int batchSize = 128, int seed = 1)
+    private static double BareLoop(ModelSpec spec, TrainingData train, int epochs, int batchSize = 128, int seed = 1)
     {
         TorchRuntime.EnsureLoadable();
         manual_seed(seed);

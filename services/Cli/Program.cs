@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BigDataAI.Cli;
+using BigDataAI.Protos.Ingestion.V1;
 using BigDataAI.Protos.Training.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -14,10 +15,12 @@ var inferenceUrl = new Option<string?>("--inference") { Description = "Inference
 var dataset = new Option<string>("--dataset") { Description = "Dataset name ([a-z0-9-], starting with a letter)", DefaultValueFactory = _ => "mnist" };
 var images = new Option<string?>("--images") { Description = "IDX image file (gzipped or not)" };
 var labels = new Option<string?>("--labels") { Description = "IDX label file (gzipped or not)" };
-var csv = new Option<string?>("--csv") { Description = "CSV file with a header row" };
-var labelColumn = new Option<string>("--label-column") { Description = "CSV: name of the label column", DefaultValueFactory = _ => "label" };
+var csv = new Option<string?>("--csv") { Description = "CSV file with a header row (.tsv or .tab: tab-separated); column types are inferred, empty/NA/NaN cells are nulls" };
+var labelColumn = new Option<string>("--label-column") { Description = "CSV: name of the label column (default 'label'; a file without it is stored unlabeled)", DefaultValueFactory = _ => "" };
 var source = new Option<string?>("--source") { Description = "Where the data came from (stored in the manifest)" };
-var model = new Option<string>("--model") { Description = "cnn or mlp", DefaultValueFactory = _ => "cnn" };
+var model = new Option<string>("--model") { Description = "Model to train: " + string.Join("; ", BigDataAI.Models.ModelCatalog.All.Select(m => $"{m.Name} ({m.Description})")) + ". Default: the dataset's (cnn for images, else mlp)", DefaultValueFactory = _ => "" };
+var predictModel = new Option<string?>("--model") { Description = "The model to ask: name (its newest version) or name@version; default: the only one registered" };
+var columns = new Option<string[]>("--column") { Description = "CSV/TSV: override what is inferred for a column, as NAME=ROLE or NAME=ROLE:TYPE or NAME=:TYPE (roles: feature, label, text, image, id, ignored; types: int64, double, bool, string, timestamp); repeat for several", AllowMultipleArgumentsPerToken = true };
 var version = new Option<int>("--version") { Description = "Dataset version (0 = newest)" };
 var epochs = new Option<int>("--epochs") { Description = "Epochs (0 = the model's default: 12 for cnn, 10 for mlp)" };
 var batchSize = new Option<int>("--batch-size") { Description = "Batch size (0 = 128)" };
@@ -81,11 +84,11 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
     return (i, l, c);
 }
 
-var ingest = new Command("ingest", "Upload IDX or CSV files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source };
+var ingest = new Command("ingest", "Upload IDX, CSV or TSV files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source, columns };
 ingest.SetAction((r, ct) => Run(async () =>
 {
     var (i, l, c) = InputsFrom(r);
-    await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct);
+    await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct, ColumnOverrides(r.GetValue(columns) ?? []));
     return 0;
 }));
 
@@ -125,11 +128,11 @@ workers.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var predict = new Command("predict", "Classify rows of an IDX or CSV file with the served model") { server, inferenceUrl, images, labels, csv, labelColumn, offset, count };
+var predict = new Command("predict", "Classify rows of an IDX or CSV file with a served model (CSV rows are sent as raw cells; the model's own preprocessing runs on the server)") { server, inferenceUrl, images, labels, csv, labelColumn, offset, count, predictModel };
 predict.SetAction((r, ct) => Run(async () =>
 {
     var (i, l, c) = InputsFrom(r);
-    await FlowsFor(r).PredictAsync(i, l, c, r.GetValue(labelColumn)!, r.GetValue(offset), r.GetValue(count), ct);
+    await FlowsFor(r).PredictAsync(i, l, c, string.IsNullOrEmpty(r.GetValue(labelColumn)) ? "label" : r.GetValue(labelColumn)!, r.GetValue(offset), r.GetValue(count), r.GetValue(predictModel), ct);
     return 0;
 }));
 
@@ -161,6 +164,18 @@ root.Subcommands.Add(workers);
 root.Subcommands.Add(predict);
 root.Subcommands.Add(bench);
 return await root.Parse(args).InvokeAsync();
+
+static IReadOnlyList<ColumnOverride> ColumnOverrides(IEnumerable<string> specs) => [.. specs.Select(spec =>
+{
+    var eq = spec.IndexOf('=');
+    if (eq <= 0)
+    {
+        throw new ArgumentException($"--column '{spec}': write NAME=ROLE, NAME=ROLE:TYPE or NAME=:TYPE.");
+    }
+    var (name, rest) = (spec[..eq], spec[(eq + 1)..]);
+    var colon = rest.IndexOf(':');
+    return new ColumnOverride { Name = name, Role = colon < 0 ? rest : rest[..colon], Type = colon < 0 ? "" : rest[(colon + 1)..] };
+})];
 
 static GrpcChannel Channel(string url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
 

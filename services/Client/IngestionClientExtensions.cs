@@ -14,9 +14,14 @@ public static class IngestionClientExtensions
         client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Idx, Source = source ?? "", Files = { "images", "labels" } },
             [("images", imagesPath), ("labels", labelsPath)], cancellationToken);
 
-    /// <summary>Uploads a CSV file with a header row as a new version of <paramref name="dataset"/>.</summary>
-    public static Task<UploadReply> UploadCsvAsync(this IngestionService.IngestionServiceClient client, string dataset, string csvPath, string labelColumn = "label", string? source = null, CancellationToken cancellationToken = default) =>
-        client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Csv, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" } },
+    /// <summary>
+    /// Uploads a CSV file with a header row as a new version of <paramref name="dataset"/> (a TSV when
+    /// <paramref name="format"/> says so); <paramref name="columns"/> override the roles and types the service infers.
+    /// An empty <paramref name="labelColumn"/> means "label", and then a table without that column is stored unlabeled.
+    /// </summary>
+    public static Task<UploadReply> UploadCsvAsync(this IngestionService.IngestionServiceClient client, string dataset, string csvPath, string labelColumn = "", string? source = null,
+        IEnumerable<ColumnOverride>? columns = null, DatasetFormat format = DatasetFormat.Csv, CancellationToken cancellationToken = default) =>
+        client.UploadAsync(new UploadHeader { Dataset = dataset, Format = format, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" }, Columns = { columns ?? [] } },
             [("data", csvPath)], cancellationToken);
 
     /// <summary>

@@ -13,33 +13,64 @@ public sealed class DatasetNotFoundException(string message) : Exception(message
 /// </summary>
 public sealed class DatasetStore(IObjectStore store)
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
     public const int DefaultRowsPerShard = 4096;
 
     public IObjectStore Objects => store;
 
-    /// <summary>Commits <paramref name="table"/> as the next version of <paramref name="dataset"/>.</summary>
-    public async Task<DatasetManifest> CommitAsync(string dataset, DatasetTable table, DatasetSource source, int rowsPerShard = DefaultRowsPerShard, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Commits <paramref name="table"/> as the next version of <paramref name="dataset"/>: its typed columns as they are,
+    /// the classes of its label column, and how many rows are unlabeled (a null label).
+    /// </summary>
+    public async Task<DatasetManifest> CommitAsync(string dataset, Table table, DatasetSource source, DatasetLineage? lineage = null, int rowsPerShard = DefaultRowsPerShard, CancellationToken cancellationToken = default)
     {
         DatasetPaths.EnsureValidName(dataset);
         if (table.Rows == 0)
         {
             throw new ArgumentException("A dataset needs at least one row.", nameof(table));
         }
-        var rowIds = Enumerable.Range(0, table.Rows).Select(i => (long)i).ToArray();
-        var shards = await WriteShardsAsync(table, rowIds, (i, sha) => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}-{sha[..16]}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
+        var classes = table.DistinctClasses();
+        var (counts, unlabeled) = CountClasses(table, classes);
+        var shards = await WriteShardsAsync(table, (i, sha) => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}-{sha[..16]}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
         var version = await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false);
         while (true)
         {
             version++;
-            var manifest = new DatasetManifest(FormatVersion, dataset, version, table.Rows, table.FeatureCount, table.FeatureShape,
-                table.FeatureNames, table.Classes, table.ClassCounts(), shards, source, DateTimeOffset.UtcNow);
+            var manifest = new DatasetManifest(FormatVersion, dataset, version, table.Rows, classes, counts, shards, source, DateTimeOffset.UtcNow)
+            {
+                Schema = table.Schema,
+                UnlabeledRows = unlabeled,
+                Lineage = lineage ?? new DatasetLineage("ingest", source.Files),
+            };
             if (await TryCreateJsonAsync(DatasetPaths.Manifest(dataset, version), manifest, cancellationToken).ConfigureAwait(false))
             {
                 return manifest;
             }
             // Another upload took this version number first: ours becomes the next one.
         }
+    }
+
+    /// <summary>Rows per class (by <see cref="Table.ClassIndices"/>) and rows without a label.</summary>
+    public static (long[] Counts, long Unlabeled) CountClasses(Table table, IReadOnlyList<string> classes)
+    {
+        var counts = new long[classes.Count];
+        long unlabeled = 0;
+        if (table.Schema.Label is null)
+        {
+            return (counts, table.Rows);
+        }
+        foreach (var index in table.ClassIndices(classes))
+        {
+            if (index < 0)
+            {
+                unlabeled++;
+            }
+            else
+            {
+                counts[index]++;
+            }
+        }
+        return (counts, unlabeled);
     }
 
     /// <summary>The version of <paramref name="dataset"/> whose source bytes hash to <paramref name="sha256"/>, if any.</summary>
@@ -97,11 +128,14 @@ public sealed class DatasetStore(IObjectStore store)
     }
 
     /// <summary>Reads every row of a raw version, verifying each shard's checksum.</summary>
-    public Task<DatasetTable> ReadAsync(DatasetManifest manifest, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(manifest.Shards, manifest.Rows, manifest.FeatureCount, manifest.FeatureShape, manifest.Classes, manifest.FeatureNames, cancellationToken);
+    public Task<Table> ReadAsync(DatasetManifest manifest, CancellationToken cancellationToken = default) =>
+        ReadShardsAsync(manifest.FormatVersion, manifest.Shards, manifest.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
 
-    /// <summary>Commits the labeled form of a version. Returns the stored manifest (an earlier identical commit wins).</summary>
-    public async Task<LabeledManifest> CommitLabeledAsync(DatasetManifest source, string labelSource, int splitSeed, IReadOnlyDictionary<string, DatasetTable> splits, IReadOnlyDictionary<string, long[]> rowIds, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Commits the labeled form of a version: each split's rows with the source's columns (their row ids kept).
+    /// Returns the stored manifest (an earlier identical commit wins).
+    /// </summary>
+    public async Task<LabeledManifest> CommitLabeledAsync(DatasetManifest source, string labelSource, int splitSeed, IReadOnlyDictionary<string, Table> splits, long unlabeledRows, CancellationToken cancellationToken = default)
     {
         var infos = new Dictionary<string, SplitInfo>();
         foreach (var (name, table) in splits)
@@ -109,11 +143,15 @@ public sealed class DatasetStore(IObjectStore store)
             var prefix = DatasetPaths.LabeledShardPrefix(source.Dataset, source.Version, name);
             var shards = table.Rows == 0
                 ? []
-                : await WriteShardsAsync(table, rowIds[name], (i, sha) => $"{prefix}{i:D5}-{sha[..16]}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
-            infos[name] = new SplitInfo(table.Rows, table.ClassCounts(), shards);
+                : await WriteShardsAsync(table, (i, sha) => $"{prefix}{i:D5}-{sha[..16]}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
+            infos[name] = new SplitInfo(table.Rows, CountClasses(table, source.Classes).Counts, shards);
         }
         var manifest = new LabeledManifest(FormatVersion, source.Dataset, source.Version, DatasetPaths.Manifest(source.Dataset, source.Version),
-            labelSource, splitSeed, source.FeatureCount, source.FeatureShape, source.FeatureNames, source.Classes, infos, DateTimeOffset.UtcNow);
+            labelSource, splitSeed, source.Classes, infos, DateTimeOffset.UtcNow)
+        {
+            Schema = source.EffectiveSchema,
+            UnlabeledRows = unlabeledRows,
+        };
         var path = DatasetPaths.LabeledManifest(source.Dataset, source.Version);
         if (await TryCreateJsonAsync(path, manifest, cancellationToken).ConfigureAwait(false))
         {
@@ -133,13 +171,13 @@ public sealed class DatasetStore(IObjectStore store)
     }
 
     /// <summary>Reads one split (train, validation or test) of a labeled version.</summary>
-    public Task<DatasetTable> ReadSplitAsync(LabeledManifest manifest, string split, CancellationToken cancellationToken = default)
+    public Task<Table> ReadSplitAsync(LabeledManifest manifest, string split, CancellationToken cancellationToken = default)
     {
         if (!manifest.Splits.TryGetValue(split, out var info))
         {
             throw new DatasetNotFoundException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no '{split}' split.");
         }
-        return ReadShardsAsync(info.Shards, info.Rows, manifest.FeatureCount, manifest.FeatureShape, manifest.Classes, manifest.FeatureNames, cancellationToken);
+        return ReadShardsAsync(manifest.FormatVersion, info.Shards, info.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
     }
 
     private async Task<int> LatestVersionAsync(string dataset, CancellationToken cancellationToken)
@@ -160,13 +198,13 @@ public sealed class DatasetStore(IObjectStore store)
     /// commit that loses a race, or a later commit of the same upload, never overwrites a committed version's shard
     /// with other bytes.
     /// </summary>
-    private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(DatasetTable table, long[] rowIds, Func<int, string, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(Table table, Func<int, string, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
     {
         var shards = new List<ShardInfo>();
         for (int start = 0, index = 0; start < table.Rows; start += rowsPerShard, index++)
         {
             var count = Math.Min(rowsPerShard, table.Rows - start);
-            var bytes = await ParquetShards.EncodeAsync(table, start, count, rowIds, cancellationToken).ConfigureAwait(false);
+            var bytes = await ParquetShards.EncodeAsync(table, start, count, cancellationToken).ConfigureAwait(false);
             var sha = ParquetShards.Sha256(bytes);
             var path = pathOf(index, sha);
             using (var content = new MemoryStream(bytes, writable: false))
@@ -178,11 +216,9 @@ public sealed class DatasetStore(IObjectStore store)
         return shards;
     }
 
-    private async Task<DatasetTable> ReadShardsAsync(IReadOnlyList<ShardInfo> shards, long rows, int featureCount, int[] shape, string[] classes, string[] names, CancellationToken cancellationToken)
+    private async Task<Table> ReadShardsAsync(int formatVersion, IReadOnlyList<ShardInfo> shards, long rows, DatasetSchema schema, string[] classes, CancellationToken cancellationToken)
     {
-        var features = new float[checked(rows * featureCount)];
-        var labels = new long[rows];
-        var offset = 0;
+        var parts = new List<Table>(shards.Count);
         foreach (var shard in shards)
         {
             var bytes = await ReadBytesAsync(shard.Path, cancellationToken).ConfigureAwait(false)
@@ -193,18 +229,45 @@ public sealed class DatasetStore(IObjectStore store)
                 throw new InvalidDataException($"Shard '{shard.Path}' is corrupt: its SHA-256 is {sha}, the manifest says {shard.Sha256}.");
             }
             using var stream = new MemoryStream(bytes, writable: false);
-            var read = await ParquetShards.DecodeAsync(stream, shard.Path, featureCount, features, labels, offset, cancellationToken).ConfigureAwait(false);
-            if (read != shard.Rows)
+            var part = formatVersion == 1
+                ? await ParquetShards.DecodeLegacyAsync(stream, shard.Path, schema, classes, shard.Rows, cancellationToken).ConfigureAwait(false)
+                : await ParquetShards.DecodeAsync(stream, shard.Path, schema, cancellationToken).ConfigureAwait(false);
+            if (part.Rows != shard.Rows)
             {
-                throw new InvalidDataException($"Shard '{shard.Path}' holds {read} rows, the manifest says {shard.Rows}.");
+                throw new InvalidDataException($"Shard '{shard.Path}' holds {part.Rows} rows, the manifest says {shard.Rows}.");
             }
-            offset += read;
+            parts.Add(part);
         }
-        if (offset != rows)
+        var table = Concat(schema, parts);
+        if (table.Rows != rows)
         {
-            throw new InvalidDataException($"Shards hold {offset} rows, the manifest says {rows}.");
+            throw new InvalidDataException($"Shards hold {table.Rows} rows, the manifest says {rows}.");
         }
-        return new DatasetTable(features, labels, featureCount, shape, classes, names);
+        return table;
+    }
+
+    /// <summary>The rows of <paramref name="parts"/> one after another.</summary>
+    public static Table Concat(DatasetSchema schema, IReadOnlyList<Table> parts)
+    {
+        if (parts.Count == 1)
+        {
+            return parts[0];
+        }
+        var rows = parts.Sum(p => p.Rows);
+        var columns = new List<Column>(schema.Columns.Count);
+        for (var c = 0; c < schema.Columns.Count; c++)
+        {
+            var column = Column.Allocate(schema.Columns[c], rows);
+            var offset = 0L;
+            foreach (var part in parts)
+            {
+                var values = part.Columns[c].Values;
+                Array.Copy(values, 0, column.Values, offset, values.Length);
+                offset += values.Length;
+            }
+            columns.Add(column);
+        }
+        return new Table(schema, columns, [.. parts.SelectMany(p => p.RowIds)]);
     }
 
     private async Task<byte[]?> ReadBytesAsync(string path, CancellationToken cancellationToken)

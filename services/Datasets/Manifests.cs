@@ -13,19 +13,54 @@ public sealed record ShardInfo(string Path, long Rows, long Bytes, string Sha256
 /// An immutable dataset version. It becomes visible only when this manifest is written, and it is written
 /// last, create-only: readers never see a version whose shards are incomplete.
 /// </summary>
+/// <remarks>
+/// Format 2 (written now) holds <see cref="Schema"/>: the source's own typed columns and their roles. Format 1 (written
+/// before typed columns) had one <c>features</c> list column and a class-index <c>label</c>, described by
+/// <see cref="FeatureCount"/>, <see cref="FeatureShape"/> and <see cref="FeatureNames"/>; such versions are still read,
+/// as a tensor column <c>features</c> and a string label column (docs/decisions/0010-typed-datasets.md).
+/// </remarks>
 public sealed record DatasetManifest(
     int FormatVersion,
     string Dataset,
     int Version,
     long Rows,
-    int FeatureCount,
-    int[] FeatureShape,
-    string[] FeatureNames,
     string[] Classes,
     long[] ClassCounts,
     IReadOnlyList<ShardInfo> Shards,
     DatasetSource Source,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>The columns (format 2). For a format-1 version use <see cref="EffectiveSchema"/>.</summary>
+    public DatasetSchema? Schema { get; init; }
+
+    /// <summary>Rows whose label is null: unlabeled, waiting to be labeled.</summary>
+    public long UnlabeledRows { get; init; }
+
+    /// <summary>How the version was made (format 2).</summary>
+    public DatasetLineage? Lineage { get; init; }
+
+    /// <summary>Format 1 only: floats per row.</summary>
+    public int? FeatureCount { get; init; }
+
+    /// <summary>Format 1 only: the shape of one row's features.</summary>
+    public int[]? FeatureShape { get; init; }
+
+    /// <summary>Format 1 only: CSV header names of the features.</summary>
+    public string[]? FeatureNames { get; init; }
+
+    /// <summary>The schema of the stored rows, whatever the format.</summary>
+    [JsonIgnore]
+    public DatasetSchema EffectiveSchema => Schema ?? LegacySchema.Of(FeatureShape ?? [FeatureCount ?? 1]);
+}
+
+/// <summary>The schema a format-1 version is read with: one tensor column <c>features</c> and the label's class names.</summary>
+internal static class LegacySchema
+{
+    public static DatasetSchema Of(int[] shape) => new([
+        new ColumnSchema("features", ColumnType.Tensor, ColumnRole.Feature, Nullable: false, Shape: shape),
+        new ColumnSchema("label", ColumnType.String, ColumnRole.Label, Nullable: false),
+    ]);
+}
 
 /// <summary>One split of a labeled version: its rows per class and its shards.</summary>
 public sealed record SplitInfo(long Rows, long[] ClassCounts, IReadOnlyList<ShardInfo> Shards);
@@ -34,6 +69,7 @@ public sealed record SplitInfo(long Rows, long[] ClassCounts, IReadOnlyList<Shar
 /// The labeled, split form of one dataset version. There is at most one per dataset version; it is derived
 /// deterministically (seeded) so writing it twice gives the same content.
 /// </summary>
+/// <remarks>Its shards have the source version's columns (<see cref="Schema"/>); unlabeled rows are in no split.</remarks>
 public sealed record LabeledManifest(
     int FormatVersion,
     string Dataset,
@@ -41,12 +77,29 @@ public sealed record LabeledManifest(
     string SourceManifestPath,
     string LabelSource,
     int SplitSeed,
-    int FeatureCount,
-    int[] FeatureShape,
-    string[] FeatureNames,
     string[] Classes,
     IReadOnlyDictionary<string, SplitInfo> Splits,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>The columns (format 2). For a format-1 version use <see cref="EffectiveSchema"/>.</summary>
+    public DatasetSchema? Schema { get; init; }
+
+    /// <summary>Rows of the source version left out of every split because their label is null.</summary>
+    public long UnlabeledRows { get; init; }
+
+    /// <summary>Format 1 only.</summary>
+    public int? FeatureCount { get; init; }
+
+    /// <summary>Format 1 only.</summary>
+    public int[]? FeatureShape { get; init; }
+
+    /// <summary>Format 1 only.</summary>
+    public string[]? FeatureNames { get; init; }
+
+    /// <summary>The schema of the stored rows, whatever the format.</summary>
+    [JsonIgnore]
+    public DatasetSchema EffectiveSchema => Schema ?? LegacySchema.Of(FeatureShape ?? [FeatureCount ?? 1]);
+}
 
 public static class Splits
 {

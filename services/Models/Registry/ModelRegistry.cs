@@ -1,4 +1,6 @@
 using System.Text.Json;
+using BigDataAI.Datasets;
+using BigDataAI.Models.Features;
 using BigDataAI.Storage;
 
 namespace BigDataAI.Models.Registry;
@@ -29,7 +31,25 @@ public sealed record ModelRecord(
     double TestAccuracy,
     JsonElement MetricsJson,
     string JobId,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>The model's name (default: its dataset's name); with <see cref="ModelVersion"/> it names the model to Predict.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The model's version under its name: 1, 2, ... in registration order; 0 for models registered before names existed.</summary>
+    public int ModelVersion { get; init; }
+
+    /// <summary>How the model's input is made from raw columns; null for models registered before typed datasets (dense input only).</summary>
+    public FeaturePipeline? Features { get; init; }
+
+    /// <summary>The name it is served under: <see cref="Name"/>, or the dataset's name for older records.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string ServedName => Name ?? Dataset;
+
+    /// <summary><c>name@version</c>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Reference => $"{ServedName}@{ModelVersion}";
+}
 
 /// <summary>
 /// The model registry in the object store: <c>models/{id}/weights-{sha}.pt</c> first, then <c>models/{id}/model.json</c>
@@ -39,6 +59,9 @@ public sealed record ModelRecord(
 public sealed class ModelRegistry(IObjectStore store)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>Where version claims live: <c>model-names/{name}/v{version:000000}.json</c>, each naming one model id.</summary>
+    public const string NamesRoot = "model-names/";
 
     /// <summary>Path of a model's registry entry.</summary>
     public static string RecordPath(string modelId) => $"models/{modelId}/model.json";
@@ -51,13 +74,23 @@ public sealed class ModelRegistry(IObjectStore store)
 /// record: an earlier registration of the same id wins.</summary>
     public async Task<ModelRecord> RegisterAsync(ModelRecord record, byte[] weights, CancellationToken cancellationToken = default)
     {
+        var name = record.Name ?? record.Dataset;
+        if (!DatasetPaths.IsValidName(name))
+        {
+            throw new ArgumentException($"Model name '{name}' is invalid: use 1-64 characters of lower-case letters, digits and '-', starting with a letter.");
+        }
         // The weights' path names their content, so an abandoned earlier attempt (weights written, record not) can never
         // leave a record pointing at weights other than its own.
-        record = record with { WeightsPath = WeightsPath(record.ModelId, weights) };
+        record = record with { Name = name, WeightsPath = WeightsPath(record.ModelId, weights) };
         using (var content = new MemoryStream(weights, writable: false))
         {
             await store.PutAsync(record.WeightsPath, content, cancellationToken).ConfigureAwait(false);
         }
+        if (await GetAsync(record.ModelId, cancellationToken).ConfigureAwait(false) is { } existing)
+        {
+            return existing;
+        }
+        record = record with { ModelVersion = await ClaimVersionAsync(name, record.ModelId, cancellationToken).ConfigureAwait(false) };
         using (var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(record, Json), writable: false))
         {
             if (await store.TryCreateAsync(RecordPath(record.ModelId), content, cancellationToken).ConfigureAwait(false))
@@ -68,6 +101,51 @@ public sealed class ModelRegistry(IObjectStore store)
         return await GetAsync(record.ModelId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Model '{record.ModelId}' vanished while being registered.");
     }
+
+    /// <summary>
+    /// The version of <paramref name="modelId"/> under <paramref name="name"/>: the one an earlier attempt claimed, or the
+    /// next free number, claimed create-only (two registrations at once get different numbers).
+    /// </summary>
+    private async Task<int> ClaimVersionAsync(string name, string modelId, CancellationToken cancellationToken)
+    {
+        var claims = await ListClaimsAsync(name, cancellationToken).ConfigureAwait(false);
+        if (claims.FirstOrDefault(c => c.ModelId == modelId) is { } mine)
+        {
+            return mine.Version;
+        }
+        var next = claims.Count == 0 ? 1 : claims.Max(c => c.Version) + 1;
+        while (true)
+        {
+            using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(new VersionClaim(modelId), Json), writable: false);
+            if (await store.TryCreateAsync($"{NamesRoot}{name}/v{next:D6}.json", content, cancellationToken).ConfigureAwait(false))
+            {
+                return next;
+            }
+            next++;
+        }
+    }
+
+    private async Task<List<(int Version, string ModelId)>> ListClaimsAsync(string name, CancellationToken cancellationToken)
+    {
+        var claims = new List<(int, string)>();
+        var prefix = $"{NamesRoot}{name}/v";
+        await foreach (var path in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (!path.EndsWith(".json", StringComparison.Ordinal)
+                || !int.TryParse(path.AsSpan(prefix.Length, path.Length - prefix.Length - ".json".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+            {
+                continue;
+            }
+            await using var stream = await store.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+            if (stream is not null && await JsonSerializer.DeserializeAsync<VersionClaim>(stream, Json, cancellationToken).ConfigureAwait(false) is { } claim)
+            {
+                claims.Add((version, claim.ModelId));
+            }
+        }
+        return claims;
+    }
+
+    private sealed record VersionClaim(string ModelId);
 
     /// <summary>One model's record, or null.</summary>
     public async Task<ModelRecord?> GetAsync(string modelId, CancellationToken cancellationToken = default)
@@ -108,9 +186,14 @@ public sealed class ModelRegistry(IObjectStore store)
         return ids;
     }
 
-    /// <summary>Whether <paramref name="a"/> is newer than <paramref name="b"/>: later registered, ties broken by id (the order of <see cref="ListAsync"/>).</summary>
+    /// <summary>
+    /// Whether <paramref name="a"/> is newer than <paramref name="b"/>: a higher version under the same name, else later
+    /// registered, ties broken by id (the order of <see cref="ListAsync"/>).
+    /// </summary>
     public static bool IsNewer(ModelRecord a, ModelRecord b) =>
-        a.CreatedAt > b.CreatedAt || (a.CreatedAt == b.CreatedAt && string.CompareOrdinal(a.ModelId, b.ModelId) > 0);
+        a.ServedName == b.ServedName && a.ModelVersion != b.ModelVersion
+            ? a.ModelVersion > b.ModelVersion
+            : a.CreatedAt > b.CreatedAt || (a.CreatedAt == b.CreatedAt && string.CompareOrdinal(a.ModelId, b.ModelId) > 0);
 
     /// <summary>The newest registered model, or null when there is none.</summary>
     public async Task<ModelRecord?> LatestAsync(CancellationToken cancellationToken = default) =>

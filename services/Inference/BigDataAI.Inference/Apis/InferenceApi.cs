@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using BigDataAI.Inference.Services;
+using BigDataAI.Models.Features;
+using BigDataAI.Models.Registry;
 using BigDataAI.Protos.Inference.V1;
 using Grpc.Core;
 
@@ -8,44 +10,30 @@ namespace BigDataAI.Inference.Apis;
 
 internal sealed class InferenceApi(ModelHost host) : InferenceService.InferenceServiceBase
 {
-    public override Task<PredictReply> Predict(PredictRequest request, ServerCallContext context)
+    public override async Task<PredictReply> Predict(PredictRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
-        if (request.Inputs.Count == 0)
+        if (request.Inputs.Count == 0 && request.Rows.Count == 0)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "Field 'inputs' is empty: send at least one input."));
+            throw Invalid("Fields 'rows' and 'inputs' are both empty: send at least one row (or dense input).");
         }
-        using var model = host.Acquire()
-            ?? throw new RpcException(new Status(StatusCode.Unavailable, "No model is loaded yet: train one (it is served as soon as it is registered)."));
+        if (request.Inputs.Count > 0 && request.Rows.Count > 0)
+        {
+            throw Invalid("Send either 'rows' or 'inputs' in one call, not both.");
+        }
+        using var model = await AcquireAsync(request.Model, context.CancellationToken).ConfigureAwait(false);
+        var record = model.Record;
         using var activity = ModelHost.Source.StartActivity("predict");
-        activity?.SetTag("bigdataai.model_id", model.Record.ModelId);
-        activity?.SetTag("bigdataai.inputs", request.Inputs.Count);
+        activity?.SetTag("bigdataai.model_id", record.ModelId);
+        activity?.SetTag("bigdataai.model", record.Reference);
+        var count = Math.Max(request.Inputs.Count, request.Rows.Count);
+        activity?.SetTag("bigdataai.inputs", count);
 
-        var features = model.Record.FeatureShape.Aggregate(1, (a, d) => a * d);
-        var batch = new float[checked(request.Inputs.Count * features)];
-        for (var i = 0; i < request.Inputs.Count; i++)
-        {
-            var input = request.Inputs[i].Features;
-            if (input.Count != features)
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument,
-                    $"Input {i} has {input.Count} features; model '{model.Record.ModelId}' expects {features} (shape [{string.Join(", ", model.Record.FeatureShape)}])."));
-            }
-            for (var j = 0; j < features; j++)
-            {
-                var v = input[j];
-                if (!float.IsFinite(v))
-                {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"Input {i}, feature {j}: {v.ToString(CultureInfo.InvariantCulture)} is not a finite number."));
-                }
-                batch[i * features + j] = v;
-            }
-        }
-
-        var classes = model.Record.Classes.Length;
-        var probabilities = model.Predictor.Predict(batch, request.Inputs.Count);
-        var reply = new PredictReply { ModelId = model.Record.ModelId };
-        for (var i = 0; i < request.Inputs.Count; i++)
+        var features = request.Rows.Count > 0 ? FromRows(record, request.Rows) : FromDense(record, request.Inputs);
+        var classes = record.Classes.Length;
+        var probabilities = model.Predictor.Predict(features, count);
+        var reply = new PredictReply { ModelId = record.ModelId, Model = record.ServedName, ModelVersion = record.ModelVersion };
+        for (var i = 0; i < count; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
             var best = 0;
@@ -56,31 +44,155 @@ internal sealed class InferenceApi(ModelHost host) : InferenceService.InferenceS
                     best = c;
                 }
             }
-            var prediction = new Prediction { ClassIndex = best, ClassName = model.Record.Classes[best] };
+            var prediction = new Prediction { ClassIndex = best, ClassName = record.Classes[best] };
             prediction.Probabilities.AddRange(row.ToArray());
             reply.Predictions.Add(prediction);
         }
-        ModelHost.Predictions.Add(request.Inputs.Count);
+        ModelHost.Predictions.Add(count);
         ModelHost.Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return reply;
+    }
+
+    /// <summary>Raw rows through the model's own feature pipeline (the code training ran).</summary>
+    private static float[] FromRows(ModelRecord record, IList<Row> rows)
+    {
+        if (record.Features is not { } pipeline)
+        {
+            throw Invalid($"Model {record.Reference} was registered before typed datasets and takes only dense 'inputs' ({record.FeatureShape.Aggregate(1, (a, d) => a * d)} floats each).");
+        }
+        var cells = new List<IReadOnlyDictionary<string, Cell>>(rows.Count);
+        for (var r = 0; r < rows.Count; r++)
+        {
+            var row = new Dictionary<string, Cell>(rows[r].Cells.Count, StringComparer.Ordinal);
+            foreach (var (name, value) in rows[r].Cells)
+            {
+                row[name] = value.KindCase switch
+                {
+                    Value.KindOneofCase.Number => double.IsNaN(value.Number) ? Cell.Null : Cell.Of(value.Number),
+                    Value.KindOneofCase.Integer => Cell.Of(value.Integer),
+                    Value.KindOneofCase.Text => Cell.Of(value.Text),
+                    Value.KindOneofCase.Flag => Cell.Of(value.Flag),
+                    Value.KindOneofCase.Data => new Cell(CellKind.Bytes, Bytes: value.Data.ToByteArray()),
+                    Value.KindOneofCase.Tensor => Cell.Of([.. value.Tensor.Values]),
+                    _ => Cell.Null,
+                };
+            }
+            cells.Add(row);
+        }
+        try
+        {
+            return pipeline.Transform(pipeline.FromCells(cells));
+        }
+        catch (ArgumentException e)
+        {
+            throw Invalid($"Model {record.Reference}: {e.Message}");
+        }
+    }
+
+    /// <summary>Dense inputs: for models over one tensor column (or registered before typed datasets).</summary>
+    private static float[] FromDense(ModelRecord record, IList<Input> inputs)
+    {
+        if (record.Features is { } pipeline && pipeline.Steps is not [TensorFeature])
+        {
+            throw Invalid($"Model {record.Reference} reads the columns {string.Join(", ", pipeline.InputColumns.Select(c => c.Name))}: send 'rows' with those cells, not dense 'inputs'.");
+        }
+        var features = record.Features?.Width ?? record.FeatureShape.Aggregate(1, (a, d) => a * d);
+        var batch = new float[checked(inputs.Count * features)];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i].Features;
+            if (input.Count != features)
+            {
+                throw Invalid($"Input {i} has {input.Count} features; model {record.Reference} expects {features} (shape [{string.Join(", ", record.FeatureShape)}]).");
+            }
+            for (var j = 0; j < features; j++)
+            {
+                var v = input[j];
+                if (!float.IsFinite(v))
+                {
+                    throw Invalid($"Input {i}, feature {j}: {v.ToString(CultureInfo.InvariantCulture)} is not a finite number.");
+                }
+                batch[i * features + j] = v;
+            }
+        }
+        return batch;
+    }
+
+    public override Task<ServedModel> GetModel(GetModelRequest request, ServerCallContext context)
+    {
+        var record = Resolve(request.Model);
+        return Task.FromResult(ToProto(record, host.Loaded(record.ModelId)));
+    }
+
+    public override Task<ListModelsReply> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var reply = new ListModelsReply();
+        var name = string.IsNullOrWhiteSpace(request.Name) ? null : request.Name.Trim();
+        foreach (var record in host.Records.Where(r => name is null || r.ServedName == name))
+        {
+            reply.Models.Add(ToProto(record, host.Loaded(record.ModelId)));
+        }
         return Task.FromResult(reply);
     }
 
-    public override Task<Protos.Inference.V1.ServedModel> GetModel(GetModelRequest request, ServerCallContext context)
+    private static ServedModel ToProto(ModelRecord r, LoadedModel? loaded)
     {
-        var current = host.Current
-            ?? throw new RpcException(new Status(StatusCode.Unavailable, "No model is loaded yet."));
-        var r = current.Record;
-        var reply = new Protos.Inference.V1.ServedModel
+        var reply = new ServedModel
         {
             ModelId = r.ModelId,
             Architecture = r.Spec.Architecture,
             Dataset = r.Dataset,
             Version = r.DatasetVersion,
             TestAccuracy = r.TestAccuracy,
-            Features = r.FeatureShape.Aggregate(1, (a, d) => a * d),
-            LoadedAt = current.LoadedAt.ToString("O", CultureInfo.InvariantCulture),
+            Features = r.Features?.Width ?? r.FeatureShape.Aggregate(1, (a, d) => a * d),
+            LoadedAt = loaded?.LoadedAt.ToString("O", CultureInfo.InvariantCulture) ?? "",
+            Name = r.ServedName,
+            ModelVersion = r.ModelVersion,
         };
         reply.Classes.AddRange(r.Classes);
-        return Task.FromResult(reply);
+        foreach (var (column, type) in r.Features?.InputColumns ?? [])
+        {
+            var step = r.Features!.Steps.First(s => s.Column == column);
+            reply.Inputs.Add(new InputColumn
+            {
+                Name = column,
+                Type = step is TensorFeature t ? $"tensor[{string.Join("x", t.Shape)}]" : type.ToString().ToLowerInvariant(),
+            });
+        }
+        return reply;
     }
+
+    private ModelRecord Resolve(string reference)
+    {
+        try
+        {
+            return host.Resolve(reference);
+        }
+        catch (Exception e) when (Map(e) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    private async Task<LoadedModel> AcquireAsync(string reference, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await host.AcquireAsync(reference, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Map(e) is { } status)
+        {
+            throw new RpcException(status);
+        }
+    }
+
+    private static Status? Map(Exception e) => e switch
+    {
+        ModelNotFoundException => new Status(StatusCode.NotFound, e.Message),
+        ModelNotChosenException => new Status(StatusCode.InvalidArgument, e.Message),
+        ModelUnavailableException => new Status(StatusCode.Unavailable, e.Message),
+        _ => null,
+    };
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

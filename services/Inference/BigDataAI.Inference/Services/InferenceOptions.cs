@@ -11,4 +11,10 @@ public sealed class InferenceOptions
     /// Zero turns the timer off (not recommended).
     /// </summary>
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How much model weight (MiB, as stored) a replica keeps in memory. Every name's newest version loads while it fits;
+    /// beyond it the least recently used models are unloaded and load again on their next request.
+    /// </summary>
+    public int MemoryBudgetMiB { get; set; } = 2048;
 }

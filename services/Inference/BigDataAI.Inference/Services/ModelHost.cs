@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using BigDataAI.Models;
 using BigDataAI.Models.Registry;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BigDataAI.Inference.Services;
 
@@ -49,55 +50,164 @@ public sealed class LoadedModel : IDisposable
     }
 }
 
+/// <summary>The name or version a caller asked for does not exist (NOT_FOUND).</summary>
+public sealed class ModelNotFoundException(string message) : Exception(message);
+
+/// <summary>The call named no model while several names are registered, or named one badly (INVALID_ARGUMENT).</summary>
+public sealed class ModelNotChosenException(string message) : Exception(message);
+
+/// <summary>Nothing is registered yet, or the model named cannot be loaded now (UNAVAILABLE).</summary>
+public sealed class ModelUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>
-/// Holds the model being served. A swap builds the new predictor completely first, then switches the reference;
-/// requests in flight keep the model they leased until they finish.
+/// Holds the models being served, side by side: per name, its newest version, swapped without a failed request (a swap
+/// builds the new predictor completely first, then switches; requests in flight keep the model they leased), plus
+/// any older version a caller names, loaded on first use. When the loaded models would exceed
+/// <c>Inference:MemoryBudgetMiB</c>, the least recently used are unloaded (those in use stay until their last request ends).
 /// </summary>
-public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger) : IDisposable
+public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions> options, ILogger<ModelHost> logger) : IDisposable
 {
     public const string TelemetryName = "BigDataAI.Inference";
     internal static readonly ActivitySource Source = new(TelemetryName);
     private static readonly Meter Meter = new(TelemetryName);
     internal static readonly Counter<long> Predictions = Meter.CreateCounter<long>("bigdataai.inference.predictions", description: "Inputs classified");
     internal static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("bigdataai.inference.predict.duration", "ms", "Predict call duration");
-    private static readonly Counter<long> Swaps = Meter.CreateCounter<long>("bigdataai.inference.model_swaps", description: "Models swapped in");
+    private static readonly Counter<long> Swaps = Meter.CreateCounter<long>("bigdataai.inference.model_swaps", description: "Models loaded");
+    private static readonly Counter<long> Evictions = Meter.CreateCounter<long>("bigdataai.inference.model_evictions", description: "Models unloaded to stay within the memory budget");
 
     private readonly SemaphoreSlim _loadLock = new(1, 1);
     private readonly Dictionary<string, ModelRecord?> _known = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _unloadable = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _loaded = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanLock = new(1, 1);
-    private LoadedModel? _current;
+    private volatile IReadOnlyList<ModelRecord> _records = [];
+    private volatile bool _scanned;
 
-    public LoadedModel? Current => Volatile.Read(ref _current);
-
-    /// <summary>Leases the current model for one request; dispose the lease when done. Null when nothing is loaded.</summary>
-    public LoadedModel? Acquire()
+    private sealed class Slot(LoadedModel model, long bytes)
     {
+        public LoadedModel Model { get; } = model;
+        public long Bytes { get; } = bytes;
+        public long LastUsed = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Every readable registered record this replica knows, by name then version.</summary>
+    public IReadOnlyList<ModelRecord> Records => _records;
+
+    /// <summary>Whether the registry was read at least once.</summary>
+    public bool HasScanned => _scanned;
+
+    /// <summary>The loaded model of <paramref name="modelId"/>, or null.</summary>
+    public LoadedModel? Loaded(string modelId) => _loaded.TryGetValue(modelId, out var slot) ? slot.Model : null;
+
+    /// <summary>The newest loadable version of every name.</summary>
+    public IReadOnlyList<ModelRecord> Newest() =>
+        [.. _records.Where(r => !_unloadable.ContainsKey(r.ModelId)).GroupBy(r => r.ServedName, StringComparer.Ordinal)
+            .Select(g => g.Aggregate((a, b) => ModelRegistry.IsNewer(b, a) ? b : a))];
+
+    /// <summary>Names whose newest version is not in memory (and could be).</summary>
+    public IReadOnlyList<string> NotLoaded() => [.. Newest().Where(r => !_loaded.ContainsKey(r.ModelId)).Select(r => r.Reference)];
+
+    /// <summary>
+    /// The record a reference names: "name" (its newest version), "name@version", or empty when exactly one name is
+    /// registered. Throws <see cref="ModelNotFoundException"/>, <see cref="ModelNotChosenException"/> or
+    /// <see cref="ModelUnavailableException"/>.
+    /// </summary>
+    public ModelRecord Resolve(string? reference)
+    {
+        var newest = Newest();
+        if (newest.Count == 0)
+        {
+            throw new ModelUnavailableException(_scanned
+                ? "No model is registered yet: train one (it is served as soon as it is registered)."
+                : "This replica has not read the model registry yet; try again shortly.");
+        }
+        reference = reference?.Trim() ?? "";
+        if (reference.Length == 0)
+        {
+            return newest.Count == 1 ? newest[0]
+                : throw new ModelNotChosenException($"Field 'model' is empty, but {newest.Count} models are registered: name one of {string.Join(", ", newest.Select(r => r.ServedName).Order(StringComparer.Ordinal))} (or name@version).");
+        }
+        var at = reference.IndexOf('@');
+        var name = at < 0 ? reference : reference[..at];
+        var byName = newest.FirstOrDefault(r => r.ServedName == name)
+            ?? throw new ModelNotFoundException($"No model is named '{name}'; registered: {string.Join(", ", newest.Select(r => r.ServedName).Order(StringComparer.Ordinal))}.");
+        if (at < 0)
+        {
+            return byName;
+        }
+        if (!int.TryParse(reference.AsSpan(at + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+        {
+            throw new ModelNotChosenException($"Field 'model': '{reference}' is not name or name@version (the version is a whole number).");
+        }
+        return _records.FirstOrDefault(r => r.ServedName == name && r.ModelVersion == version)
+            ?? throw new ModelNotFoundException($"Model '{name}' has no version {version}; its newest is {byName.ModelVersion}.");
+    }
+
+    /// <summary>
+    /// Leases the model <paramref name="reference"/> names for one request, loading it first if it is not in memory;
+    /// dispose the lease when done.
+    /// </summary>
+    public async Task<LoadedModel> AcquireAsync(string? reference, CancellationToken cancellationToken)
+    {
+        var record = Resolve(reference);
         while (true)
         {
-            var current = Volatile.Read(ref _current);
-            if (current is null)
+            if (_loaded.TryGetValue(record.ModelId, out var slot))
             {
-                return null;
+                if (slot.Model.TryAcquire())
+                {
+                    Volatile.Write(ref slot.LastUsed, Stopwatch.GetTimestamp());
+                    return slot.Model;
+                }
+                continue; // unloaded just now: load again
             }
-            if (current.TryAcquire())
+            try
             {
-                return current;
+                await LoadAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw new ModelUnavailableException($"Model {record.Reference} ({record.ModelId}) is not in memory and cannot be loaded now: {e.Message}", e);
             }
         }
     }
 
     /// <summary>
-    /// Loads the newest registered model if it is newer than the one served. Returns whether a swap happened. Cheap to
-    /// call often: it lists the registry and reads only the records it has not seen before.
+    /// Reads the registry (each record once; a listing otherwise) and loads the newest version of every name that is not
+    /// in memory. Returns how many models were loaded. Cheap to call often.
     /// </summary>
-    public async Task<bool> LoadLatestAsync(CancellationToken cancellationToken)
+    public async Task<int> ReconcileAsync(CancellationToken cancellationToken)
     {
-        var latest = await FindLatestAsync(cancellationToken).ConfigureAwait(false);
-        return latest is not null && await LoadAsync(latest, cancellationToken).ConfigureAwait(false);
+        await ScanAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = 0;
+        Exception? failure = null;
+        foreach (var record in Newest().OrderByDescending(r => r.CreatedAt))
+        {
+            if (_loaded.ContainsKey(record.ModelId))
+            {
+                continue;
+            }
+            try
+            {
+                loaded += await LoadAsync(record, cancellationToken).ConfigureAwait(false) ? 1 : 0;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && _unloadable.ContainsKey(record.ModelId))
+            {
+                // Said once by LoadAsync; the next newest version of the name is tried on the next pass.
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                failure ??= e;
+            }
+        }
+        if (failure is not null)
+        {
+            throw failure;
+        }
+        return loaded;
     }
 
-    private async Task<ModelRecord?> FindLatestAsync(CancellationToken cancellationToken)
+    private async Task ScanAsync(CancellationToken cancellationToken)
     {
         await _scanLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -120,15 +230,8 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
                     logger.LogError(e, "Model record {Path} cannot be read; it is never served", ModelRegistry.RecordPath(id));
                 }
             }
-            ModelRecord? latest = null;
-            foreach (var record in _known.Values)
-            {
-                if (record is not null && !_unloadable.ContainsKey(record.ModelId) && (latest is null || ModelRegistry.IsNewer(record, latest)))
-                {
-                    latest = record;
-                }
-            }
-            return latest;
+            _records = [.. _known.Values.OfType<ModelRecord>().OrderBy(r => r.ServedName, StringComparer.Ordinal).ThenBy(r => r.ModelVersion).ThenBy(r => r.CreatedAt)];
+            _scanned = true;
         }
         finally
         {
@@ -136,19 +239,39 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
         }
     }
 
-    /// <summary>Loads <paramref name="record"/> unless the served model is the same or newer.</summary>
-    public async Task<bool> LoadAsync(ModelRecord record, CancellationToken cancellationToken)
+    /// <summary>Makes <paramref name="record"/> known (a ModelTrained) and loads it if it is its name's newest.</summary>
+    public async Task<bool> OfferAsync(ModelRecord record, CancellationToken cancellationToken)
+    {
+        await _scanLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _known[record.ModelId] = record;
+            _records = [.. _known.Values.OfType<ModelRecord>().OrderBy(r => r.ServedName, StringComparer.Ordinal).ThenBy(r => r.ModelVersion).ThenBy(r => r.CreatedAt)];
+        }
+        finally
+        {
+            _scanLock.Release();
+        }
+        var newest = Newest().FirstOrDefault(r => r.ServedName == record.ServedName);
+        return newest?.ModelId == record.ModelId && await LoadAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Loads <paramref name="record"/> unless it is in memory. When it is its name's newest version, older versions of
+    /// the name are unloaded (a swap). Then the least recently used models are unloaded while over the memory budget.
+    /// </summary>
+    private async Task<bool> LoadAsync(ModelRecord record, CancellationToken cancellationToken)
     {
         await _loadLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var current = Current;
-            if (current is not null && (current.Record.ModelId == record.ModelId || !ModelRegistry.IsNewer(record, current.Record)))
+            if (_loaded.ContainsKey(record.ModelId))
             {
                 return false;
             }
             using var activity = Source.StartActivity("load-model");
             activity?.SetTag("bigdataai.model_id", record.ModelId);
+            activity?.SetTag("bigdataai.model", record.Reference);
             activity?.SetTag("bigdataai.dataset", record.Dataset);
             activity?.SetTag("bigdataai.dataset_version", record.DatasetVersion);
             byte[] weights;
@@ -159,7 +282,7 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
             catch (InvalidDataException e)
             {
                 _unloadable[record.ModelId] = e.Message;
-                logger.LogError(e, "Model {ModelId} cannot be loaded; it is skipped and the newest loadable model is served", record.ModelId);
+                logger.LogError(e, "Model {ModelId} ({Model}) cannot be loaded; it is skipped and the newest loadable version of its name is served", record.ModelId, record.Reference);
                 throw;
             }
             Predictor predictor;
@@ -172,21 +295,50 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
                 // Weights that do not fit their architecture (or one this build does not know) will not load next time
                 // either: serve the next newest instead of trying this one every few seconds.
                 _unloadable[record.ModelId] = e.Message;
-                logger.LogError(e, "Model {ModelId} cannot be loaded; it is skipped and the newest loadable model is served", record.ModelId);
+                logger.LogError(e, "Model {ModelId} ({Model}) cannot be loaded; it is skipped and the newest loadable version of its name is served", record.ModelId, record.Reference);
                 throw;
             }
-            var served = new LoadedModel(record, predictor);
-            var previous = Interlocked.Exchange(ref _current, served);
-            previous?.Dispose();
+            _loaded[record.ModelId] = new Slot(new LoadedModel(record, predictor), weights.LongLength);
             Swaps.Add(1);
-            logger.LogInformation("Serving model {ModelId} ({Architecture}, {Dataset} v{Version}, test accuracy {Accuracy:P2}){Previous}",
-                record.ModelId, record.Spec.Architecture, record.Dataset, record.DatasetVersion, record.TestAccuracy,
-                previous is null ? "" : $"; replaced {previous.Record.ModelId}");
+            var replaced = new List<string>();
+            var newest = Newest().FirstOrDefault(r => r.ServedName == record.ServedName);
+            if (newest?.ModelId == record.ModelId)
+            {
+                foreach (var (id, slot) in _loaded)
+                {
+                    if (id != record.ModelId && slot.Model.Record.ServedName == record.ServedName && _loaded.TryRemove(id, out var old))
+                    {
+                        old.Model.Dispose();
+                        replaced.Add(old.Model.Record.Reference);
+                    }
+                }
+            }
+            logger.LogInformation("Serving model {Model} ({ModelId}, {Architecture}, {Dataset} v{Version}, test accuracy {Accuracy:P2}){Previous}",
+                record.Reference, record.ModelId, record.Spec.Architecture, record.Dataset, record.DatasetVersion, record.TestAccuracy,
+                replaced.Count == 0 ? "" : $"; replaced {string.Join(", ", replaced)}");
+            EvictOverBudget(record.ModelId);
             return true;
         }
         finally
         {
             _loadLock.Release();
+        }
+    }
+
+    private void EvictOverBudget(string keep)
+    {
+        var budget = (long)options.Value.MemoryBudgetMiB << 20;
+        while (_loaded.Values.Sum(s => s.Bytes) > budget)
+        {
+            var victim = _loaded.Where(p => p.Key != keep).OrderBy(p => Volatile.Read(ref p.Value.LastUsed)).Select(p => p.Key).FirstOrDefault();
+            if (victim is null || !_loaded.TryRemove(victim, out var slot))
+            {
+                return;
+            }
+            slot.Model.Dispose();
+            Evictions.Add(1);
+            logger.LogInformation("Unloaded model {Model} ({ModelId}), the least recently used, to stay within Inference:MemoryBudgetMiB {Budget}; it loads again on its next request",
+                slot.Model.Record.Reference, victim, options.Value.MemoryBudgetMiB);
         }
     }
 
@@ -198,7 +350,13 @@ public sealed class ModelHost(ModelRegistry registry, ILogger<ModelHost> logger)
 
     public void Dispose()
     {
-        Interlocked.Exchange(ref _current, null)?.Dispose();
+        foreach (var id in _loaded.Keys)
+        {
+            if (_loaded.TryRemove(id, out var slot))
+            {
+                slot.Model.Dispose();
+            }
+        }
         _loadLock.Dispose();
         _scanLock.Dispose();
     }

@@ -16,10 +16,6 @@ internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> opt
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
     private int _failures;
-    private volatile bool _looked;
-
-    /// <summary>Whether the registry has been read once since start (so "no model" means there is none).</summary>
-    public bool HasLooked => _looked;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -38,16 +34,14 @@ internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> opt
         {
             try
             {
-                var swapped = await host.LoadLatestAsync(stoppingToken).ConfigureAwait(false);
-                _looked = true;
-                if (first && !swapped && host.Current is null)
+                var loaded = await host.ReconcileAsync(stoppingToken).ConfigureAwait(false);
+                if (first && host.Newest().Count == 0)
                 {
                     logger.LogInformation("No registered model yet; Predict answers UNAVAILABLE until one is trained");
                 }
-                else if (swapped && !first)
+                else if (loaded > 0 && !first)
                 {
-                    logger.LogInformation("Reconciled with the registry: model {ModelId} was newer than the one served (its ModelTrained did not arrive)",
-                        host.Current?.Record.ModelId);
+                    logger.LogInformation("Reconciled with the registry: loaded {Count} model(s) whose ModelTrained did not arrive", loaded);
                 }
                 if (_failures > 0)
                 {
@@ -64,8 +58,8 @@ internal sealed class ModelLoader(ModelHost host, IOptions<InferenceOptions> opt
                 // Storage away for a moment: the served model stays, and the next look tries again.
                 if (_failures++ == 0)
                 {
-                    logger.LogWarning(e, "Looking for a newer model in the registry failed; serving {ModelId} meanwhile and trying again",
-                        host.Current?.Record.ModelId ?? "nothing");
+                    logger.LogWarning(e, "Looking for newer models in the registry failed; serving {Models} meanwhile and trying again",
+                        string.Join(", ", host.Newest().Where(r => host.Loaded(r.ModelId) is not null).Select(r => r.Reference).DefaultIfEmpty("nothing")));
                 }
             }
             first = false;

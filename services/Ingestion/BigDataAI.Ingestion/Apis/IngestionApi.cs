@@ -31,6 +31,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         var header = requestStream.Current.Header;
         var format = ValidateHeader(header);
+        var hints = ParseHints(header);
         // Before the files arrive: an upload that could not be announced is refused at once (UNAVAILABLE), not after
         // its bytes were sent or by blocking until the broker is back.
         publisher.EnsureConnected();
@@ -74,11 +75,16 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
                 }
             }
 
+            var labelColumn = string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn;
             var upload = new ReceivedUpload(header.Dataset, format,
                 files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
-                string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn,
+                labelColumn,
                 string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
-                CombinedSha256(format, string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn, files));
+                CombinedSha256(format, labelColumn, hints, files))
+            {
+                Hints = hints,
+                LabelNamed = !string.IsNullOrEmpty(header.LabelColumn),
+            };
             var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
             return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
         }
@@ -133,15 +139,70 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             Dataset = m.Dataset,
             Version = m.Version,
             Rows = m.Rows,
-            Features = m.FeatureCount,
             Shards = m.Shards.Count,
             ManifestPath = DatasetPaths.Manifest(m.Dataset, m.Version),
             SourceSha256 = m.Source.Sha256,
             CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
         };
-        info.FeatureShape.AddRange(m.FeatureShape);
+        var schema = m.EffectiveSchema;
+        var features = schema.Columns.Where(c => c.Role == ColumnRole.Feature).ToList();
+        if (features is [{ Type: ColumnType.Tensor } tensor])
+        {
+            info.Features = tensor.Width;
+            info.FeatureShape.AddRange(tensor.Shape!);
+        }
+        else
+        {
+            info.Features = features.Count;
+            info.FeatureShape.Add(features.Count);
+        }
         info.Classes.AddRange(m.Classes);
+        info.ClassCounts.AddRange(m.ClassCounts);
+        info.UnlabeledRows = m.UnlabeledRows;
+        info.FormatVersion = m.FormatVersion;
+        foreach (var c in schema.Columns)
+        {
+            var column = new ColumnInfo { Name = c.Name, Type = c.Type.ToString().ToLowerInvariant(), Role = c.Role.ToString().ToLowerInvariant(), Nullable = c.Nullable };
+            column.Shape.AddRange(c.Shape ?? []);
+            info.Columns.Add(column);
+        }
         return info;
+    }
+
+    /// <summary>The header's column overrides, checked: known roles and types, each column named once.</summary>
+    private static IReadOnlyList<ColumnHint> ParseHints(UploadHeader header)
+    {
+        var hints = new List<ColumnHint>();
+        for (var i = 0; i < header.Columns.Count; i++)
+        {
+            var o = header.Columns[i];
+            if (string.IsNullOrEmpty(o.Name))
+            {
+                throw Invalid($"Header field 'columns[{i}].name' is empty.");
+            }
+            if (hints.Any(h => h.Name == o.Name))
+            {
+                throw Invalid($"Header field 'columns': column '{o.Name}' is named twice.");
+            }
+            ColumnRole? role = null;
+            if (!string.IsNullOrEmpty(o.Role))
+            {
+                role = Enum.TryParse<ColumnRole>(o.Role, ignoreCase: true, out var r) && Enum.IsDefined(r) && !char.IsDigit(o.Role[0]) ? r
+                    : throw Invalid($"Header field 'columns[{i}].role': '{o.Role}' is not a role; use one of feature, label, text, image, id, ignored.");
+            }
+            ColumnType? type = null;
+            if (!string.IsNullOrEmpty(o.Type))
+            {
+                type = Enum.TryParse<ColumnType>(o.Type, ignoreCase: true, out var t) && t is ColumnType.Int64 or ColumnType.Double or ColumnType.Bool or ColumnType.String or ColumnType.Timestamp && !char.IsDigit(o.Type[0]) ? t
+                    : throw Invalid($"Header field 'columns[{i}].type': '{o.Type}' is not a type a table column may declare; use one of int64, double, bool, string, timestamp.");
+            }
+            hints.Add(new ColumnHint(o.Name, role, type));
+        }
+        if (hints.Count > 0 && header.Format == DatasetFormat.Idx)
+        {
+            throw Invalid("Header field 'columns' applies to CSV and TSV only.");
+        }
+        return hints;
     }
 
     private static UploadFormat ValidateHeader(UploadHeader header)
@@ -154,7 +215,8 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         {
             DatasetFormat.Idx => UploadFormat.Idx,
             DatasetFormat.Csv => UploadFormat.Csv,
-            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX or CSV)."),
+            DatasetFormat.Tsv => UploadFormat.Tsv,
+            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV or TSV)."),
         };
         var expected = DatasetIngestor.RolesOf(format);
         var declared = header.Files.ToList();
@@ -164,16 +226,19 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         if (format == UploadFormat.Idx && !string.IsNullOrEmpty(header.LabelColumn))
         {
-            throw Invalid("Header field 'label_column' applies to CSV only; IDX labels come from the 'labels' file.");
+            throw Invalid("Header field 'label_column' applies to CSV and TSV only; IDX labels come from the 'labels' file.");
         }
         return format;
     }
 
-    private static string CombinedSha256(UploadFormat format, string labelColumn, Dictionary<string, UploadBuffer> files)
+    private static string CombinedSha256(UploadFormat format, string labelColumn, IReadOnlyList<ColumnHint> hints, Dictionary<string, UploadBuffer> files)
     {
-        // One hash over the format, the label column and each file's hash in role order: the same files read the same
-        // way give the same dataset (the same CSV with another label column is another dataset).
-        var text = format + "\n" + (format == UploadFormat.Csv ? "label:" + labelColumn + "\n" : "") + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
+        // One hash over the dataset format, the format, the label column, the column hints and each file's hash in role
+        // order: the same files read the same way give the same dataset (the same CSV with another label column is
+        // another dataset, and so is a file stored before typed columns existed).
+        var text = $"format{DatasetStore.FormatVersion}\n" + format + "\n" + (format != UploadFormat.Idx ? "label:" + labelColumn + "\n" : "")
+            + string.Concat(hints.Select(h => $"column:{h.Name}:{h.Role}:{h.Type}\n"))
+            + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
         return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
     }
 

@@ -13,6 +13,7 @@ public enum UploadFormat
 {
     Idx,
     Csv,
+    Tsv,
 }
 
 /// <summary>A fully received upload: each declared file buffered at a local path, with the SHA-256 of all of it.</summary>
@@ -22,7 +23,14 @@ public sealed record ReceivedUpload(
     IReadOnlyDictionary<string, string> Files,
     string LabelColumn,
     string? Description,
-    string Sha256);
+    string Sha256)
+{
+    /// <summary>CSV/TSV: roles and types the upload declared, overriding inference.</summary>
+    public IReadOnlyList<ColumnHint> Hints { get; init; } = [];
+
+    /// <summary>CSV/TSV: whether the label column was named explicitly (then a file without it is refused).</summary>
+    public bool LabelNamed { get; init; }
+}
 
 public sealed record IngestResult(DatasetManifest Manifest, bool Deduplicated);
 
@@ -38,7 +46,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
     {
         UploadFormat.Idx => ["images", "labels"],
-        UploadFormat.Csv => ["data"],
+        UploadFormat.Csv or UploadFormat.Tsv => ["data"],
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
 
@@ -61,14 +69,15 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
         }
 
         var started = Stopwatch.GetTimestamp();
-        var table = Parse(upload);
+        var table = Parse(upload, cancellationToken);
         // Parsing may have taken a while: do not commit a version the broker cannot announce now.
         publisher.EnsureConnected();
         var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
-        var manifest = await datasets.CommitAsync(upload.Dataset, table, source, options.Value.RowsPerShard, cancellationToken).ConfigureAwait(false);
+        var manifest = await datasets.CommitAsync(upload.Dataset, table, source, new DatasetLineage("ingest", source.Files), options.Value.RowsPerShard, cancellationToken).ConfigureAwait(false);
         activity?.SetTag("bigdataai.dataset_version", manifest.Version);
-        logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows, {Features} features, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
-            manifest.Dataset, manifest.Version, manifest.Rows, manifest.FeatureCount, manifest.Classes.Length, manifest.Shards.Count,
+        logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
+            manifest.Dataset, manifest.Version, manifest.Rows, manifest.UnlabeledRows,
+            string.Join(", ", table.Schema.Columns.Select(c => $"{c.Name}:{c.TypeName}:{c.Role.ToString().ToLowerInvariant()}")), manifest.Classes.Length, manifest.Shards.Count,
             (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         IngestionTelemetry.Rows.Add(manifest.Rows);
         IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
@@ -77,7 +86,10 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
         return new IngestResult(manifest, Deduplicated: false);
     }
 
-    private static DatasetTable Parse(ReceivedUpload upload)
+    /// <summary>The name of the tensor column an IDX upload's images are stored in.</summary>
+    public const string IdxImageColumn = "pixels";
+
+    private static Table Parse(ReceivedUpload upload, CancellationToken cancellationToken)
     {
         switch (upload.Format)
         {
@@ -85,12 +97,13 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
                 using (var images = File.OpenRead(upload.Files["images"]))
                 using (var labels = File.OpenRead(upload.Files["labels"]))
                 {
-                    return IdxParser.Parse(images, "images", labels, "labels");
+                    // The images become one tensor column [rows, columns] of pixels in [0, 1]; the labels an int64 column.
+                    return Table.FromDense(IdxParser.Parse(images, "images", labels, "labels", cancellationToken), IdxImageColumn, "label", labelsAsIntegers: true);
                 }
-            case UploadFormat.Csv:
+            case UploadFormat.Csv or UploadFormat.Tsv:
                 using (var data = File.OpenRead(upload.Files["data"]))
                 {
-                    return CsvParser.Parse(data, "data", upload.LabelColumn);
+                    return TableParser.Parse(data, "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
                 }
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");

@@ -9,7 +9,8 @@ using Microsoft.Extensions.Options;
 namespace BigDataAI.Labeling.Services;
 
 /// <summary>
-/// Makes the labeled version of a dataset version: source labels carried over, a seeded stratified split.
+/// Makes the labeled version of a dataset version: source labels carried over, a seeded stratified split of the
+/// labeled rows (rows whose label is null are counted as unlabeled and left out of every split).
 /// Idempotent: a version that is already labeled is announced again, never labeled twice.
 /// </summary>
 public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, IOptions<LabelingOptions> options, ILogger<DatasetLabeler> logger)
@@ -35,23 +36,22 @@ public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, 
             var manifest = await datasets.GetRequiredAsync(dataset, version, cancellationToken).ConfigureAwait(false);
             var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
             var o = options.Value;
-            var split = StratifiedSplitter.Split(table.Labels, table.Classes.Length, o.Fractions, o.SplitSeed);
-            var parts = new Dictionary<string, DatasetTable>
+            // Rows with a null label are unlabeled: they go to no split (people, rules or models label them later).
+            var classIndex = manifest.Classes.Length == 0 ? new long[table.Rows] : table.ClassIndices(manifest.Classes);
+            var labeledRows = Enumerable.Range(0, table.Rows).Where(r => table.Schema.Label is not null && classIndex[r] >= 0).ToArray();
+            var unlabeled = table.Rows - labeledRows.Length;
+            var split = StratifiedSplitter.Split([.. labeledRows.Select(r => classIndex[r])], manifest.Classes.Length, o.Fractions, o.SplitSeed);
+            int[] Rows(int[] positions) => [.. positions.Select(p => labeledRows[p])];
+            var parts = new Dictionary<string, Table>
             {
-                [Splits.Train] = table.Select(split.Train),
-                [Splits.Validation] = table.Select(split.Validation),
-                [Splits.Test] = table.Select(split.Test),
+                [Splits.Train] = table.Select(Rows(split.Train)),
+                [Splits.Validation] = table.Select(Rows(split.Validation)),
+                [Splits.Test] = table.Select(Rows(split.Test)),
             };
-            var rowIds = new Dictionary<string, long[]>
-            {
-                [Splits.Train] = [.. split.Train.Select(i => (long)i)],
-                [Splits.Validation] = [.. split.Validation.Select(i => (long)i)],
-                [Splits.Test] = [.. split.Test.Select(i => (long)i)],
-            };
-            labeled = await datasets.CommitLabeledAsync(manifest, "source", o.SplitSeed, parts, rowIds, cancellationToken).ConfigureAwait(false);
+            labeled = await datasets.CommitLabeledAsync(manifest, "source", o.SplitSeed, parts, unlabeled, cancellationToken).ConfigureAwait(false);
             Labeled.Add(1);
-            logger.LogInformation("Labeled {Dataset} v{Version}: {Train} train, {Validation} validation, {Test} test rows (seed {Seed})",
-                dataset, version, split.Train.Length, split.Validation.Length, split.Test.Length, o.SplitSeed);
+            logger.LogInformation("Labeled {Dataset} v{Version}: {Train} train, {Validation} validation, {Test} test rows, {Unlabeled} unlabeled (seed {Seed})",
+                dataset, version, split.Train.Length, split.Validation.Length, split.Test.Length, unlabeled, o.SplitSeed);
         }
         // Bounded: a failure here is retried (the consumer's redelivery, or the reconciler's next pass announces again).
         await bus.PublishAsync(new DatasetLabeled(labeled.Dataset, labeled.Version, DatasetPaths.LabeledManifest(labeled.Dataset, labeled.Version),

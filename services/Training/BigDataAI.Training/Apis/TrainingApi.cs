@@ -49,8 +49,13 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
     public override async Task<ListModelsReply> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var reply = new ListModelsReply();
+        var name = string.IsNullOrWhiteSpace(request.Name) ? null : request.Name.Trim();
         foreach (var model in await registry.ListAsync(context.CancellationToken).ConfigureAwait(false))
         {
+            if (name is not null && model.ServedName != name)
+            {
+                continue;
+            }
             reply.Models.Add(new ModelInfo
             {
                 ModelId = model.ModelId,
@@ -59,6 +64,8 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
                 Version = model.DatasetVersion,
                 TestAccuracy = model.TestAccuracy,
                 CreatedAt = model.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+                Name = model.ServedName,
+                ModelVersion = model.ModelVersion,
             });
         }
         return reply;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using BigDataAI.Datasets;
+using BigDataAI.Models;
 using BigDataAI.Training.Model;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,23 +19,23 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
 /// </summary>
 public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOptions<TrainingOptions> options, ILogger<JobSubmitter> logger)
 {
-    public static readonly IReadOnlyList<string> Models = ["cnn", "mlp"];
-    public static readonly IReadOnlyList<string> Optimizers = ["adam", "sgd"];
-
-    /// <summary>Applies defaults and checks ranges. Throws <see cref="ArgumentException"/> naming the field.</summary>
-    public static (string Model, HyperParameters HyperParameters) Resolve(TrainingRequest request)
+    /// <summary>
+    /// Applies defaults and checks ranges. A blank model is the catalog's default for <paramref name="schema"/>'s
+    /// columns (the MLP without a schema). Throws <see cref="ArgumentException"/> naming the field.
+    /// </summary>
+    public static (string Model, HyperParameters HyperParameters) Resolve(TrainingRequest request, DatasetSchema? schema = null)
     {
-        var model = (request.Model ?? "").Trim().ToLowerInvariant();
-        if (!Models.Contains(model))
-        {
-            throw new ArgumentException($"Field 'model': '{request.Model}' is not a known model; use one of {string.Join(", ", Models)}.");
-        }
+        var entry = string.IsNullOrWhiteSpace(request.Model)
+            ? (schema is null ? ModelCatalog.Find("mlp")! : ModelCatalog.DefaultFor(schema))
+            : ModelCatalog.Find(request.Model)
+                ?? throw new ArgumentException($"Field 'model': '{request.Model}' is not a known model; use one of {string.Join(", ", ModelCatalog.Names)} (or leave it empty for the dataset's default).");
+        var model = entry.Name;
         var optimizer = string.IsNullOrWhiteSpace(request.Optimizer) ? "adam" : request.Optimizer.Trim().ToLowerInvariant();
-        if (!Optimizers.Contains(optimizer))
+        if (!ModelCatalog.Optimizers.Contains(optimizer))
         {
-            throw new ArgumentException($"Field 'optimizer': '{request.Optimizer}' is not supported; use one of {string.Join(", ", Optimizers)}.");
+            throw new ArgumentException($"Field 'optimizer': '{request.Optimizer}' is not supported; use one of {string.Join(", ", ModelCatalog.Optimizers)}.");
         }
-        var epochs = request.Epochs == 0 ? (model == "cnn" ? 12 : 10) : request.Epochs;
+        var epochs = request.Epochs == 0 ? entry.DefaultEpochs : request.Epochs;
         if (epochs is < 1 or > 1000)
         {
             throw new ArgumentException($"Field 'epochs': {request.Epochs} is out of range; use 1 to 1000.");
@@ -78,7 +79,8 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
 
     public async Task<JobRecord> SubmitAsync(TrainingRequest request, CancellationToken cancellationToken)
     {
-        var (model, hyper) = Resolve(request);
+        // Ranges first (no storage needed), then the dataset, then the model against the dataset's columns.
+        Resolve(request);
         var resources = ResolveResources(request, options.Value.Scheduler);
         if (!DatasetPaths.IsValidName(request.Dataset))
         {
@@ -87,9 +89,17 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         var manifest = await datasets.GetRequiredAsync(request.Dataset, request.Version, cancellationToken).ConfigureAwait(false);
         var labeled = await datasets.GetLabeledAsync(manifest.Dataset, manifest.Version, cancellationToken).ConfigureAwait(false)
             ?? throw new LabelsNotReadyException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no labeled version yet (labeling runs after ingestion); try again shortly.");
-        if (model == "cnn" && labeled.FeatureShape.Length != 2)
+        var schema = labeled.EffectiveSchema;
+        var (model, hyper) = Resolve(request, schema);
+        var entry = ModelCatalog.Find(model)!;
+        if (!entry.CanTake(schema))
         {
-            throw new ArgumentException($"Field 'model': 'cnn' needs 2-D image features, but '{manifest.Dataset}' v{manifest.Version} has shape [{string.Join(", ", labeled.FeatureShape)}]; use 'mlp'.");
+            var features = schema.Columns.Where(c => c.Role == ColumnRole.Feature).Select(c => $"{c.Name} ({c.TypeName})");
+            throw new ArgumentException($"Field 'model': '{model}' takes {entry.Accepts}, but the features of '{manifest.Dataset}' v{manifest.Version} are: {string.Join(", ", features)}. Use {ModelCatalog.DefaultFor(schema).Name}, or leave the model empty for the default.");
+        }
+        if (labeled.Classes.Length < 2)
+        {
+            throw new ArgumentException($"Field 'dataset': '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length} class(es) among its labeled rows; a classifier needs at least 2.");
         }
         var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources);
         // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.

@@ -4,6 +4,7 @@ using BigDataAI.Contracts.Training;
 using BigDataAI.Datasets;
 using BigDataAI.Hosting;
 using BigDataAI.Models;
+using BigDataAI.Models.Features;
 using BigDataAI.Models.Registry;
 using BigDataAI.Storage;
 using BigDataAI.Training.Messages;
@@ -95,13 +96,25 @@ public sealed class JobRunner(
         }
     }
 
-    /// <summary>The architecture a job's model name stands for, sized to the dataset.</summary>
-    public static ModelSpec SpecFor(string model, int[] featureShape, int classes) => model switch
+    /// <summary>
+    /// What a job trains on: the splits' typed rows turned into model inputs by a feature pipeline fitted on the training
+    /// split alone (so validation and test statistics never leak into it), and the architecture the job's catalog model
+    /// stands for, sized to that input.
+    /// </summary>
+    public sealed record PreparedData(FeaturePipeline Features, ModelSpec Spec, TrainingData Train, TrainingData Validation, TrainingData Test);
+
+    /// <summary>Fits the features on <paramref name="train"/> and prepares the three splits for <paramref name="model"/>.</summary>
+    public static PreparedData Prepare(string model, string[] classes, Table train, Table validation, Table test)
     {
-        "cnn" => ModelSpec.MnistCnn with { InputShape = featureShape, Classes = classes },
-        "mlp" => ModelSpec.MnistMlp with { InputShape = featureShape, Classes = classes },
-        _ => throw new ArgumentException($"Unknown model '{model}'."),
-    };
+        var catalog = ModelCatalog.Find(model) ?? throw new ArgumentException($"Unknown model '{model}'; the catalog has {string.Join(", ", ModelCatalog.Names)}.");
+        if (classes.Length < 2)
+        {
+            throw new ArgumentException($"The dataset's label has {classes.Length} class(es); a classifier needs at least 2.");
+        }
+        var features = FeaturePipeline.Fit(train);
+        TrainingData Data(Table t) => new(features.Transform(t), t.ClassIndices(classes), features.Width);
+        return new PreparedData(features, catalog.SpecFor(features.InputShape, classes.Length), Data(train), Data(validation), Data(test));
+    }
 
     /// <summary>One run of one job under one lease.</summary>
     private sealed class JobRun(JobRunner owner, JobRecord start, ObjectLease lease, CancellationToken token)
@@ -171,14 +184,14 @@ public sealed class JobRunner(
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Train, token), token),
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Validation, token), token),
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Test, token), token)).ConfigureAwait(false);
-                var (train, validation, test) = (ToTrainingData(splits[0]), ToTrainingData(splits[1]), ToTrainingData(splits[2]));
-                var modelSpec = SpecFor(Spec.Model, labeled.FeatureShape, labeled.Classes.Length);
+                var prepared = Prepare(Spec.Model, labeled.Classes, splits[0], splits[1], splits[2]);
+                var (train, validation, test, modelSpec) = (prepared.Train, prepared.Validation, prepared.Test, prepared.Spec);
                 Logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
                     JobId, train.Rows, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
 
                 // TorchSharp work is synchronous and its dispose scopes are thread-bound: one dedicated thread, no awaits inside.
                 var (record, weights) = await Task.Factory.StartNew(
-                    () => Train(modelSpec, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume),
+                    () => Train(modelSpec, prepared.Features, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume),
                     token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
                 Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
@@ -308,7 +321,7 @@ public sealed class JobRunner(
             }
         }
 
-        private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
+        private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
         {
             var h = Spec.HyperParameters;
             var trainingOptions = new Models.TrainingOptions
@@ -371,14 +384,17 @@ public sealed class JobRunner(
             using var weights = new MemoryStream();
             ModelWeights.Save(result.Model, weights);
             var record = new ModelRecord(JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
-                labeled.FeatureShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow);
+                features.InputShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow)
+            {
+                Name = labeled.Dataset,
+                Features = features,
+            };
             return (record, weights.ToArray());
         }
 
         private static EpochSummary Summary(EpochResult e) =>
             new(e.Epoch, e.TrainLoss, e.ValidationAccuracy ?? 0, e.SamplesPerSecond, e.Duration.TotalSeconds);
 
-        private static TrainingData ToTrainingData(DatasetTable table) => new(table.Features, table.Labels, table.FeatureCount);
     }
 
     /// <summary>A job that used up <c>Training:MaxAttempts</c>: it fails with this message.</summary>

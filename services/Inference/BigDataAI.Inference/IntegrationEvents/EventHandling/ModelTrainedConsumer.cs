@@ -5,14 +5,14 @@ using MassTransit;
 
 namespace BigDataAI.Inference.IntegrationEvents.EventHandling;
 
-/// <summary>Swaps in a newly trained model. Idempotent: the model already served, or an older one, is ignored.</summary>
+/// <summary>Swaps in a newly trained model (per name). Idempotent: a model already loaded, or an older version, is not loaded again.</summary>
 public sealed class ModelTrainedConsumer(ModelRegistry registry, ModelHost host) : IConsumer<ModelTrained>
 {
     public async Task Consume(ConsumeContext<ModelTrained> context)
     {
         var record = await registry.GetAsync(context.Message.ModelId, context.CancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"ModelTrained names model '{context.Message.ModelId}', which is not in the registry.");
-        await host.LoadAsync(record, context.CancellationToken).ConfigureAwait(false);
+        await host.OfferAsync(record, context.CancellationToken).ConfigureAwait(false);
     }
 }
 

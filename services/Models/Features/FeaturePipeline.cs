@@ -1,0 +1,427 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using BigDataAI.Datasets;
+
+namespace BigDataAI.Models.Features;
+
+/// <summary>
+/// One fitted step of a <see cref="FeaturePipeline"/>: turns one typed column into <see cref="Width"/> floats of the
+/// model's input row.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(NumericFeature), "numeric")]
+[JsonDerivedType(typeof(CategoricalFeature), "categorical")]
+[JsonDerivedType(typeof(TensorFeature), "tensor")]
+public abstract record FeatureStep
+{
+    /// <summary>The source column the step reads.</summary>
+    public required string Column { get; init; }
+
+    /// <summary>The column's stored type (requests are converted to it).</summary>
+    public required ColumnType Type { get; init; }
+
+    /// <summary>Floats the step writes per row.</summary>
+    [JsonIgnore]
+    public abstract int Width { get; }
+
+    /// <summary>Writes row <paramref name="row"/> of <paramref name="column"/> into <paramref name="destination"/> (Width floats).</summary>
+    internal abstract void Write(Column column, int row, Span<float> destination);
+}
+
+/// <summary>
+/// A number (int64, double, bool as 0/1, timestamp as Unix seconds) standardized with the training split's mean and
+/// standard deviation. A null becomes 0 (the mean), and when the training split had nulls a second float says whether
+/// the value was missing (1) or not (0).
+/// </summary>
+public sealed record NumericFeature : FeatureStep
+{
+    /// <summary>Mean of the training split's non-null values.</summary>
+    public required double Mean { get; init; }
+
+    /// <summary>Their standard deviation (population), or 1 when it is 0 or there were no values.</summary>
+    public required double Scale { get; init; }
+
+    /// <summary>Whether a missing-value indicator follows the value.</summary>
+    public required bool MissingIndicator { get; init; }
+
+    /// <inheritdoc />
+    public override int Width => MissingIndicator ? 2 : 1;
+
+    internal static double? Value(Column column, int row) => column.Schema.Type switch
+    {
+        ColumnType.Int64 => ((long?[])column.Values)[row],
+        ColumnType.Double => ((double?[])column.Values)[row] is { } d && double.IsFinite(d) ? d : null,
+        ColumnType.Bool => ((bool?[])column.Values)[row] is { } b ? (b ? 1 : 0) : null,
+        ColumnType.Timestamp => ((DateTime?[])column.Values)[row] is { } t ? (t - DateTime.UnixEpoch).TotalSeconds : null,
+        _ => throw new InvalidOperationException($"Column '{column.Name}' ({column.Schema.TypeName}) is not numeric."),
+    };
+
+    internal override void Write(Column column, int row, Span<float> destination)
+    {
+        var value = Value(column, row);
+        destination[0] = value is { } v ? (float)((v - Mean) / Scale) : 0f;
+        if (MissingIndicator)
+        {
+            destination[1] = value is null ? 1f : 0f;
+        }
+    }
+}
+
+/// <summary>
+/// A category (a string column's values, as text): one-hot over the training split's most frequent values, plus one
+/// more float for anything else: a value not seen in training, or a null.
+/// </summary>
+public sealed record CategoricalFeature : FeatureStep
+{
+    /// <summary>The known categories, most frequent first (ties in ordinal order).</summary>
+    public required string[] Categories { get; init; }
+
+    [JsonIgnore]
+    private Dictionary<string, int>? _index;
+
+    /// <inheritdoc />
+    public override int Width => Categories.Length + 1;
+
+    internal override void Write(Column column, int row, Span<float> destination)
+    {
+        _index ??= Categories.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+        destination[..Width].Clear();
+        var text = column.Format(row);
+        destination[text is not null && _index.TryGetValue(text, out var i) ? i : Categories.Length] = 1f;
+    }
+}
+
+/// <summary>A tensor column (pixels, an embedding) passed through as it is stored.</summary>
+public sealed record TensorFeature : FeatureStep
+{
+    /// <summary>The shape of one row's tensor.</summary>
+    public required int[] Shape { get; init; }
+
+    /// <inheritdoc />
+    public override int Width => Shape.Aggregate(1, (a, d) => checked(a * d));
+
+    internal override void Write(Column column, int row, Span<float> destination) =>
+        ((float[])column.Values).AsSpan(row * Width, Width).CopyTo(destination);
+}
+
+/// <summary>
+/// How a model's input row is made from a dataset's typed columns: fitted on the training split only, stored with the
+/// registered model, and run by training, evaluation and inference alike, so a caller of Predict sends raw cells and
+/// never computes features.
+/// </summary>
+public sealed record FeaturePipeline
+{
+    /// <summary>String columns keep at most this many categories; rarer values share the unknown bucket.</summary>
+    public const int MaxCategories = 64;
+
+    /// <summary>The steps, in the order their floats appear in the model's input.</summary>
+    public required IReadOnlyList<FeatureStep> Steps { get; init; }
+
+    /// <summary>The name of the label column the model predicts.</summary>
+    public required string LabelColumn { get; init; }
+
+    /// <summary>Floats per model input row.</summary>
+    [JsonIgnore]
+    public int Width => Steps.Sum(s => s.Width);
+
+    /// <summary>The model's input shape: a lone tensor column keeps its shape (images for a CNN), anything else is flat.</summary>
+    [JsonIgnore]
+    public int[] InputShape => Steps is [TensorFeature tensor] ? tensor.Shape : [Width];
+
+    /// <summary>The columns a caller must send, with their types.</summary>
+    [JsonIgnore]
+    public IEnumerable<(string Name, ColumnType Type)> InputColumns => Steps.Select(s => (s.Column, s.Type));
+
+    /// <summary>
+    /// Fits the steps for every feature column of <paramref name="train"/> (roles id, ignored and label are left out).
+    /// Throws <see cref="ArgumentException"/> naming a column no table model can take (text, image, binary).
+    /// </summary>
+    public static FeaturePipeline Fit(Table train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        var label = train.Schema.Label ?? throw new ArgumentException("The dataset has no label column, so there is nothing to learn.");
+        var steps = new List<FeatureStep>();
+        foreach (var column in train.Columns)
+        {
+            var schema = column.Schema;
+            switch (schema.Role)
+            {
+                case ColumnRole.Label or ColumnRole.Id or ColumnRole.Ignored:
+                    continue;
+                case ColumnRole.Text:
+                    throw new ArgumentException($"Column '{schema.Name}' is text; the table models cannot read text yet. Give it role 'ignored' (or 'feature' to treat its values as categories).");
+                case ColumnRole.Image:
+                    throw new ArgumentException($"Column '{schema.Name}' holds encoded images; the table models cannot read them. Give it role 'ignored'.");
+            }
+            steps.Add(schema.Type switch
+            {
+                ColumnType.Int64 or ColumnType.Double or ColumnType.Bool or ColumnType.Timestamp => FitNumeric(column),
+                ColumnType.String => FitCategorical(column),
+                ColumnType.Tensor => new TensorFeature { Column = schema.Name, Type = schema.Type, Shape = schema.Shape! },
+                _ => throw new ArgumentException($"Column '{schema.Name}' is {schema.TypeName}; no model takes it as a feature. Give it role 'ignored'."),
+            });
+        }
+        if (steps.Count == 0)
+        {
+            throw new ArgumentException($"The dataset has no feature columns besides the label '{label.Name}'.");
+        }
+        return new FeaturePipeline { Steps = steps, LabelColumn = label.Name };
+    }
+
+    private static NumericFeature FitNumeric(Column column)
+    {
+        // Welford's algorithm: one pass, stable for large values (timestamps in seconds).
+        double mean = 0, m2 = 0;
+        long n = 0, nulls = 0;
+        for (var r = 0; r < column.Rows; r++)
+        {
+            if (NumericFeature.Value(column, r) is not { } x)
+            {
+                nulls++;
+                continue;
+            }
+            n++;
+            var delta = x - mean;
+            mean += delta / n;
+            m2 += delta * (x - mean);
+        }
+        var std = n > 0 ? Math.Sqrt(m2 / n) : 0;
+        return new NumericFeature
+        {
+            Column = column.Name,
+            Type = column.Schema.Type,
+            Mean = n > 0 ? mean : 0,
+            Scale = std > 1e-12 && double.IsFinite(std) ? std : 1,
+            MissingIndicator = nulls > 0,
+        };
+    }
+
+    private static CategoricalFeature FitCategorical(Column column)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var r = 0; r < column.Rows; r++)
+        {
+            if (column.Format(r) is { } text)
+            {
+                counts[text] = counts.GetValueOrDefault(text) + 1;
+            }
+        }
+        var categories = counts.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
+            .Take(MaxCategories).Select(p => p.Key).ToArray();
+        return new CategoricalFeature { Column = column.Name, Type = column.Schema.Type, Categories = categories };
+    }
+
+    /// <summary>
+    /// The model's input rows for every row of <paramref name="table"/>: row-major, <see cref="Width"/> floats each.
+    /// The table must hold each step's column with the step's type (a dataset split, or <see cref="FromCells"/>).
+    /// </summary>
+    public float[] Transform(Table table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var width = Width;
+        var result = new float[checked((long)table.Rows * width)];
+        var offset = 0;
+        foreach (var step in Steps)
+        {
+            var column = table.Find(step.Column)
+                ?? throw new ArgumentException($"Column '{step.Column}' is missing; the model reads it.");
+            if (column.Schema.Type != step.Type)
+            {
+                throw new ArgumentException($"Column '{step.Column}' is {column.Schema.TypeName}; the model was trained on {step.Type.ToString().ToLowerInvariant()}.");
+            }
+            if (step is TensorFeature t && !column.Schema.Shape.AsSpan().SequenceEqual(t.Shape))
+            {
+                throw new ArgumentException($"Column '{step.Column}' has shape [{string.Join(", ", column.Schema.Shape ?? [])}]; the model was trained on [{string.Join(", ", t.Shape)}].");
+            }
+            for (var r = 0; r < table.Rows; r++)
+            {
+                step.Write(column, r, result.AsSpan(r * width + offset, step.Width));
+            }
+            offset += step.Width;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Builds a table of the model's input columns from raw cells (one dictionary of column name to cell per row), each
+    /// cell converted to its column's type. Cells of other columns (the label, an id) are ignored. Throws
+    /// <see cref="ArgumentException"/> naming the row and column for a missing column or a cell that does not fit.
+    /// </summary>
+    public Table FromCells(IReadOnlyList<IReadOnlyDictionary<string, Cell>> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var schemas = new List<ColumnSchema>();
+        var columns = new List<Column>();
+        foreach (var step in Steps)
+        {
+            var schema = new ColumnSchema(step.Column, step.Type, ColumnRole.Feature,
+                Nullable: step.Type != ColumnType.Tensor, Shape: (step as TensorFeature)?.Shape);
+            var column = Column.Allocate(schema, rows.Count);
+            for (var r = 0; r < rows.Count; r++)
+            {
+                if (!rows[r].TryGetValue(step.Column, out var cell))
+                {
+                    throw new ArgumentException($"Row {r}: column '{step.Column}' is missing; the model reads it ({schema.TypeName}). Send null for an unknown value.");
+                }
+                Set(column, r, cell);
+            }
+            schemas.Add(schema);
+            columns.Add(column);
+        }
+        return new Table(new DatasetSchema(schemas), columns, [.. Enumerable.Range(0, rows.Count).Select(i => (long)i)]);
+    }
+
+    private static void Set(Column column, int row, Cell cell)
+    {
+        var schema = column.Schema;
+        string Where() => $"Row {row}, column '{schema.Name}'";
+        if (cell.Kind == CellKind.Null)
+        {
+            if (schema.Type == ColumnType.Tensor)
+            {
+                throw new ArgumentException($"{Where()}: a null; this column needs {schema.Width} numbers.");
+            }
+            return; // the arrays start as nulls
+        }
+        switch (schema.Type)
+        {
+            case ColumnType.Int64:
+                ((long?[])column.Values)[row] = cell.Kind switch
+                {
+                    CellKind.Integer => cell.Integer,
+                    CellKind.Number when double.IsFinite(cell.Number) && Math.Floor(cell.Number) == cell.Number && Math.Abs(cell.Number) < 9.2e18 => (long)cell.Number,
+                    CellKind.Text when long.TryParse(cell.Text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) => parsed,
+                    _ => throw new ArgumentException($"{Where()}: {cell} is not an integer (int64)."),
+                };
+                break;
+            case ColumnType.Double:
+                ((double?[])column.Values)[row] = cell.Kind switch
+                {
+                    CellKind.Number => double.IsFinite(cell.Number) ? cell.Number : null,
+                    CellKind.Integer => cell.Integer,
+                    CellKind.Text when double.TryParse(cell.Text, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) => parsed,
+                    _ => throw new ArgumentException($"{Where()}: {cell} is not a number (double)."),
+                };
+                break;
+            case ColumnType.Bool:
+                ((bool?[])column.Values)[row] = cell.Kind switch
+                {
+                    CellKind.Bool => cell.Bool,
+                    CellKind.Integer when cell.Integer is 0 or 1 => cell.Integer == 1,
+                    CellKind.Number when cell.Number is 0 or 1 => cell.Number == 1,
+                    CellKind.Text when bool.TryParse(cell.Text, out var parsed) => parsed,
+                    _ => throw new ArgumentException($"{Where()}: {cell} is not a boolean (true/false)."),
+                };
+                break;
+            case ColumnType.String:
+                ((string?[])column.Values)[row] = cell.Kind switch
+                {
+                    CellKind.Text => cell.Text,
+                    CellKind.Integer => cell.Integer.ToString(CultureInfo.InvariantCulture),
+                    CellKind.Number => cell.Number.ToString("R", CultureInfo.InvariantCulture),
+                    CellKind.Bool => cell.Bool ? "true" : "false",
+                    _ => throw new ArgumentException($"{Where()}: {cell} is not a string."),
+                };
+                break;
+            case ColumnType.Timestamp:
+                ((DateTime?[])column.Values)[row] = cell.Kind switch
+                {
+                    CellKind.Text when DateTimeOffset.TryParse(cell.Text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) => parsed.UtcDateTime,
+                    _ => throw new ArgumentException($"{Where()}: {cell} is not an ISO 8601 timestamp."),
+                };
+                break;
+            case ColumnType.Tensor:
+                var values = cell.Kind == CellKind.Tensor ? cell.Tensor!
+                    : throw new ArgumentException($"{Where()}: {cell} is not a list of {schema.Width} numbers.");
+                if (values.Length != schema.Width)
+                {
+                    throw new ArgumentException($"{Where()}: {values.Length} numbers; the model expects {schema.Width} (shape [{string.Join(", ", schema.Shape ?? [])}]).");
+                }
+                for (var i = 0; i < values.Length; i++)
+                {
+                    if (!float.IsFinite(values[i]))
+                    {
+                        throw new ArgumentException($"{Where()}, value {i}: {values[i].ToString(CultureInfo.InvariantCulture)} is not a finite number.");
+                    }
+                }
+                values.CopyTo(((float[])column.Values).AsSpan(row * schema.Width, schema.Width));
+                break;
+            default:
+                throw new ArgumentException($"{Where()}: the model cannot read a {schema.TypeName} column.");
+        }
+    }
+}
+
+/// <summary>The kind of value a <see cref="Cell"/> holds.</summary>
+public enum CellKind
+{
+    /// <summary>No value (missing).</summary>
+    Null,
+    /// <summary>A double.</summary>
+    Number,
+    /// <summary>A 64-bit integer.</summary>
+    Integer,
+    /// <summary>A string.</summary>
+    Text,
+    /// <summary>A boolean.</summary>
+    Bool,
+    /// <summary>Bytes (an encoded image).</summary>
+    Bytes,
+    /// <summary>A list of floats.</summary>
+    Tensor,
+}
+
+/// <summary>One raw cell of a row sent to a model, before it is converted to its column's type.</summary>
+public readonly record struct Cell(CellKind Kind, double Number = 0, long Integer = 0, string? Text = null, bool Bool = false, byte[]? Bytes = null, float[]? Tensor = null)
+{
+    /// <summary>A null cell.</summary>
+    public static Cell Null => new(CellKind.Null);
+
+    /// <summary>A number cell.</summary>
+    public static Cell Of(double value) => new(CellKind.Number, Number: value);
+
+    /// <summary>An integer cell.</summary>
+    public static Cell Of(long value) => new(CellKind.Integer, Integer: value);
+
+    /// <summary>A text cell.</summary>
+    public static Cell Of(string value) => new(CellKind.Text, Text: value);
+
+    /// <summary>A boolean cell.</summary>
+    public static Cell Of(bool value) => new(CellKind.Bool, Bool: value);
+
+    /// <summary>A tensor cell.</summary>
+    public static Cell Of(float[] value) => new(CellKind.Tensor, Tensor: value);
+
+    /// <summary>The cell from a stored column's row (the same conversion a request's cell goes through).</summary>
+    public static Cell From(Column column, int row)
+    {
+        if (column.IsNull(row))
+        {
+            return Null;
+        }
+        return column.Schema.Type switch
+        {
+            ColumnType.Int64 => Of(((long?[])column.Values)[row]!.Value),
+            ColumnType.Double => Of(((double?[])column.Values)[row]!.Value),
+            ColumnType.Bool => Of(((bool?[])column.Values)[row]!.Value),
+            ColumnType.String => Of(((string?[])column.Values)[row]!),
+            ColumnType.Timestamp => Of(((DateTime?[])column.Values)[row]!.Value.ToString("O", CultureInfo.InvariantCulture)),
+            ColumnType.Binary => new Cell(CellKind.Bytes, Bytes: ((byte[]?[])column.Values)[row]),
+            ColumnType.Tensor => Of(((float[])column.Values).AsSpan(row * column.Schema.Width, column.Schema.Width).ToArray()),
+            _ => Null,
+        };
+    }
+
+    /// <summary>A short description for error messages, e.g. <c>'abc' (string)</c>.</summary>
+    public override string ToString() => Kind switch
+    {
+        CellKind.Null => "null",
+        CellKind.Number => $"{Number.ToString("R", CultureInfo.InvariantCulture)} (number)",
+        CellKind.Integer => $"{Integer.ToString(CultureInfo.InvariantCulture)} (integer)",
+        CellKind.Text => $"'{(Text!.Length > 40 ? Text[..40] + "..." : Text)}' (string)",
+        CellKind.Bool => Bool ? "true (bool)" : "false (bool)",
+        CellKind.Bytes => $"{Bytes?.Length ?? 0} bytes",
+        CellKind.Tensor => $"a list of {Tensor?.Length ?? 0} numbers",
+        _ => Kind.ToString(),
+    };
+}
