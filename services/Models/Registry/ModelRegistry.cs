@@ -109,9 +109,10 @@ public sealed class ModelRegistry(IObjectStore store)
     private async Task<int> ClaimVersionAsync(string name, string modelId, CancellationToken cancellationToken)
     {
         var claims = await ListClaimsAsync(name, cancellationToken).ConfigureAwait(false);
-        if (claims.FirstOrDefault(c => c.ModelId == modelId) is { } mine)
+        var mine = claims.FindIndex(c => c.ModelId == modelId);
+        if (mine >= 0)
         {
-            return mine.Version;
+            return claims[mine].Version;
         }
         var next = claims.Count == 0 ? 1 : claims.Max(c => c.Version) + 1;
         while (true)

@@ -122,7 +122,7 @@ public sealed class DistributedFlowTests(ServersFixture servers, ITestOutputHelp
         Assert.Equal(10, final.TestMetrics.Classes);
         Step($"job {final.JobId} succeeded: model {final.ModelId}, held-out accuracy {final.TestMetrics.Accuracy:P2} on {final.TestMetrics.Samples} digits");
 
-        var models = await platform.TrainingClient.ListModelsAsync(new ListModelsRequest(), deadline: Deadline(), cancellationToken: ct);
+        var models = await platform.TrainingClient.ListModelsAsync(new BigDataAI.Protos.Training.V1.ListModelsRequest(), deadline: Deadline(), cancellationToken: ct);
         Assert.Equal(modelId, Assert.Single(models.Models).ModelId);
 
         // 6. The inference process swaps the model in when ModelTrained reaches it.
@@ -152,7 +152,7 @@ public sealed class DistributedFlowTests(ServersFixture servers, ITestOutputHelp
         Assert.Equal(job.JobId, sameJob.JobId);
         Assert.Equal(JobState.Succeeded, sameJob.State);
         Assert.Equal(modelId, sameJob.ModelId);
-        models = await platform.TrainingClient.ListModelsAsync(new ListModelsRequest(), deadline: Deadline(), cancellationToken: ct);
+        models = await platform.TrainingClient.ListModelsAsync(new BigDataAI.Protos.Training.V1.ListModelsRequest(), deadline: Deadline(), cancellationToken: ct);
         Assert.Equal(modelId, Assert.Single(models.Models).ModelId);
         Assert.Single(events.Drain(), e => e.Exchange == BusEvents.ModelTrained);
         var datasets = await platform.IngestionClient.ListDatasetsAsync(new ListDatasetsRequest { Dataset = Dataset }, deadline: Deadline(), cancellationToken: ct);

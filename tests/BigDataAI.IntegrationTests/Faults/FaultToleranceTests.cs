@@ -389,7 +389,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         IReadOnlyList<ModelInfo> models = [];
         await WaitForAsync($"{expectedModels} models", async () =>
         {
-            models = (await platform.TrainingClient.ListModelsAsync(new ListModelsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).Models;
+            models = (await platform.TrainingClient.ListModelsAsync(new BigDataAI.Protos.Training.V1.ListModelsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).Models;
             return models.Count >= expectedModels;
         }, ct);
         var newest = models.OrderBy(m => DateTimeOffset.Parse(m.CreatedAt, System.Globalization.CultureInfo.InvariantCulture)).ThenBy(m => m.ModelId, StringComparer.Ordinal).Last();

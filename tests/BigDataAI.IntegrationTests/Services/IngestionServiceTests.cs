@@ -106,7 +106,7 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
     {
         ["empty upload"] = ([], ["upload is empty", "UploadHeader"]),
         ["first message not a header"] = ([TestData.Chunk("images", Good.Images)], ["first message", "UploadHeader"]),
-        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX or CSV"]),
+        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX, CSV or TSV"]),
         ["wrong files for the format"] = ([TestData.Header(Dataset, DatasetFormat.Idx, "data")], ["'files'", "[images, labels]", "[data]"]),
         ["chunk for an undeclared file"] = (
             [TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), TestData.Chunk("images", Good.Images), TestData.Chunk("pictures", Good.Labels)],
@@ -127,13 +127,34 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
         ["count mismatch"] = (
             [TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), TestData.Chunk("images", Good.Images), TestData.Chunk("labels", TestData.IdxLabels(29, Good.Labels.AsSpan(8, 29)))],
             ["labels: byte offset 4:", "29 labels", "30 images"]),
-        ["CSV with a non-numeric cell"] = (
-            [TestData.Header(Dataset, DatasetFormat.Csv, "data"), TestData.Chunk("data", "px0,px1,label\n1,2,cat\n3,abc,dog\n")],
-            ["data: row 3, column 'px1':", "'abc' is not a number"]),
-        ["CSV without the label column"] = (
-            [TestData.Header(Dataset, DatasetFormat.Csv, "data"), TestData.Chunk("data", "px0,px1,class\n1,2,cat\n")],
-            ["data: row 1:", "no label column 'label'", "'class'"]),
+        ["CSV cell that does not fit its declared type"] = (
+            [WithColumns(TestData.Header(Dataset, DatasetFormat.Csv, "data"), new ColumnOverride { Name = "px1", Type = "int64" }), TestData.Chunk("data", "px0,px1,label\n1,2,cat\n3,abc,dog\n")],
+            ["data: row 3, column 'px1':", "'abc' is not an int64", "declared"]),
+        ["CSV without the label column it names"] = (
+            [WithLabel(TestData.Header(Dataset, DatasetFormat.Csv, "data"), "label"), TestData.Chunk("data", "px0,px1,class\n1,2,cat\n")],
+            ["data: row 1:", "no label column 'label'", "px0, px1, class"]),
+        ["CSV with a NUL byte in a cell"] = (
+            [TestData.Header(Dataset, DatasetFormat.Csv, "data"), TestData.Chunk("data", "px0,label\n1,cat\n2\0,dog\n")],
+            ["data: row 3, column 'px0':", "NUL"]),
+        ["CSV column override for a column it lacks"] = (
+            [WithColumns(TestData.Header(Dataset, DatasetFormat.Csv, "data"), new ColumnOverride { Name = "age", Role = "id" }), TestData.Chunk("data", "px0,label\n1,cat\n")],
+            ["data: row 1:", "'age'", "does not have"]),
+        ["unknown column role"] = (
+            [WithColumns(TestData.Header(Dataset, DatasetFormat.Csv, "data"), new ColumnOverride { Name = "px0", Role = "weight" })],
+            ["'columns[0].role'", "'weight'", "feature, label"]),
     };
+
+    private static UploadRequest WithColumns(UploadRequest header, params ColumnOverride[] columns)
+    {
+        header.Header.Columns.AddRange(columns);
+        return header;
+    }
+
+    private static UploadRequest WithLabel(UploadRequest header, string label)
+    {
+        header.Header.LabelColumn = label;
+        return header;
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -170,6 +191,12 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
         Assert.Equal(4, reply.Dataset.Features);
         Assert.Equal([4], reply.Dataset.FeatureShape);
         Assert.Equal(["cat", "dog"], reply.Dataset.Classes);
+        Assert.Equal(2, reply.Dataset.FormatVersion);
+        Assert.Equal(0, reply.Dataset.UnlabeledRows);
+        Assert.Equal(reply.Dataset.Rows, reply.Dataset.ClassCounts.Sum());
+        Assert.Equal(5, reply.Dataset.Columns.Count);
+        Assert.Equal(("label", "label"), (reply.Dataset.Columns[^1].Name, reply.Dataset.Columns[^1].Role));
+        Assert.All(reply.Dataset.Columns.SkipLast(1), c => Assert.Equal("feature", c.Role));
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class DataFormatExceptionTests
         cancelled.Cancel();
 
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            CsvParser.Parse(Stream(Utf8("a,label\n1,x\n")), "data.csv", "label", cancelled.Token));
+            TableParser.Parse(Stream(Utf8("a,label\n1,x\n")), "data.csv", cancellationToken: cancelled.Token));
         Assert.ThrowsAny<OperationCanceledException>(() =>
             IdxParser.Parse(Stream(IdxImages(2, 2, 2)), "images", Stream(IdxLabels(0, 1)), "labels", cancelled.Token));
     }

@@ -1,3 +1,5 @@
+using BigDataAI.Datasets;
+using BigDataAI.Models;
 using BigDataAI.Training.Model;
 using BigDataAI.Training.Services;
 
@@ -44,23 +46,43 @@ public sealed class JobSubmitterTests
     }
 
     [Theory]
-    [InlineData("", "")]
-    [InlineData("   ", "   ")]
     [InlineData("resnet", "resnet")]
     [InlineData("cnn2", "cnn2")]
-    public void Resolve_UnknownModel_NamesTheFieldAndTheChoices(string model, string shown)
+    public void Resolve_UnknownModel_NamesTheFieldAndTheCatalogsChoices(string model, string shown)
     {
         var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(model)));
 
-        Assert.Equal($"Field 'model': '{shown}' is not a known model; use one of cnn, mlp.", e.Message);
+        Assert.Equal($"Field 'model': '{shown}' is not a known model; use one of mlp, logreg, cnn (or leave it empty for the dataset's default).", e.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData(null)]
+    public void Resolve_NoModel_IsTheCatalogsDefaultForTheColumns(string? model)
+    {
+        var pixels = new DatasetSchema([new ColumnSchema("pixels", ColumnType.Tensor, ColumnRole.Feature, Nullable: false, Shape: [28, 28]), new ColumnSchema("label", ColumnType.Int64, ColumnRole.Label)]);
+        var table = new DatasetSchema([new ColumnSchema("age", ColumnType.Int64, ColumnRole.Feature), new ColumnSchema("city", ColumnType.String, ColumnRole.Feature), new ColumnSchema("label", ColumnType.String, ColumnRole.Label)]);
+
+        Assert.Equal(("cnn", 12), Pick(JobSubmitter.Resolve(Request() with { Model = model! }, pixels)));
+        Assert.Equal(("mlp", 10), Pick(JobSubmitter.Resolve(Request() with { Model = model! }, table)));
+        Assert.Equal("mlp", JobSubmitter.Resolve(Request() with { Model = model! }).Model);
+
+        static (string, int) Pick((string Model, HyperParameters H) r) => (r.Model, r.H.Epochs);
     }
 
     [Fact]
-    public void Resolve_NullModel_IsAnUnknownModel()
+    public void The_catalog_says_which_models_take_which_columns()
     {
-        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request() with { Model = null! }));
+        var image = new DatasetSchema([new ColumnSchema("pixels", ColumnType.Tensor, ColumnRole.Feature, Nullable: false, Shape: [28, 28]), new ColumnSchema("label", ColumnType.Int64, ColumnRole.Label)]);
+        var table = new DatasetSchema([new ColumnSchema("age", ColumnType.Int64, ColumnRole.Feature), new ColumnSchema("label", ColumnType.String, ColumnRole.Label)]);
 
-        Assert.StartsWith("Field 'model':", e.Message);
+        Assert.True(ModelCatalog.Find("cnn")!.CanTake(image));
+        Assert.False(ModelCatalog.Find("cnn")!.CanTake(table));
+        Assert.True(ModelCatalog.Find("mlp")!.CanTake(table));
+        Assert.True(ModelCatalog.Find(" LogReg ")!.CanTake(image));
+        Assert.Empty(ModelCatalog.Find("logreg")!.SpecFor([5], 3).HiddenSizes);
+        Assert.Equal(["mlp", "logreg", "cnn"], ModelCatalog.Names);
     }
 
     [Theory]

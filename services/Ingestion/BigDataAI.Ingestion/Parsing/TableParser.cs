@@ -52,6 +52,7 @@ public static partial class TableParser
         ArgumentNullException.ThrowIfNull(data);
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
         hints ??= [];
+        cancellationToken.ThrowIfCancellationRequested();
         using var input = ParserInput.Open(data, fileName);
         using var stream = new ParserInputStream(input);
         var options = new CsvReaderOptions
