@@ -200,6 +200,7 @@ public sealed class DatasetStore(IObjectStore store)
     /// </summary>
     private async Task<IReadOnlyList<ShardInfo>> WriteShardsAsync(Table table, Func<int, string, string> pathOf, int rowsPerShard, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerShard, 1);
         var shards = new List<ShardInfo>();
         for (int start = 0, index = 0; start < table.Rows; start += rowsPerShard, index++)
         {

@@ -99,7 +99,7 @@ public static class ParquetShards
                 var want = FieldOf(expected);
                 if (field.ClrType != want.ClrType || field.IsArray != want.IsArray || (!expected.Nullable && field.IsNullable && !field.IsArray))
                 {
-                    throw new InvalidDataException($"Shard '{path}': column '{name}' is stored as {field.ClrType.Name}{(field.IsArray ? "[]" : "")}{(field.IsNullable ? "?" : "")}; the manifest says {expected.TypeName}{(expected.Nullable ? "" : " (not null)")}.");
+                    throw new InvalidDataException($"Shard '{path}': column '{name}' is stored as {Describe(field)}; the manifest says {expected.TypeName}{(expected.Nullable ? "" : " (not null)")}.");
                 }
             }
             return field;
@@ -159,6 +159,18 @@ public static class ParquetShards
         return parts.Count == 0
             ? new Table(schema, [.. schema.Columns.Select(c => Column.Allocate(c, 0))], [])
             : DatasetStore.Concat(schema, parts);
+    }
+
+    private static string Describe(DataField field)
+    {
+        var type = field.ClrType == typeof(ReadOnlyMemory<char>) || field.ClrType == typeof(string) ? "string"
+            : field.ClrType == typeof(ReadOnlyMemory<byte>) || field.ClrType == typeof(byte[]) ? "binary"
+            : field.ClrType == typeof(long) ? "int64"
+            : field.ClrType == typeof(bool) ? "bool"
+            : field.ClrType == typeof(DateTime) ? "timestamp"
+            : field.ClrType == typeof(float) ? "float"
+            : field.ClrType.Name.ToLowerInvariant();
+        return type + (field.IsArray || field.MaxRepetitionLevel > 0 ? " list" : "") + (field.IsNullable ? " (nullable)" : "");
     }
 
     private static async Task ReadScalarAsync<T>(ParquetRowGroupReader group, DataField field, T?[] target, CancellationToken cancellationToken) where T : struct

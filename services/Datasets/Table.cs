@@ -49,7 +49,16 @@ public sealed class Column
     public static Column Allocate(ColumnSchema schema, int rows) =>
         new(schema, Array.CreateInstance(ClrArrayType(schema.Type).GetElementType()!, checked(rows * (schema.Type == ColumnType.Tensor ? schema.Width : 1))));
 
-    public bool IsNull(int row) => Schema.Type != ColumnType.Tensor && Values.GetValue(row) is null;
+    public bool IsNull(int row) => Values switch
+    {
+        long?[] v => v[row] is null,
+        double?[] v => v[row] is null,
+        bool?[] v => v[row] is null,
+        string?[] v => v[row] is null,
+        DateTime?[] v => v[row] is null,
+        byte[]?[] v => v[row] is null,
+        _ => false,
+    };
 
     /// <summary>The rows at <paramref name="indices"/>, in that order.</summary>
     public Column Select(IReadOnlyList<int> indices)
@@ -112,6 +121,16 @@ public sealed class Table
             if (columns[i].Rows != rowIds.Length)
             {
                 throw new ArgumentException($"Column '{columns[i].Name}' has {columns[i].Rows} rows, the table {rowIds.Length}.", nameof(columns));
+            }
+            if (!columns[i].Schema.Nullable && columns[i].Schema.Type != ColumnType.Tensor)
+            {
+                for (var r = 0; r < columns[i].Rows; r++)
+                {
+                    if (columns[i].IsNull(r))
+                    {
+                        throw new ArgumentException($"Column '{columns[i].Name}' is declared never null but row {rowIds[r]} is null.", nameof(columns));
+                    }
+                }
             }
         }
         Schema = schema;

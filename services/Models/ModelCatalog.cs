@@ -12,8 +12,8 @@ public sealed record CatalogModel(string Name, string Description, int DefaultEp
     internal Func<int[], int, ModelSpec> Build { get; init; } = (_, _) => throw new NotSupportedException();
     internal Func<IReadOnlyList<ColumnSchema>, bool> Fits { get; init; } = _ => true;
 
-    /// <summary>Whether the model can take the feature columns of <paramref name="schema"/>.</summary>
-    public bool CanTake(DatasetSchema schema) => Fits([.. schema.Columns.Where(c => c.Role == ColumnRole.Feature)]);
+    /// <summary>Whether the model can take the input columns (roles feature, image, text) of <paramref name="schema"/>.</summary>
+    public bool CanTake(DatasetSchema schema) => Fits(ModelCatalog.Inputs(schema));
 
     /// <summary>The architecture sized to an input of <paramref name="inputShape"/> and <paramref name="classes"/> classes.</summary>
     public ModelSpec SpecFor(int[] inputShape, int classes) => Build(inputShape, classes);
@@ -31,20 +31,26 @@ public static class ModelCatalog
     /// <summary>Every model, in the order help texts list them.</summary>
     public static IReadOnlyList<CatalogModel> All { get; } =
     [
-        new("mlp", "fully connected network (hidden layers 128, 64, ReLU) over the dataset's features", 10, "any table of numeric, boolean, categorical or tensor columns")
+        new("mlp", "fully connected network (hidden layers 128, 64, ReLU) over the dataset's features", 10, "numeric, boolean, categorical, tensor or image columns (no text)")
         {
             Build = (shape, classes) => ModelSpec.MnistMlp with { InputShape = shape, Classes = classes },
+            Fits = inputs => inputs.Count > 0 && inputs.All(c => c.Role != ColumnRole.Text),
         },
-        new("logreg", "multinomial logistic regression (one linear layer, softmax): the linear baseline", 10, "any table of numeric, boolean, categorical or tensor columns")
+        new("logreg", "multinomial logistic regression (one linear layer, softmax): the linear baseline", 10, "numeric, boolean, categorical, tensor or image columns (no text)")
         {
             Build = (shape, classes) => new ModelSpec { Architecture = "mlp", InputShape = shape, Classes = classes, HiddenSizes = [] },
+            Fits = inputs => inputs.Count > 0 && inputs.All(c => c.Role != ColumnRole.Text),
         },
-        new("cnn", "convolutional network (5x5 conv 16, 32 with 2x2 pooling, then 128) over one image tensor column", 12, "exactly one tensor column of shape [height, width] or [channels, height, width], at least 4x4")
+        new("cnn", "convolutional network (5x5 conv 16, 32 with 2x2 pooling, then 128) over one image column (resized) or one image tensor", 12, "exactly one image column, or one tensor column of shape [height, width] or [channels, height, width] of at least 4x4")
         {
             Build = (shape, classes) => ModelSpec.MnistCnn with { InputShape = shape, Classes = classes },
-            Fits = features => features is [{ Type: ColumnType.Tensor, Shape: { Length: 2 or 3 } shape }] && shape[^1] >= 4 && shape[^2] >= 4,
+            Fits = inputs => inputs is [{ Role: ColumnRole.Image }] || (inputs is [{ Type: ColumnType.Tensor, Shape: { Length: 2 or 3 } shape }] && shape[^1] >= 4 && shape[^2] >= 4),
         },
     ];
+
+    /// <summary>The columns a model reads: roles feature, image and text.</summary>
+    public static IReadOnlyList<ColumnSchema> Inputs(DatasetSchema schema) =>
+        [.. schema.Columns.Where(c => c.Role is ColumnRole.Feature or ColumnRole.Image or ColumnRole.Text)];
 
     /// <summary>The names, in catalog order.</summary>
     public static IReadOnlyList<string> Names { get; } = [.. All.Select(m => m.Name)];

@@ -5,13 +5,14 @@ using BigDataAI.Datasets;
 namespace BigDataAI.Models.Features;
 
 /// <summary>
-/// One fitted step of a <see cref="FeaturePipeline"/>: turns one typed column into <see cref="Width"/> floats of the
+/// One fitted step of a <see cref="FeaturePipeline"/>: turns one typed column into <see cref="Size"/> floats of the
 /// model's input row.
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(NumericFeature), "numeric")]
 [JsonDerivedType(typeof(CategoricalFeature), "categorical")]
 [JsonDerivedType(typeof(TensorFeature), "tensor")]
+[JsonDerivedType(typeof(ImageFeature), "image")]
 public abstract record FeatureStep
 {
     /// <summary>The source column the step reads.</summary>
@@ -22,7 +23,7 @@ public abstract record FeatureStep
 
     /// <summary>Floats the step writes per row.</summary>
     [JsonIgnore]
-    public abstract int Width { get; }
+    public abstract int Size { get; }
 
     /// <summary>Writes row <paramref name="row"/> of <paramref name="column"/> into <paramref name="destination"/> (Width floats).</summary>
     internal abstract void Write(Column column, int row, Span<float> destination);
@@ -45,7 +46,7 @@ public sealed record NumericFeature : FeatureStep
     public required bool MissingIndicator { get; init; }
 
     /// <inheritdoc />
-    public override int Width => MissingIndicator ? 2 : 1;
+    public override int Size => MissingIndicator ? 2 : 1;
 
     internal static double? Value(Column column, int row) => column.Schema.Type switch
     {
@@ -80,12 +81,12 @@ public sealed record CategoricalFeature : FeatureStep
     private Dictionary<string, int>? _index;
 
     /// <inheritdoc />
-    public override int Width => Categories.Length + 1;
+    public override int Size => Categories.Length + 1;
 
     internal override void Write(Column column, int row, Span<float> destination)
     {
         _index ??= Categories.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
-        destination[..Width].Clear();
+        destination[..Size].Clear();
         var text = column.Format(row);
         destination[text is not null && _index.TryGetValue(text, out var i) ? i : Categories.Length] = 1f;
     }
@@ -98,10 +99,130 @@ public sealed record TensorFeature : FeatureStep
     public required int[] Shape { get; init; }
 
     /// <inheritdoc />
-    public override int Width => Shape.Aggregate(1, (a, d) => checked(a * d));
+    public override int Size => Shape.Aggregate(1, (a, d) => checked(a * d));
 
     internal override void Write(Column column, int row, Span<float> destination) =>
-        ((float[])column.Values).AsSpan(row * Width, Width).CopyTo(destination);
+        ((float[])column.Values).AsSpan(row * Size, Size).CopyTo(destination);
+}
+
+/// <summary>
+/// An encoded image (PNG, JPEG) decoded, resized to the size fitted on the training split (bilinear), turned to
+/// grayscale when every sampled training image was gray, and scaled to [0, 1]: <see cref="Channels"/> x
+/// <see cref="Height"/> x <see cref="Width"/> floats, channel-major. A null image is all zeros.
+/// </summary>
+public sealed record ImageFeature : FeatureStep
+{
+    /// <summary>Training images looked at to choose the size and channels.</summary>
+    public const int SampleSize = 256;
+
+    /// <summary>Images are scaled down to at most this many pixels a side (keeping the fitted aspect ratio).</summary>
+    public const int MaxSide = 128;
+
+    /// <summary>1 (grayscale) or 3 (RGB).</summary>
+    public required int Channels { get; init; }
+
+    /// <summary>Rows of pixels after resizing.</summary>
+    public required int Height { get; init; }
+
+    /// <summary>Columns of pixels after resizing.</summary>
+    public required int Width { get; init; }
+
+    /// <inheritdoc />
+    public override int Size => Channels * Height * Width;
+
+    /// <summary>The model's input shape: [height, width] for grayscale, [3, height, width] for RGB.</summary>
+    [JsonIgnore]
+    public int[] Shape => Channels == 1 ? [Height, Width] : [Channels, Height, Width];
+
+    internal static ImageFeature Fit(Column column)
+    {
+        var images = (byte[]?[])column.Values;
+        var sizes = new Dictionary<(int W, int H), int>();
+        var color = false;
+        var seen = 0;
+        for (var r = 0; r < images.Length && seen < SampleSize; r++)
+        {
+            if (images[r] is not { } bytes)
+            {
+                continue;
+            }
+            using var bitmap = Decode(bytes, column.Name, r);
+            seen++;
+            sizes[(bitmap.Width, bitmap.Height)] = sizes.GetValueOrDefault((bitmap.Width, bitmap.Height)) + 1;
+            color = color || !IsGray(bitmap);
+        }
+        if (seen == 0)
+        {
+            throw new ArgumentException($"Column '{column.Name}' holds no image in the training split.");
+        }
+        var (w, h) = sizes.OrderByDescending(p => p.Value).ThenBy(p => p.Key.W).ThenBy(p => p.Key.H).First().Key;
+        if (Math.Max(w, h) > MaxSide)
+        {
+            var scale = (double)MaxSide / Math.Max(w, h);
+            (w, h) = (Math.Max(1, (int)Math.Round(w * scale)), Math.Max(1, (int)Math.Round(h * scale)));
+        }
+        return new ImageFeature { Column = column.Name, Type = ColumnType.Binary, Channels = color ? 3 : 1, Height = h, Width = w };
+    }
+
+    private static SkiaSharp.SKBitmap Decode(byte[] bytes, string column, int row) =>
+        SkiaSharp.SKBitmap.Decode(bytes) ?? throw new ArgumentException($"Row {row}, column '{column}': the {bytes.Length} bytes are not a PNG or JPEG image.");
+
+    private static bool IsGray(SkiaSharp.SKBitmap bitmap)
+    {
+        if (bitmap.ColorType is SkiaSharp.SKColorType.Gray8 or SkiaSharp.SKColorType.Alpha8)
+        {
+            return true;
+        }
+        using var rgba = ToRgba(bitmap, bitmap.Width, bitmap.Height);
+        var pixels = rgba.GetPixelSpan();
+        for (var i = 0; i < pixels.Length; i += 4)
+        {
+            if (pixels[i] != pixels[i + 1] || pixels[i] != pixels[i + 2])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static SkiaSharp.SKBitmap ToRgba(SkiaSharp.SKBitmap source, int width, int height)
+    {
+        var target = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(width, height, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Unpremul));
+        if (!source.ScalePixels(target, new SkiaSharp.SKSamplingOptions(SkiaSharp.SKFilterMode.Linear, SkiaSharp.SKMipmapMode.None)))
+        {
+            target.Dispose();
+            throw new InvalidOperationException($"SkiaSharp could not convert a {source.Width}x{source.Height} {source.ColorType} image.");
+        }
+        return target;
+    }
+
+    internal override void Write(Column column, int row, Span<float> destination)
+    {
+        var size = Size;
+        destination[..size].Clear();
+        if (((byte[]?[])column.Values)[row] is not { } bytes)
+        {
+            return;
+        }
+        using var decoded = Decode(bytes, column.Name, row);
+        using var rgba = ToRgba(decoded, Width, Height);
+        var pixels = rgba.GetPixelSpan();
+        var plane = Height * Width;
+        for (var p = 0; p < plane; p++)
+        {
+            byte r = pixels[4 * p], g = pixels[4 * p + 1], b = pixels[4 * p + 2];
+            if (Channels == 1)
+            {
+                destination[p] = (r == g && g == b ? r : 0.299f * r + 0.587f * g + 0.114f * b) / 255f;
+            }
+            else
+            {
+                destination[p] = r / 255f;
+                destination[plane + p] = g / 255f;
+                destination[2 * plane + p] = b / 255f;
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -122,11 +243,16 @@ public sealed record FeaturePipeline
 
     /// <summary>Floats per model input row.</summary>
     [JsonIgnore]
-    public int Width => Steps.Sum(s => s.Width);
+    public int Width => Steps.Sum(s => s.Size);
 
     /// <summary>The model's input shape: a lone tensor column keeps its shape (images for a CNN), anything else is flat.</summary>
     [JsonIgnore]
-    public int[] InputShape => Steps is [TensorFeature tensor] ? tensor.Shape : [Width];
+    public int[] InputShape => Steps switch
+    {
+        [TensorFeature tensor] => tensor.Shape,
+        [ImageFeature image] => image.Shape,
+        _ => [Width],
+    };
 
     /// <summary>The columns a caller must send, with their types.</summary>
     [JsonIgnore]
@@ -151,7 +277,8 @@ public sealed record FeaturePipeline
                 case ColumnRole.Text:
                     throw new ArgumentException($"Column '{schema.Name}' is text; the table models cannot read text yet. Give it role 'ignored' (or 'feature' to treat its values as categories).");
                 case ColumnRole.Image:
-                    throw new ArgumentException($"Column '{schema.Name}' holds encoded images; the table models cannot read them. Give it role 'ignored'.");
+                    steps.Add(ImageFeature.Fit(column));
+                    continue;
             }
             steps.Add(schema.Type switch
             {
@@ -235,9 +362,9 @@ public sealed record FeaturePipeline
             }
             for (var r = 0; r < table.Rows; r++)
             {
-                step.Write(column, r, result.AsSpan(r * width + offset, step.Width));
+                step.Write(column, r, result.AsSpan(r * width + offset, step.Size));
             }
-            offset += step.Width;
+            offset += step.Size;
         }
         return result;
     }
@@ -329,6 +456,10 @@ public sealed record FeaturePipeline
                     CellKind.Text when DateTimeOffset.TryParse(cell.Text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) => parsed.UtcDateTime,
                     _ => throw new ArgumentException($"{Where()}: {cell} is not an ISO 8601 timestamp."),
                 };
+                break;
+            case ColumnType.Binary:
+                ((byte[]?[])column.Values)[row] = cell.Kind == CellKind.Bytes ? cell.Bytes
+                    : throw new ArgumentException($"{Where()}: {cell} is not bytes (send the encoded image as 'data').");
                 break;
             case ColumnType.Tensor:
                 var values = cell.Kind == CellKind.Tensor ? cell.Tensor!

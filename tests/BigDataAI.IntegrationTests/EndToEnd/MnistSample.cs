@@ -59,6 +59,28 @@ internal sealed class MnistSample
     /// <summary>Row <paramref name="row"/>'s digit.</summary>
     public int Label(int row) => _labels[row];
 
+    /// <summary>Row <paramref name="row"/> as a grayscale PNG file (lossless: decoding it gives the IDX pixels back).</summary>
+    public byte[] Png(int row)
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(28, 28, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque));
+        _pixels.AsSpan(row * Pixels, Pixels).CopyTo(bitmap.GetPixelSpan());
+        using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>A zip of the first <paramref name="rows"/> digits as PNG files in class folders: <c>digits/7/00012.png</c>.</summary>
+    public void WritePngZip(string path, int rows)
+    {
+        using var file = File.Create(path);
+        using var zip = new ZipArchive(file, ZipArchiveMode.Create);
+        for (var r = 0; r < rows; r++)
+        {
+            var entry = zip.CreateEntry($"digits/{Label(r)}/{r:D5}.png", CompressionLevel.Fastest);
+            using var stream = entry.Open();
+            stream.Write(Png(r));
+        }
+    }
+
     private static byte[] Gunzip(string path)
     {
         using var file = File.OpenRead(path);

@@ -94,6 +94,12 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
             throw Invalid(e.Message);
         }
+        catch (ArchiveLimitException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+        }
         finally
         {
             foreach (var buffer in files.Values)
@@ -198,9 +204,9 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             }
             hints.Add(new ColumnHint(o.Name, role, type));
         }
-        if (hints.Count > 0 && header.Format == DatasetFormat.Idx)
+        if (hints.Count > 0 && header.Format is DatasetFormat.Idx or DatasetFormat.Archive)
         {
-            throw Invalid("Header field 'columns' applies to CSV and TSV only.");
+            throw Invalid("Header field 'columns' applies to tables only.");
         }
         return hints;
     }
@@ -216,7 +222,8 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             DatasetFormat.Idx => UploadFormat.Idx,
             DatasetFormat.Csv => UploadFormat.Csv,
             DatasetFormat.Tsv => UploadFormat.Tsv,
-            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV or TSV)."),
+            DatasetFormat.Archive => UploadFormat.Archive,
+            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV, TSV or ARCHIVE)."),
         };
         var expected = DatasetIngestor.RolesOf(format);
         var declared = header.Files.ToList();
@@ -224,9 +231,9 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         {
             throw Invalid($"Header field 'files': format {header.Format} needs exactly the files [{string.Join(", ", expected)}], the header declares [{string.Join(", ", declared)}].");
         }
-        if (format == UploadFormat.Idx && !string.IsNullOrEmpty(header.LabelColumn))
+        if (format is UploadFormat.Idx or UploadFormat.Archive && !string.IsNullOrEmpty(header.LabelColumn))
         {
-            throw Invalid("Header field 'label_column' applies to CSV and TSV only; IDX labels come from the 'labels' file.");
+            throw Invalid($"Header field 'label_column' applies to tables only; {header.Format} labels come from {(format == UploadFormat.Idx ? "the 'labels' file" : "the folders (or labels.csv) in the archive")}.");
         }
         return format;
     }

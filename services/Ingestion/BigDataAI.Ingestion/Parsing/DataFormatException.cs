@@ -21,9 +21,10 @@ namespace BigDataAI.Ingestion.Parsing;
 /// </remarks>
 public sealed class DataFormatException : Exception
 {
-    public DataFormatException(string file, string reason, long? row = null, long? byteOffset = null, string? column = null, Exception? innerException = null)
-        : base(Format(file, reason, row, byteOffset, column), innerException)
+    public DataFormatException(string file, string reason, long? row = null, long? byteOffset = null, string? column = null, Exception? innerException = null, string? entry = null)
+        : base(Format(file, reason, row, byteOffset, column, entry), innerException)
     {
+        Entry = entry;
         File = file;
         Reason = reason;
         Row = row;
@@ -43,19 +44,31 @@ public sealed class DataFormatException : Exception
     /// <summary>0-based byte offset of the problem; null for row-oriented errors.</summary>
     public long? ByteOffset { get; }
 
+    /// <summary>The archive entry the problem is in (its path inside the archive), or null.</summary>
+    public string? Entry { get; }
+
     /// <summary>What is wrong, without the file and location prefix.</summary>
     public string Reason { get; }
 
-    private static string Format(string file, string reason, long? row, long? byteOffset, string? column)
+    private static string Format(string file, string reason, long? row, long? byteOffset, string? column, string? entry)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(reason);
-        if (row is null && byteOffset is null)
+        if (row is null && byteOffset is null && entry is null)
         {
-            throw new ArgumentException("A data format error must name a row or a byte offset.", nameof(row));
+            throw new ArgumentException("A data format error must name a row, a byte offset or an archive entry.", nameof(row));
         }
         var text = new StringBuilder(file.Length + reason.Length + 48);
         text.Append(file).Append(": ");
+        if (entry is not null)
+        {
+            text.Append("entry '").Append(entry).Append('\'');
+            if (row is null && byteOffset is null)
+            {
+                return text.Append(": ").Append(reason).ToString();
+            }
+            text.Append(", ");
+        }
         if (row is { } r)
         {
             text.Append("row ").Append(r.ToString(CultureInfo.InvariantCulture));

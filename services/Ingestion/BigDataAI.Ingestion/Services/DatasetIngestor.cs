@@ -14,6 +14,7 @@ public enum UploadFormat
     Idx,
     Csv,
     Tsv,
+    Archive,
 }
 
 /// <summary>A fully received upload: each declared file buffered at a local path, with the SHA-256 of all of it.</summary>
@@ -47,6 +48,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     {
         UploadFormat.Idx => ["images", "labels"],
         UploadFormat.Csv or UploadFormat.Tsv => ["data"],
+        UploadFormat.Archive => ["archive"],
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
 
@@ -89,7 +91,9 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     /// <summary>The name of the tensor column an IDX upload's images are stored in.</summary>
     public const string IdxImageColumn = "pixels";
 
-    private static Table Parse(ReceivedUpload upload, CancellationToken cancellationToken)
+    private ArchiveLimits Limits => new(options.Value.MaxDecompressedBytes, options.Value.MaxArchiveEntries, options.Value.MaxCompressionRatio);
+
+    private Table Parse(ReceivedUpload upload, CancellationToken cancellationToken)
     {
         switch (upload.Format)
         {
@@ -104,6 +108,11 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
                 using (var data = File.OpenRead(upload.Files["data"]))
                 {
                     return TableParser.Parse(data, "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
+                }
+            case UploadFormat.Archive:
+                using (var archive = File.OpenRead(upload.Files["archive"]))
+                {
+                    return ArchiveParser.Parse(archive, "archive", Limits, cancellationToken);
                 }
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");

@@ -10,6 +10,18 @@ public sealed class IngestionOptions
     /// <summary>Rows per Parquet shard.</summary>
     public int RowsPerShard { get; set; } = BigDataAI.Datasets.DatasetStore.DefaultRowsPerShard;
 
+    /// <summary>Archives: the most bytes all entries may decompress to together (default 8 GiB).</summary>
+    public long MaxDecompressedBytes { get; set; } = 8L << 30;
+
+    /// <summary>Archives: the most entries (files and folders) one may hold (default 1,000,000).</summary>
+    public int MaxArchiveEntries { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// Archives: the largest ratio of an entry's decompressed to compressed size (default 100; PNG and JPEG files hardly
+    /// compress, text rarely beyond 10). A higher one is a decompression bomb.
+    /// </summary>
+    public double MaxCompressionRatio { get; set; } = 100;
+
     /// <summary>Folder for upload buffers; the system temp folder when empty.</summary>
     public string? TempDirectory { get; set; }
 }
