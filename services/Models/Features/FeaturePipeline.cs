@@ -164,8 +164,23 @@ public sealed record ImageFeature : FeatureStep
         return new ImageFeature { Column = column.Name, Type = ColumnType.Binary, Channels = color ? 3 : 1, Height = h, Width = w };
     }
 
-    private static SkiaSharp.SKBitmap Decode(byte[] bytes, string column, int row) =>
-        SkiaSharp.SKBitmap.Decode(bytes) ?? throw new ArgumentException($"Row {row}, column '{column}': the {bytes.Length} bytes are not a PNG or JPEG image.");
+    private static SkiaSharp.SKBitmap Decode(byte[] bytes, string column, int row)
+    {
+        // SKBitmap.Decode throws (not returns null) when no codec knows the bytes, and returns a partial image for a
+        // truncated file: decode through the codec and accept only a complete image.
+        using var data = SkiaSharp.SKData.CreateCopy(bytes);
+        using var codec = SkiaSharp.SKCodec.Create(data)
+            ?? throw new ArgumentException($"Row {row}, column '{column}': the {bytes.Length} bytes are not a PNG or JPEG image.");
+        var info = codec.Info.WithAlphaType(codec.Info.AlphaType == SkiaSharp.SKAlphaType.Unpremul ? SkiaSharp.SKAlphaType.Premul : codec.Info.AlphaType);
+        var bitmap = new SkiaSharp.SKBitmap(info);
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result != SkiaSharp.SKCodecResult.Success)
+        {
+            bitmap.Dispose();
+            throw new ArgumentException($"Row {row}, column '{column}': the image does not decode whole ({result}).");
+        }
+        return bitmap;
+    }
 
     private static bool IsGray(SkiaSharp.SKBitmap bitmap)
     {

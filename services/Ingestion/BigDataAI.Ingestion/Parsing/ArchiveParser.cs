@@ -73,7 +73,7 @@ public static class ArchiveParser
             for (var i = 0; i < files.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                using var bitmap = SKBitmap.Decode(files[i].Bytes)
+                using var bitmap = TryDecode(files[i].Bytes)
                     ?? throw new DataFormatException(fileName, "the image does not decode (not a valid PNG or JPEG file)", entry: files[i].Path);
                 (widths[i], heights[i]) = (bitmap.Width, bitmap.Height);
             }
@@ -110,6 +110,25 @@ public static class ArchiveParser
         }
         var schema = new DatasetSchema([.. columns.Select(c => c.Schema)]);
         return new Table(schema, columns, [.. Enumerable.Range(0, files.Count).Select(i => (long)i)]);
+    }
+
+    /// <summary>The decoded image, or null when the bytes are not a complete image SkiaSharp can read.</summary>
+    internal static SKBitmap? TryDecode(byte[] bytes)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        if (codec is null)
+        {
+            return null;
+        }
+        var bitmap = new SKBitmap(codec.Info.WithAlphaType(codec.Info.AlphaType == SKAlphaType.Unpremul ? SKAlphaType.Premul : codec.Info.AlphaType));
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result is SKCodecResult.Success)
+        {
+            return bitmap;
+        }
+        bitmap.Dispose();
+        return null;
     }
 
     private static Kind KindOf(string path, string fileName)
