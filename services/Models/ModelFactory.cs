@@ -42,6 +42,7 @@ public static class ModelFactory
     {
         "mlp" => new MlpModel(spec),
         "cnn" => new CnnModel(spec),
+        "fasttext" => new FastTextModel(spec),
         _ => throw new ArgumentException(
             $"ModelSpec.Architecture '{spec.Architecture}' is unknown. Valid architectures: {string.Join(", ", ModelSpec.Architectures)}."),
     };
@@ -113,5 +114,30 @@ internal sealed class CnnModel : nn.Module<Tensor, Tensor>
         using var maps = features.call(image);
         using var flat = maps.flatten(1);
         return classifier.call(flat);
+    }
+}
+
+/// <summary>
+/// fastText-style text classifier (Joulin et al., 2016): the mean of the embeddings of a row's token and bigram ids
+/// (padding id 0 excluded from the mean), then Linear to the classes. The input is the ids as floats.
+/// </summary>
+internal sealed class FastTextModel : nn.Module<Tensor, Tensor>
+{
+    // Field names are the state-dict keys of saved weights: renaming one breaks existing checkpoints.
+    private readonly EmbeddingBag embedding;
+    private readonly Linear output;
+
+    public FastTextModel(ModelSpec spec) : base("fasttext")
+    {
+        embedding = nn.EmbeddingBag(spec.EmbeddingRows, spec.EmbeddingSize, mode: EmbeddingBagMode.Mean, padding_index: 0);
+        output = nn.Linear(spec.EmbeddingSize, spec.Classes);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var ids = input.to_type(ScalarType.Int64);
+        using var pooled = embedding.call(ids, null, null);
+        return output.call(pooled);
     }
 }

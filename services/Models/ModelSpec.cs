@@ -14,7 +14,7 @@ namespace BigDataAI.Models;
 public sealed record ModelSpec
 {
     /// <summary>The architectures <see cref="ModelFactory"/> builds.</summary>
-    public static IReadOnlyList<string> Architectures { get; } = ["mlp", "cnn"];
+    public static IReadOnlyList<string> Architectures { get; } = ["mlp", "cnn", "fasttext"];
 
     /// <summary>
     /// "mlp" (fully connected: Linear-ReLU per hidden size, then Linear to the classes) or "cnn" (per entry of
@@ -34,6 +34,12 @@ public sealed record ModelSpec
 
     /// <summary>"cnn" only: output channels of each convolution block, e.g. [16, 32]. Must be empty for "mlp".</summary>
     public int[] Channels { get; init; } = [];
+
+    /// <summary>"fasttext" only: rows of the embedding table its input ids index (0 is padding).</summary>
+    public int EmbeddingRows { get; init; }
+
+    /// <summary>"fasttext" only: floats per embedding.</summary>
+    public int EmbeddingSize { get; init; }
 
     /// <summary>Number of floats in one input row: the product of <see cref="InputShape"/>.</summary>
     [JsonIgnore]
@@ -74,6 +80,14 @@ public sealed record ModelSpec
         {
             throw new ArgumentException($"ModelSpec.Channels [{string.Join(", ", Channels ?? [])}] must contain only positive sizes.");
         }
+        if (Architecture == "fasttext" && (EmbeddingRows < 2 || EmbeddingSize < 1 || InputShape.Length != 1))
+        {
+            throw new ArgumentException($"ModelSpec for 'fasttext' needs EmbeddingRows >= 2 ({EmbeddingRows}), EmbeddingSize >= 1 ({EmbeddingSize}) and a flat InputShape of token ids.");
+        }
+        if (Architecture != "fasttext" && (EmbeddingRows != 0 || EmbeddingSize != 0))
+        {
+            throw new ArgumentException($"ModelSpec.EmbeddingRows and EmbeddingSize apply to 'fasttext' only, not '{Architecture}'.");
+        }
         if (Architecture == "mlp" && Channels.Length > 0)
         {
             throw new ArgumentException("ModelSpec.Channels must be empty for architecture 'mlp' (it has no convolutions).");
@@ -105,6 +119,8 @@ public sealed record ModelSpec
         other is not null
         && Architecture == other.Architecture
         && Classes == other.Classes
+        && EmbeddingRows == other.EmbeddingRows
+        && EmbeddingSize == other.EmbeddingSize
         && SequenceEqual(InputShape, other.InputShape)
         && SequenceEqual(HiddenSizes, other.HiddenSizes)
         && SequenceEqual(Channels, other.Channels);
@@ -130,6 +146,7 @@ public sealed record ModelSpec
     public override string ToString() =>
         $"{Architecture} [{string.Join("x", InputShape ?? [])}]" +
         (Channels is { Length: > 0 } ? $" channels [{string.Join(", ", Channels)}]" : "") +
+        (EmbeddingRows > 0 ? $" embeddings {EmbeddingRows}x{EmbeddingSize}" : "") +
         $" hidden [{string.Join(", ", HiddenSizes ?? [])}] -> {Classes} classes";
 
     private static bool SequenceEqual(int[]? a, int[]? b) =>

@@ -13,6 +13,8 @@ namespace BigDataAI.Models.Features;
 [JsonDerivedType(typeof(CategoricalFeature), "categorical")]
 [JsonDerivedType(typeof(TensorFeature), "tensor")]
 [JsonDerivedType(typeof(ImageFeature), "image")]
+[JsonDerivedType(typeof(TokensFeature), "tokens")]
+[JsonDerivedType(typeof(MiniLmFeature), "minilm")]
 public abstract record FeatureStep
 {
     /// <summary>The source column the step reads.</summary>
@@ -25,8 +27,144 @@ public abstract record FeatureStep
     [JsonIgnore]
     public abstract int Size { get; }
 
-    /// <summary>Writes row <paramref name="row"/> of <paramref name="column"/> into <paramref name="destination"/> (Width floats).</summary>
+    /// <summary>Writes row <paramref name="row"/> of <paramref name="column"/> into <paramref name="destination"/> (Size floats).</summary>
     internal abstract void Write(Column column, int row, Span<float> destination);
+
+    /// <summary>Writes every row: row r's floats at <c>r * width + offset</c>. Steps that work faster in batches override it.</summary>
+    internal virtual void WriteAll(Column column, float[] result, int width, int offset)
+    {
+        for (var r = 0; r < column.Rows; r++)
+        {
+            Write(column, r, result.AsSpan(r * width + offset, Size));
+        }
+    }
+}
+
+/// <summary>How a pipeline turns a text column into model input.</summary>
+public enum TextEncoding
+{
+    /// <summary>Text columns are refused (the model cannot read text).</summary>
+    None,
+    /// <summary>WordPiece token and bigram ids for an embedding-bag model (<see cref="TokensFeature"/>).</summary>
+    Tokens,
+    /// <summary>MiniLM sentence embeddings (<see cref="MiniLmFeature"/>).</summary>
+    MiniLm,
+}
+
+/// <summary>
+/// Text as ids for a fastText-style model: the first <see cref="MaxTokens"/> WordPiece tokens (lower-cased), each one's
+/// index in the training split's vocabulary (tokens seen at least twice, the most frequent <see cref="MaxVocabulary"/>),
+/// then each adjacent pair's hashed bigram bucket. 0 is padding, 1 an unknown token. <see cref="Size"/> floats holding
+/// whole numbers below <see cref="Embeddings"/> (exact in float32).
+/// </summary>
+public sealed record TokensFeature : FeatureStep
+{
+    /// <summary>Tokens read per text unless fitted otherwise.</summary>
+    public const int DefaultMaxTokens = 256;
+
+    /// <summary>The most tokens the vocabulary keeps.</summary>
+    public const int MaxVocabulary = 30_000;
+
+    /// <summary>Bigram hash buckets unless fitted otherwise.</summary>
+    public const int DefaultBuckets = 1 << 15;
+
+    /// <summary>Tokens read per text.</summary>
+    public required int MaxTokens { get; init; }
+
+    /// <summary>The WordPiece ids kept, most frequent first; token <c>Vocabulary[i]</c> has index <c>2 + i</c>.</summary>
+    public required int[] Vocabulary { get; init; }
+
+    /// <summary>Hash buckets for bigrams, after the vocabulary.</summary>
+    public required int Buckets { get; init; }
+
+    /// <summary>Rows of the embedding table the ids index: padding, unknown, the vocabulary and the buckets.</summary>
+    [JsonIgnore]
+    public int Embeddings => 2 + Vocabulary.Length + Buckets;
+
+    /// <inheritdoc />
+    public override int Size => 2 * MaxTokens;
+
+    [JsonIgnore]
+    private Dictionary<int, int>? _index;
+
+    internal static TokensFeature Fit(Column column, int maxTokens = DefaultMaxTokens, int buckets = DefaultBuckets)
+    {
+        var counts = new Dictionary<int, long>();
+        var texts = (string?[])column.Values;
+        foreach (var text in texts)
+        {
+            if (text is null)
+            {
+                continue;
+            }
+            foreach (var id in Text.TextEncoders.Tokenize(text, maxTokens))
+            {
+                counts[id] = counts.GetValueOrDefault(id) + 1;
+            }
+        }
+        var vocabulary = counts.Where(p => p.Value >= 2).OrderByDescending(p => p.Value).ThenBy(p => p.Key).Take(MaxVocabulary).Select(p => p.Key).ToArray();
+        return new TokensFeature { Column = column.Name, Type = ColumnType.String, MaxTokens = maxTokens, Vocabulary = vocabulary, Buckets = buckets };
+    }
+
+    internal override void Write(Column column, int row, Span<float> destination)
+    {
+        _index ??= Vocabulary.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i + 2);
+        destination[..Size].Clear();
+        if (((string?[])column.Values)[row] is not { } text)
+        {
+            return;
+        }
+        var tokens = Text.TextEncoders.Tokenize(text, MaxTokens);
+        var previous = -1;
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var index = _index.TryGetValue(tokens[i], out var known) ? known : 1;
+            destination[i] = index;
+            if (previous >= 0)
+            {
+                // A fixed mix (not HashCode, which differs per process) of the two token ids.
+                var hash = (uint)(previous * 1_000_003) ^ (uint)tokens[i] * 2_654_435_761u;
+                destination[MaxTokens + i] = 2 + Vocabulary.Length + (int)(hash % (uint)Buckets);
+            }
+            previous = tokens[i];
+        }
+    }
+}
+
+/// <summary>
+/// Text as its MiniLM sentence embedding (all-MiniLM-L6-v2, 384 floats, L2-normalised), computed by ONNX Runtime in
+/// training and in serving alike. A null text is all zeros.
+/// </summary>
+public sealed record MiniLmFeature : FeatureStep
+{
+    /// <summary>Texts embedded per ONNX call.</summary>
+    public const int Batch = 64;
+
+    /// <inheritdoc />
+    public override int Size => Text.TextEncoders.MiniLmDimensions;
+
+    internal override void Write(Column column, int row, Span<float> destination)
+    {
+        destination[..Size].Clear();
+        if (((string?[])column.Values)[row] is { } text)
+        {
+            Text.TextEncoders.Embed([text])[0].CopyTo(destination);
+        }
+    }
+
+    internal override void WriteAll(Column column, float[] result, int width, int offset)
+    {
+        var texts = (string?[])column.Values;
+        for (var start = 0; start < texts.Length; start += Batch)
+        {
+            var rows = Enumerable.Range(start, Math.Min(Batch, texts.Length - start)).Where(r => texts[r] is not null).ToArray();
+            var embeddings = Text.TextEncoders.Embed([.. rows.Select(r => texts[r]!)]);
+            for (var i = 0; i < rows.Length; i++)
+            {
+                embeddings[i].CopyTo(result.AsSpan(rows[i] * width + offset, Size));
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -277,7 +415,7 @@ public sealed record FeaturePipeline
     /// Fits the steps for every feature column of <paramref name="train"/> (roles id, ignored and label are left out).
     /// Throws <see cref="ArgumentException"/> naming a column no table model can take (text, image, binary).
     /// </summary>
-    public static FeaturePipeline Fit(Table train)
+    public static FeaturePipeline Fit(Table train, TextEncoding text = TextEncoding.None)
     {
         ArgumentNullException.ThrowIfNull(train);
         var label = train.Schema.Label ?? throw new ArgumentException("The dataset has no label column, so there is nothing to learn.");
@@ -289,8 +427,14 @@ public sealed record FeaturePipeline
             {
                 case ColumnRole.Label or ColumnRole.Id or ColumnRole.Ignored:
                     continue;
+                case ColumnRole.Text when text == TextEncoding.Tokens:
+                    steps.Add(TokensFeature.Fit(column));
+                    continue;
+                case ColumnRole.Text when text == TextEncoding.MiniLm:
+                    steps.Add(new MiniLmFeature { Column = schema.Name, Type = ColumnType.String });
+                    continue;
                 case ColumnRole.Text:
-                    throw new ArgumentException($"Column '{schema.Name}' is text; the table models cannot read text yet. Give it role 'ignored' (or 'feature' to treat its values as categories).");
+                    throw new ArgumentException($"Column '{schema.Name}' is text; this model cannot read text. Use a text model (fasttext or minilm), or give the column role 'ignored' (or 'feature' to treat its values as categories).");
                 case ColumnRole.Image:
                     steps.Add(ImageFeature.Fit(column));
                     continue;
@@ -375,10 +519,7 @@ public sealed record FeaturePipeline
             {
                 throw new ArgumentException($"Column '{step.Column}' has shape [{string.Join(", ", column.Schema.Shape ?? [])}]; the model was trained on [{string.Join(", ", t.Shape)}].");
             }
-            for (var r = 0; r < table.Rows; r++)
-            {
-                step.Write(column, r, result.AsSpan(r * width + offset, step.Size));
-            }
+            step.WriteAll(column, result, width, offset);
             offset += step.Size;
         }
         return result;

@@ -81,8 +81,19 @@ public sealed class JobSubmitterTests
         Assert.False(ModelCatalog.Find("cnn")!.CanTake(table));
         Assert.True(ModelCatalog.Find("mlp")!.CanTake(table));
         Assert.True(ModelCatalog.Find(" LogReg ")!.CanTake(image));
-        Assert.Empty(ModelCatalog.Find("logreg")!.SpecFor([5], 3).HiddenSizes);
-        Assert.Equal(["mlp", "logreg", "cnn"], ModelCatalog.Names);
+        var five = new BigDataAI.Models.Features.FeaturePipeline
+        {
+            LabelColumn = "label",
+            Steps = [new BigDataAI.Models.Features.TensorFeature { Column = "x", Type = ColumnType.Tensor, Shape = [5] }],
+        };
+        Assert.Empty(ModelCatalog.Find("logreg")!.SpecFor(five, 3).HiddenSizes);
+        Assert.Equal([5], ModelCatalog.Find("logreg")!.SpecFor(five, 3).InputShape);
+        Assert.Equal(["mlp", "logreg", "cnn", "fasttext", "minilm"], ModelCatalog.Names);
+        var text = new DatasetSchema([new ColumnSchema("review", ColumnType.String, ColumnRole.Text), new ColumnSchema("label", ColumnType.String, ColumnRole.Label)]);
+        var textAndMore = new DatasetSchema([.. text.Columns, new ColumnSchema("stars", ColumnType.Int64, ColumnRole.Feature)]);
+        Assert.Equal("fasttext", ModelCatalog.DefaultFor(text).Name);
+        Assert.Equal("minilm", ModelCatalog.DefaultFor(textAndMore).Name);
+        Assert.False(ModelCatalog.Find("mlp")!.CanTake(text));
     }
 
     [Theory]

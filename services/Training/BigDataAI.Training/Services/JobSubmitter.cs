@@ -45,7 +45,7 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             throw new ArgumentException($"Field 'batch_size': {request.BatchSize} is out of range; use 1 to 65536.");
         }
-        var lr = request.LearningRate == 0 ? (optimizer == "adam" ? 1e-3 : 0.05) : request.LearningRate;
+        var lr = request.LearningRate == 0 ? (optimizer == "adam" ? entry.DefaultLearningRate : 0.05) : request.LearningRate;
         if (!double.IsFinite(lr) || lr <= 0 || lr > 10)
         {
             throw new ArgumentException($"Field 'learning_rate': {request.LearningRate} is out of range; use a number in (0, 10].");

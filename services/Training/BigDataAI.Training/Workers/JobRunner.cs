@@ -111,9 +111,9 @@ public sealed class JobRunner(
         {
             throw new ArgumentException($"The dataset's label has {classes.Length} class(es); a classifier needs at least 2.");
         }
-        var features = FeaturePipeline.Fit(train);
+        var features = FeaturePipeline.Fit(train, catalog.Text);
         TrainingData Data(Table t) => new(features.Transform(t), t.ClassIndices(classes), features.Width);
-        return new PreparedData(features, catalog.SpecFor(features.InputShape, classes.Length), Data(train), Data(validation), Data(test));
+        return new PreparedData(features, catalog.SpecFor(features, classes.Length), Data(train), Data(validation), Data(test));
     }
 
     /// <summary>One run of one job under one lease.</summary>
