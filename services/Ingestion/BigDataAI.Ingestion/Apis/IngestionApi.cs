@@ -75,30 +75,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
                 }
             }
 
-            var labelColumn = string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn;
-            var upload = new ReceivedUpload(header.Dataset, format,
-                files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
-                labelColumn,
-                string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
-                CombinedSha256(format, labelColumn, hints, files))
-            {
-                Hints = hints,
-                LabelNamed = !string.IsNullOrEmpty(header.LabelColumn),
-            };
-            var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
-            return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
-        }
-        catch (DataFormatException e)
-        {
-            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
-            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
-            throw Invalid(e.Message);
-        }
-        catch (ArchiveLimitException e)
-        {
-            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
-            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+            return await IngestAsync(header, format, hints, files, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -108,6 +85,101 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             }
             TryDelete(folder);
         }
+    }
+
+    public override async Task<UploadReply> ImportDataset(ImportDatasetRequest request, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var header = request.Header ?? throw Invalid("Field 'header' is missing: say the dataset, format and files as for Upload.");
+        var format = ValidateHeader(header);
+        var hints = ParseHints(header);
+        var wanted = DatasetIngestor.RolesOf(format);
+        var sources = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in request.Files)
+        {
+            if (!wanted.Contains(file.File))
+            {
+                throw Invalid($"Field 'files': '{file.File}' is not a file of format {header.Format} (it needs [{string.Join(", ", wanted)}]).");
+            }
+            if (!sources.TryAdd(file.File, StoragePath(file.Path, file.File)))
+            {
+                throw Invalid($"Field 'files': '{file.File}' is given twice.");
+            }
+        }
+        if (wanted.FirstOrDefault(r => !sources.ContainsKey(r)) is { } missingRole)
+        {
+            throw Invalid($"Field 'files': no path for '{missingRole}' (format {header.Format} needs [{string.Join(", ", wanted)}]).");
+        }
+        publisher.EnsureConnected();
+
+        var folder = Path.Combine(options.Value.TempDirectory ?? Path.GetTempPath(), "bigdataai-uploads", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        var files = new Dictionary<string, UploadBuffer>(StringComparer.Ordinal);
+        try
+        {
+            long total = 0;
+            var chunk = new byte[1 << 16];
+            foreach (var (role, path) in sources)
+            {
+                var buffer = files[role] = new UploadBuffer(Path.Combine(folder, role));
+                await using var stream = await datasets.Objects.OpenReadAsync(path, ct).ConfigureAwait(false)
+                    ?? throw new RpcException(new Status(StatusCode.NotFound, $"File '{role}': '{path}' does not exist in the storage container."));
+                int read;
+                while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+                {
+                    total += read;
+                    if (total > options.Value.MaxUploadBytes)
+                    {
+                        throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                            $"The import exceeds the limit of {options.Value.MaxUploadBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes (Ingestion:MaxUploadBytes), at '{path}'."));
+                    }
+                    await buffer.AppendAsync(chunk.AsMemory(0, read), ct).ConfigureAwait(false);
+                }
+                await buffer.CompleteAsync().ConfigureAwait(false);
+                if (buffer.Length == 0)
+                {
+                    throw Invalid($"File '{role}': '{path}' is empty.");
+                }
+            }
+            IngestionTelemetry.Bytes.Add(total);
+            return await IngestAsync(header, format, hints, files, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var buffer in files.Values)
+            {
+                await buffer.DisposeAsync().ConfigureAwait(false);
+            }
+            TryDelete(folder);
+        }
+    }
+
+    /// <summary>
+    /// A path in the service's container, from a path or a blob URI into that container; the platform's own folders
+    /// (datasets/, models/, model-names/, jobs/) may not be imported from.
+    /// </summary>
+    private string StoragePath(string given, string role)
+    {
+        var path = given.Trim();
+        if (Uri.TryCreate(path, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            var container = datasets.Objects.Location.TrimEnd('/') + "/";
+            if (!path.StartsWith(container, StringComparison.Ordinal))
+            {
+                throw Invalid($"File '{role}': '{given}' is not in this service's storage container ({container}); copy it there, or give a path inside it.");
+            }
+            path = Uri.UnescapeDataString(path[container.Length..]);
+        }
+        path = path.TrimStart('/');
+        if (path.Length == 0 || path.Split('/').Any(p => p is ".." or "."))
+        {
+            throw Invalid($"File '{role}': '{given}' is not a path in the storage container.");
+        }
+        if (new[] { DatasetPaths.Root, "models/", "model-names/", "jobs/" }.Any(root => path.StartsWith(root, StringComparison.Ordinal)))
+        {
+            throw Invalid($"File '{role}': '{given}' is inside the platform's own folders; import from a path outside datasets/, models/, model-names/ and jobs/.");
+        }
+        return path;
     }
 
     public override async Task<DatasetInfo> GetDataset(GetDatasetRequest request, ServerCallContext context)
@@ -173,6 +245,38 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             info.Columns.Add(column);
         }
         return info;
+    }
+
+    /// <summary>Parses, commits and announces received files (the end of Upload and ImportDataset alike).</summary>
+    private async Task<UploadReply> IngestAsync(UploadHeader header, UploadFormat format, IReadOnlyList<ColumnHint> hints, Dictionary<string, UploadBuffer> files, CancellationToken ct)
+    {
+        try
+        {
+            var labelColumn = string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn;
+            var upload = new ReceivedUpload(header.Dataset, format,
+                files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
+                labelColumn,
+                string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
+                CombinedSha256(format, labelColumn, hints, files))
+            {
+                Hints = hints,
+                LabelNamed = !string.IsNullOrEmpty(header.LabelColumn),
+            };
+            var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
+            return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
+        }
+        catch (DataFormatException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw Invalid(e.Message);
+        }
+        catch (ArchiveLimitException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+        }
     }
 
     /// <summary>The header's column overrides, checked: known roles and types, each column named once.</summary>
