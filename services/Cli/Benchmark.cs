@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using BigDataAI.Client;
 using BigDataAI.Datasets;
 using BigDataAI.Models;
 using BigDataAI.Protos.Training.V1;
@@ -52,26 +53,23 @@ public static class Benchmark
         Console.WriteLine("Platform: a training job through the gRPC API ...");
         var request = new StartTrainingRequest { Dataset = "bench", Version = dataset.Version, Model = model, HyperParameters = new HyperParameters { Epochs = epochs } };
         var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
-        var client = new TrainingService.TrainingServiceClient(channel);
-        using var call = client.WatchJob(new GetJobRequest { JobId = job.JobId }, cancellationToken: ct);
         Stopwatch? running = null;
-        Job? last = null;
+        var completed = 0;
         var loopRates = new List<double>();
-        while (await call.ResponseStream.MoveNext(ct))
+        var last = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(job.JobId, update =>
         {
-            var update = call.ResponseStream.Current;
             if (update.State == JobState.Running && running is null)
             {
                 running = Stopwatch.StartNew();
             }
-            if (update.EpochsCompleted > (last?.EpochsCompleted ?? 0))
+            if (update.EpochsCompleted > completed)
             {
                 loopRates.Add(update.SamplesPerSecond);
+                completed = update.EpochsCompleted;
             }
-            last = update;
-        }
+        }, cancellationToken: ct);
         var platformSeconds = running!.Elapsed.TotalSeconds;
-        if (last!.State != JobState.Succeeded)
+        if (last.State != JobState.Succeeded)
         {
             Console.Error.WriteLine($"The job failed: {last.Error}");
             return 1;

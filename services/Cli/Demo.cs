@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using BigDataAI.Client;
 using BigDataAI.Datasets;
+using BigDataAI.Protos.Inference.V1;
 using BigDataAI.Protos.Training.V1;
 using Grpc.Net.Client;
 
@@ -47,33 +49,15 @@ public static class Demo
     }
 
     /// <summary>
-    /// Inference swaps a model in on ModelTrained; wait (briefly) until it serves this job's model. A newer model, from
-    /// an earlier run on the same storage, is served instead of an older one: then that is the answer.
+    /// Inference swaps a model in on ModelTrained; wait until it serves the newest model of <paramref name="name"/>:
+    /// this job's, unless an earlier run on the same storage registered a newer one (then that is served, and the answer).
     /// </summary>
     private static async Task<string> WaitForModelAsync(GrpcChannel channel, string name, string modelId, CancellationToken ct)
     {
-        var client = new BigDataAI.Protos.Inference.V1.InferenceService.InferenceServiceClient(channel);
-        var deadline = Stopwatch.StartNew();
-        var served = "";
-        while (true)
-        {
-            try
-            {
-                served = (await client.GetModelAsync(new() { Model = name }, cancellationToken: ct)).ModelId;
-                if (served == modelId || deadline.Elapsed > TimeSpan.FromSeconds(5))
-                {
-                    return served;
-                }
-            }
-            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable)
-            {
-            }
-            if (deadline.Elapsed > TimeSpan.FromSeconds(30))
-            {
-                throw new TimeoutException($"Inference did not load model {modelId} within 30 s.");
-            }
-            await Task.Delay(50, ct);
-        }
+        var registered = await new TrainingService.TrainingServiceClient(channel).ListModelsAsync(new() { Name = name }, cancellationToken: ct);
+        var newest = registered.Models.MaxBy(m => m.ModelVersion)?.ModelId ?? modelId;
+        var served = await new InferenceService.InferenceServiceClient(channel).WaitUntilServedAsync(name, newest, TimeSpan.FromSeconds(30), ct);
+        return served.ModelId;
     }
 
     /// <summary>

@@ -45,29 +45,17 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     /// <summary>Starts a job, waiting up to <paramref name="labelWait"/> for labeling to finish first.</summary>
     public async Task<Job> StartTrainingAsync(StartTrainingRequest request, TimeSpan labelWait, CancellationToken ct)
     {
-        var client = new TrainingService.TrainingServiceClient(training);
-        var deadline = Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(100);
         var said = false;
-        while (true)
+        var job = await new TrainingService.TrainingServiceClient(training).StartTrainingWhenLabeledAsync(request, labelWait, notLabeledYet: _ =>
         {
-            try
+            if (!said)
             {
-                var job = await client.StartTrainingAsync(request, cancellationToken: ct);
-                output.WriteLine($"Job {job.JobId}: {job.Model} on {job.Dataset} v{job.Version}, {job.Epochs} epochs, batch {job.HyperParameters.BatchSize}, {job.HyperParameters.Optimizer} lr {job.HyperParameters.LearningRate.ToString(Inv)}, seed {job.HyperParameters.Seed}.");
-                return job;
+                output.WriteLine("Waiting for labeling to finish ...");
+                said = true;
             }
-            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && deadline.Elapsed < labelWait)
-            {
-                if (!said)
-                {
-                    output.WriteLine("Waiting for labeling to finish ...");
-                    said = true;
-                }
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
-            }
-        }
+        }, cancellationToken: ct);
+        output.WriteLine($"Job {job.JobId}: {job.Model} on {job.Dataset} v{job.Version}, {job.Epochs} epochs, batch {job.HyperParameters.BatchSize}, {job.HyperParameters.Optimizer} lr {job.HyperParameters.LearningRate.ToString(Inv)}, seed {job.HyperParameters.Seed}.");
+        return job;
     }
 
     /// <summary>Follows a job to its end; then writes its charts into <paramref name="charts"/> when given.</summary>
@@ -87,14 +75,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             try
             {
-                using var call = client.WatchJob(new GetJobRequest { JobId = id }, cancellationToken: stop.Token);
-                Job? last = null;
-                await foreach (var job in call.ResponseStream.ReadAllAsync(stop.Token))
-                {
-                    view.Update(job);
-                    last = job;
-                }
-                return last ?? throw new InvalidOperationException($"The progress stream of job {id} ended without a state.");
+                return await client.WatchToEndAsync(id, view.Update, cancellationToken: stop.Token);
             }
             catch (Exception) when (!stop.IsCancellationRequested)
             {

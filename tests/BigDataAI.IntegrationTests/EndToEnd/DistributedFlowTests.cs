@@ -126,7 +126,7 @@ public sealed class DistributedFlowTests(ServersFixture servers, ITestOutputHelp
         Assert.Equal(modelId, Assert.Single(models.Models).ModelId);
 
         // 6. The inference process swaps the model in when ModelTrained reaches it.
-        var served = await WaitUntilServedAsync(platform, modelId!, TimeSpan.FromSeconds(60), ct);
+        var served = await platform.InferenceClient.WaitUntilServedAsync(Dataset, modelId!, TimeSpan.FromSeconds(60), ct);
         Step($"inference serves {served.ModelId} (loaded at {served.LoadedAt})");
         Assert.Equal(Dataset, served.Dataset);
         Assert.Equal(version, served.Version);
@@ -185,53 +185,18 @@ public sealed class DistributedFlowTests(ServersFixture servers, ITestOutputHelp
         Step("after the corrupt upload: every host SERVING, still one dataset version, same model answering");
     }
 
-    /// <summary>Reads WatchJob until the job ends; returns its last state.</summary>
+    /// <summary>Follows the job to its end (printing each change of state or completed epoch); returns its last state.</summary>
     private async Task<Job> WatchToEndAsync(DistributedPlatform platform, string jobId, CancellationToken ct)
     {
-        using var call = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = jobId }, deadline: DateTime.UtcNow + EventTimeout, cancellationToken: ct);
         Job? last = null;
-        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
+        return await platform.TrainingClient.WatchToEndAsync(jobId, update =>
         {
             if (last is null || update.State != last.State || update.EpochsCompleted != last.EpochsCompleted)
             {
                 Step($"job {update.JobId}: {update.State}, epoch {update.EpochsCompleted}/{update.Epochs}, validation accuracy {update.ValidationAccuracy:P2}, {update.SamplesPerSecond:N0} samples/s");
             }
             last = update;
-        }
-        return last ?? throw new InvalidOperationException($"WatchJob {jobId} ended without sending the job's state.");
-    }
-
-    /// <summary>
-    /// Waits until the inference process serves <paramref name="modelId"/>. Polled with back-off: the swap happens
-    /// inside that process when its ModelTrained consumer runs, and nothing outside it announces the swap.
-    /// </summary>
-    private static async Task<ServedModel> WaitUntilServedAsync(DistributedPlatform platform, string modelId, TimeSpan timeout, CancellationToken ct)
-    {
-        var watch = Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(50);
-        var last = "nothing yet";
-        while (true)
-        {
-            try
-            {
-                var served = await platform.InferenceClient.GetModelAsync(new GetModelRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
-                if (served.ModelId == modelId)
-                {
-                    return served;
-                }
-                last = $"serving {served.ModelId}";
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
-            {
-                last = $"{e.StatusCode}: {e.Status.Detail}";
-            }
-            if (watch.Elapsed > timeout)
-            {
-                throw new TimeoutException($"The inference process did not serve model {modelId} within {timeout.TotalSeconds} s (last answer: {last}).");
-            }
-            await Task.Delay(delay, ct);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));
-        }
+        }, EventTimeout, ct);
     }
 
     /// <summary>Classifies <see cref="PredictedDigits"/> digits in one Predict call; returns who answered and how many were right.</summary>

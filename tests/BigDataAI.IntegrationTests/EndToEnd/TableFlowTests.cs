@@ -31,6 +31,8 @@ namespace BigDataAI.IntegrationTests.EndToEnd;
 public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper output)
 {
     private static readonly string[] Cities = ["Oslo", "Bergen", "Trondheim", "Stavanger"];
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan ServeTimeout = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task A_table_with_strings_and_missing_cells_is_stored_typed_trained_and_served_on_raw_rows()
@@ -80,13 +82,13 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
             HyperParameters = new HyperParameters { Epochs = 25, BatchSize = 32, LearningRate = 0.01, Seed = 2 },
         });
         Assert.Equal("mlp", job.Model);
-        var final = await WatchToEndAsync(host, job.JobId);
+        var final = await host.Training.WatchToEndAsync(job.JobId, timeout: JobTimeout);
         Assert.True(final.State == JobState.Succeeded, $"job failed: {final.Error}");
         output.WriteLine($"table test accuracy {final.TestMetrics.Accuracy:P2} on {final.TestMetrics.Samples} rows");
         Assert.True(final.TestMetrics.Accuracy > 0.85, $"test accuracy {final.TestMetrics.Accuracy:P2}");
 
         // 5. Served by name; Predict on the stored test split's raw cells reproduces the evaluation exactly.
-        var served = await WaitUntilServedAsync(host, name, final.ModelId);
+        var served = await host.Inference.WaitUntilServedAsync(name, final.ModelId, ServeTimeout);
         Assert.Equal(name, served.Name);
         Assert.Equal(1, served.ModelVersion);
         Assert.Equal(["age", "income", "city", "member"], served.Inputs.Select(i => i.Name));
@@ -128,9 +130,9 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
         await host.Ingestion.UploadIdxAsync(files, digits, TestData.Idx(90, seed: 3));
         await host.Messages.Published<DatasetLabeled>(m => m.Dataset == digits, timeout: TimeSpan.FromSeconds(60));
         var digitJob = await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = digits, Model = "logreg", HyperParameters = new HyperParameters { Epochs = 3, BatchSize = 16 } });
-        var digitFinal = await WatchToEndAsync(host, digitJob.JobId);
+        var digitFinal = await host.Training.WatchToEndAsync(digitJob.JobId, timeout: JobTimeout);
         Assert.True(digitFinal.State == JobState.Succeeded, $"job failed: {digitFinal.Error}");
-        await WaitUntilServedAsync(host, digits, digitFinal.ModelId);
+        await host.Inference.WaitUntilServedAsync(digits, digitFinal.ModelId, ServeTimeout);
 
         var unnamed = await Assert.ThrowsAsync<RpcException>(async () => await host.Inference.PredictAsync(new PredictRequest { Rows = { RowOf(test, 0) } }));
         Assert.Equal(StatusCode.InvalidArgument, unnamed.StatusCode);
@@ -230,41 +232,5 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
         using var row = counts.ExecuteReader();
         row.Read();
         return new DuckDbView(columns, row.GetInt64(0), row.GetInt64(1), row.GetInt64(2), row.GetString(3));
-    }
-
-    private static async Task<Job> WatchToEndAsync(ServiceHost host, string jobId)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        using var watch = host.Training.WatchJob(new GetJobRequest { JobId = jobId }, cancellationToken: timeout.Token);
-        Job? last = null;
-        await foreach (var job in watch.ResponseStream.ReadAllAsync(timeout.Token))
-        {
-            last = job;
-        }
-        return last ?? throw new InvalidOperationException($"job {jobId}: the watch ended without a state");
-    }
-
-    private static async Task<ServedModel> WaitUntilServedAsync(ServiceHost host, string name, string modelId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                var served = await host.Inference.GetModelAsync(new GetModelRequest { Model = name });
-                if (served.ModelId == modelId && served.LoadedAt.Length > 0)
-                {
-                    return served;
-                }
-            }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.NotFound)
-            {
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"inference did not serve {modelId} as '{name}' within 60 s");
-            }
-            await Task.Delay(100);
-        }
     }
 }

@@ -61,7 +61,7 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
             var finished = new List<Job>();
             foreach (var job in jobs)
             {
-                finished.Add(await WaitUntilFinishedAsync(platform, job.JobId, TimeSpan.FromMinutes(2), ct));
+                finished.Add(await platform.TrainingClient.WatchToEndAsync(job.JobId, timeout: TimeSpan.FromMinutes(2), cancellationToken: ct));
             }
             foreach (var (job, need) in finished.Zip(needs))
             {
@@ -130,7 +130,7 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
 
             await platform.StartWorkerAsync("second", new Dictionary<string, string> { ["Training__Worker__Id"] = "second" }, ct);
             Step("replacement worker 'second' serving");
-            var resumed = await WaitUntilFinishedAsync(platform, job.JobId, TimeSpan.FromMinutes(2), ct);
+            var resumed = await platform.TrainingClient.WatchToEndAsync(job.JobId, timeout: TimeSpan.FromMinutes(2), cancellationToken: ct);
             Step($"job {resumed.JobId} {resumed.State} on {resumed.WorkerId}, attempt {resumed.Attempt}, resumed from epoch {resumed.ResumedFromEpoch}, {(_clock.Elapsed - killedAt).TotalSeconds:F1} s after the kill; accuracy {resumed.TestMetrics?.Accuracy:P2}");
             Assert.True(resumed.State == JobState.Succeeded, $"{resumed.State}: {resumed.Error}");
             Assert.Equal("second", resumed.WorkerId);
@@ -141,7 +141,7 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
             // The same training uninterrupted (a different job only because it states a memory need).
             var whole = await StartAsync(platform, version, "cnn", epochs, seed: 7, batchSize: 64, memoryMiB: 1, ct: ct);
             Assert.NotEqual(job.JobId, whole.JobId);
-            var uninterrupted = await WaitUntilFinishedAsync(platform, whole.JobId, TimeSpan.FromMinutes(2), ct);
+            var uninterrupted = await platform.TrainingClient.WatchToEndAsync(whole.JobId, timeout: TimeSpan.FromMinutes(2), cancellationToken: ct);
             Assert.Equal(JobState.Succeeded, uninterrupted.State);
             Assert.Equal(1, uninterrupted.Attempt);
             Assert.Equal(0, uninterrupted.ResumedFromEpoch);
@@ -197,13 +197,7 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
             await platform.KillAndRestartAsync("Training", ct);
             Step("new control plane serving");
             var updates = new List<Job>();
-            using (var watch = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = job.JobId }, deadline: DateTime.UtcNow.AddMinutes(2), cancellationToken: ct))
-            {
-                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
-                {
-                    updates.Add(update);
-                }
-            }
+            await platform.TrainingClient.WatchToEndAsync(job.JobId, updates.Add, TimeSpan.FromMinutes(2), ct);
             // The new control plane found the running job in storage and followed the worker's progress to the end.
             Assert.Equal(JobState.Running, updates[0].State);
             Assert.True(updates[0].EpochsCompleted < epochs, $"the job had finished ({updates[0].EpochsCompleted} epochs) before the new control plane saw it");
@@ -262,17 +256,6 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
             HyperParameters = new HyperParameters { Epochs = epochs, Seed = seed, BatchSize = batchSize },
             Resources = new Resources { Gpus = gpus, MemoryMib = memoryMiB },
         }, cancellationToken: ct).ResponseAsync;
-
-    private static async Task<Job> WaitUntilFinishedAsync(DistributedPlatform platform, string jobId, TimeSpan timeout, CancellationToken ct)
-    {
-        using var call = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = jobId }, deadline: DateTime.UtcNow + timeout, cancellationToken: ct);
-        Job? last = null;
-        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
-        {
-            last = update;
-        }
-        return last ?? throw new InvalidOperationException($"WatchJob {jobId} sent nothing.");
-    }
 
     private void Step(string what) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s] {what}");
 }

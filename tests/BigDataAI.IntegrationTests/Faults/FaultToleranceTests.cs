@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using BigDataAI.Client;
 using BigDataAI.IntegrationTests.EndToEnd;
 using BigDataAI.IntegrationTests.Infrastructure;
 using BigDataAI.IntegrationTests.Services;
@@ -26,6 +27,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(150);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Bounds shortened so the suite runs in minutes: each is a documented setting with a production default.
@@ -88,7 +90,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             var b = await platform.IngestionClient.UploadIdxAsync(_data, "fault-b", fileB);
             Step($"uploaded fault-b v{b.Dataset.Version}");
             // A job long enough (about 10 s) to be caught running; the auto-trained 2-epoch one is over in a second.
-            var longJob = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "fault-b", ct, epochs: 200);
+            var longJob = await platform.TrainingClient.StartTrainingWhenLabeledAsync(MlpJob("fault-b", epochs: 200), Settle, callTimeout: CallTimeout, cancellationToken: ct);
             await WaitForAsync($"job {longJob.JobId} to run", async () =>
                 (await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = longJob.JobId }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).State == JobState.Running, ct);
             Step($"job {longJob.JobId} runs (200 epochs); SIGKILL the broker again");
@@ -117,7 +119,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         try
         {
             await platform.IngestionClient.UploadIdxAsync(_data, "store-a", TestData.Idx(600, seed: 3));
-            var first = await WaitForServedAsync(platform, m => true, ct);
+            var first = await AutoTrainedModelServedAsync(platform.TrainingClient, platform.InferenceClient, "store-a", ct);
             Step($"store-a's auto-trained model {first} is served");
 
             // A longer job, running when storage freezes: its lease (15 s) lapses during the freeze.
@@ -162,7 +164,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
 
             await platform.IngestionClient.UploadIdxAsync(_data, "store-b", TestData.Idx(300, seed: 4));
             Step("store-b uploaded after the freeze");
-            var final = await WaitForJobEndAsync(platform, job.JobId, ct);
+            var final = await platform.TrainingClient.WatchToEndAsync(job.JobId, timeout: Settle, cancellationToken: ct);
             Step($"job {job.JobId} ended {final.State} on worker {final.WorkerId}, attempt {final.Attempt}, resumed from epoch {final.ResumedFromEpoch}{(final.Error.Length > 0 ? ": " + final.Error : "")}");
             Assert.Equal(JobState.Succeeded, final.State);
             await AssertSettledAsync(platform, ["store-a", "store-b"], expectedModels: 3, ct);
@@ -183,7 +185,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         try
         {
             await platform.IngestionClient.UploadIdxAsync(_data, "load-a", TestData.Idx(600, seed: 5));
-            var model = await WaitForServedAsync(platform, m => true, ct);
+            var model = await AutoTrainedModelServedAsync(platform.TrainingClient, platform.InferenceClient, "load-a", ct);
             Step($"serving {model}; starting Predict load (4 callers)");
 
             // The callers know the service's address, not the process behind it: the restart keeps the port.
@@ -267,7 +269,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             await WaitForHealthAsync(platform.Host("worker"), HealthCheckResponse.Types.ServingStatus.NotServing, TimeSpan.FromSeconds(10), ct);
             Step("the worker reports NOT_SERVING");
 
-            var job = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "deaf-a", ct);
+            var job = await platform.TrainingClient.StartTrainingWhenLabeledAsync(MlpJob("deaf-a"), Settle, callTimeout: CallTimeout, cancellationToken: ct);
             await WaitForAsync("the job to say why it waits", async () =>
             {
                 job = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = job.JobId }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
@@ -283,7 +285,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
 
             // Its supervisor would start a fresh one; here the test does.
             await platform.StartWorkerAsync("worker-2", new Dictionary<string, string>(), ct);
-            var final = await WaitForJobEndAsync(platform, job.JobId, ct);
+            var final = await platform.TrainingClient.WatchToEndAsync(job.JobId, timeout: Settle, cancellationToken: ct);
             Step($"job {final.JobId} {final.State} on {final.WorkerId} (attempt {final.Attempt})");
             Assert.Equal(JobState.Succeeded, final.State);
             Assert.NotEqual(deaf.WorkerId, final.WorkerId);
@@ -309,7 +311,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             var queue = await DeafenWorkerQueueAsync(ct);
             Step($"deleted the exchange of the worker's queue {queue}");
 
-            var job = await StartTrainingWhenLabeledAsync(platform.TrainingClient, "silent-a", ct);
+            var job = await platform.TrainingClient.StartTrainingWhenLabeledAsync(MlpJob("silent-a"), Settle, callTimeout: CallTimeout, cancellationToken: ct);
             var handed = Stopwatch.StartNew();
             Worker? silent = null;
             await WaitForAsync("the scheduler to bench the silent worker", async () =>
@@ -324,7 +326,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             Assert.Equal(JobState.Queued, job.State);
 
             await platform.StartWorkerAsync("worker-2", new Dictionary<string, string>(), ct);
-            var final = await WaitForJobEndAsync(platform, job.JobId, ct);
+            var final = await platform.TrainingClient.WatchToEndAsync(job.JobId, timeout: Settle, cancellationToken: ct);
             Step($"job {final.JobId} {final.State} on {final.WorkerId} (attempt {final.Attempt})");
             Assert.Equal(JobState.Succeeded, final.State);
             Assert.NotEqual(silent.WorkerId, final.WorkerId);
@@ -350,23 +352,24 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
         return queue;
     }
 
-    /// <summary>Starts an MLP job on <paramref name="dataset"/> as soon as labeling has made its labeled version.</summary>
-    internal static async Task<Job> StartTrainingWhenLabeledAsync(TrainingService.TrainingServiceClient training, string dataset, CancellationToken ct, int epochs = 2)
+    /// <summary>An MLP job on the newest version of <paramref name="dataset"/>; with the default epochs, the auto-train's spec (so the same job).</summary>
+    internal static StartTrainingRequest MlpJob(string dataset, int epochs = DistributedPlatform.AutoTrainEpochs) =>
+        new() { Dataset = dataset, Model = DistributedPlatform.AutoTrainModel, HyperParameters = new HyperParameters { Epochs = epochs } };
+
+    /// <summary>
+    /// The model the auto-train of <paramref name="dataset"/> registers, once inference serves it. Its job is found by
+    /// its spec (asking for the same spec again is the same job, whichever asks first; where nothing auto-trains, this
+    /// starts it), then followed to its end.
+    /// </summary>
+    internal static async Task<string> AutoTrainedModelServedAsync(TrainingService.TrainingServiceClient training, InferenceService.InferenceServiceClient inference, string dataset, CancellationToken ct)
     {
-        var watch = Stopwatch.StartNew();
-        while (true)
+        var job = await training.StartTrainingWhenLabeledAsync(MlpJob(dataset), Settle, callTimeout: CallTimeout, cancellationToken: ct);
+        var final = await training.WatchToEndAsync(job.JobId, timeout: Settle, cancellationToken: ct);
+        if (final.State != JobState.Succeeded)
         {
-            try
-            {
-                return await training.StartTrainingAsync(new StartTrainingRequest { Dataset = dataset, Model = "mlp", HyperParameters = new HyperParameters { Epochs = epochs } },
-                    deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && watch.Elapsed < Settle)
-            {
-                // Not labeled yet; polled, as nothing outside the labeling process says when it is.
-                await Task.Delay(200, ct);
-            }
+            throw new InvalidOperationException($"The auto-train job {final.JobId} of {dataset} ended {final.State}, so no model of it will be served: {final.Error}");
         }
+        return (await inference.WaitUntilServedAsync(dataset, final.ModelId, Settle, ct)).ModelId;
     }
 
     private Task<DistributedPlatform> StartAsync(CancellationToken ct, bool autoTrain = true, params (string Key, string Value)[] extra)
@@ -393,7 +396,7 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
             return models.Count >= expectedModels;
         }, ct);
         var newest = models.OrderBy(m => DateTimeOffset.Parse(m.CreatedAt, System.Globalization.CultureInfo.InvariantCulture)).ThenBy(m => m.ModelId, StringComparer.Ordinal).Last();
-        var served = await WaitForServedAsync(platform, m => m == newest.ModelId, ct);
+        var served = (await platform.InferenceClient.WaitUntilServedAsync(newest.Name, newest.ModelId, Settle, ct)).ModelId;
         Step($"settled: {models.Count} models ({string.Join(", ", models.Select(m => m.ModelId))}); inference serves the newest, {served}");
 
         var all = (await platform.IngestionClient.ListDatasetsAsync(new ListDatasetsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).Datasets;
@@ -422,35 +425,6 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
 
     private static async Task<IReadOnlyList<Job>> ListJobsAsync(DistributedPlatform platform, CancellationToken ct) =>
         (await platform.TrainingClient.ListJobsAsync(new ListJobsRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).Jobs;
-
-    private async Task<Job> WaitForJobEndAsync(DistributedPlatform platform, string jobId, CancellationToken ct)
-    {
-        Job? job = null;
-        await WaitForAsync($"job {jobId} to end", async () =>
-        {
-            job = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
-            return job.State is JobState.Succeeded or JobState.Failed;
-        }, ct);
-        return job!;
-    }
-
-    private async Task<string> WaitForServedAsync(DistributedPlatform platform, Func<string, bool> wanted, CancellationToken ct)
-    {
-        var id = "";
-        await WaitForAsync("inference to serve the model", async () =>
-        {
-            try
-            {
-                id = (await platform.InferenceClient.GetModelAsync(new GetModelRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).ModelId;
-                return wanted(id);
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
-            {
-                return false;
-            }
-        }, ct);
-        return id;
-    }
 
     private static async Task<string> PredictAsync(InferenceService.InferenceServiceClient client, CancellationToken ct) =>
         (await client.PredictAsync(Request(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct)).ModelId;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BigDataAI.Client;
 using BigDataAI.IntegrationTests.EndToEnd;
 using BigDataAI.IntegrationTests.Infrastructure;
 using BigDataAI.IntegrationTests.Services;
@@ -76,11 +77,11 @@ public sealed class NetworkIsolationTests(ServersFixture servers, ITestOutputHel
                     Step("five hosts and the embedded serve running under strace");
                     var upload = await platform.IngestionClient.UploadIdxAsync(data, "isolated", TestData.Idx(300, seed: 5));
                     Step($"uploaded isolated v{upload.Dataset.Version}; waiting for the auto-trained model to be served");
-                    var served = await WaitForModelAsync(platform.InferenceClient, ct);
+                    var served = await FaultToleranceTests.AutoTrainedModelServedAsync(platform.TrainingClient, platform.InferenceClient, "isolated", ct);
                     Step($"inference serves {served}");
                     await new IngestionService.IngestionServiceClient(embedded.Channel).UploadIdxAsync(data, "isolated", TestData.Idx(300, seed: 5));
-                    await FaultToleranceTests.StartTrainingWhenLabeledAsync(new TrainingService.TrainingServiceClient(embedded.Channel), "isolated", ct);
-                    Step($"the embedded serve serves {await WaitForModelAsync(new InferenceService.InferenceServiceClient(embedded.Channel), ct)}");
+                    served = await FaultToleranceTests.AutoTrainedModelServedAsync(new TrainingService.TrainingServiceClient(embedded.Channel), new InferenceService.InferenceServiceClient(embedded.Channel), "isolated", ct);
+                    Step($"the embedded serve serves {served}");
                     var rest = OutlastReportDelay - serving.Elapsed;
                     if (rest > TimeSpan.Zero)
                     {
@@ -121,25 +122,6 @@ public sealed class NetworkIsolationTests(ServersFixture servers, ITestOutputHel
         finally
         {
             ServerTools.DeleteFolder(traces);
-        }
-    }
-
-    private static async Task<string> WaitForModelAsync(InferenceService.InferenceServiceClient inference, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (true)
-        {
-            try
-            {
-                var served = await inference.GetModelAsync(new GetModelRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
-                return served.ModelId;
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
-            {
-                // Polled: nothing outside the inference process announces a swap.
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1000));
-            }
         }
     }
 

@@ -1,3 +1,4 @@
+using BigDataAI.Client;
 using BigDataAI.Contracts.Labeling;
 using BigDataAI.Contracts.Training;
 using BigDataAI.IntegrationTests.Infrastructure;
@@ -82,15 +83,11 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
         Assert.Contains(started.State, new[] { JobState.Queued, JobState.Running });
 
         var updates = new List<Job>();
-        using (var timeout = new CancellationTokenSource(JobTimeout))
-        using (var watch = host.Training.WatchJob(new GetJobRequest { JobId = started.JobId }, cancellationToken: timeout.Token))
+        await host.Training.WatchToEndAsync(started.JobId, update =>
         {
-            while (await watch.ResponseStream.MoveNext(timeout.Token))
-            {
-                updates.Add(watch.ResponseStream.Current.Clone());
-                gate.Open();
-            }
-        }
+            updates.Add(update.Clone());
+            gate.Open();
+        }, JobTimeout);
         foreach (var update in updates)
         {
             output.WriteLine($"{update.State} epoch {update.Epoch} batch {update.Batch}/{update.Batches} completed {update.EpochsCompleted}");
