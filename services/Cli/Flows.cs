@@ -31,6 +31,12 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             output.WriteLine($"Uploading {images} and {labels} as dataset '{dataset}' ...");
             reply = await client.UploadIdxAsync(dataset, images!, labels!, source, ct);
         }
+        Report(reply, watch);
+        return reply.Dataset;
+    }
+
+    private void Report(UploadReply reply, Stopwatch watch)
+    {
         var d = reply.Dataset;
         output.WriteLine(reply.Deduplicated
             ? $"Same content as {d.Dataset} v{d.Version}: nothing new stored ({watch.ElapsedMilliseconds} ms)."
@@ -39,7 +45,59 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             output.WriteLine("Columns: " + string.Join(", ", d.Columns.Select(c => $"{c.Name} ({(c.Type == "tensor" ? $"tensor[{string.Join("x", c.Shape)}]" : c.Type)}{(c.Nullable ? ", nulls" : "")}{(c.Role == "feature" ? "" : ", " + c.Role)})")));
         }
-        return d;
+    }
+
+    /// <summary>
+    /// Predicts the first <paramref name="count"/> rows of a stored version's test split from their raw input cells (text or
+    /// image bytes; the model's pipeline runs on the server) and prints each beside its label.
+    /// </summary>
+    public async Task<PredictReply> PredictStoredAsync(DatasetStore store, string dataset, int version, int count, CancellationToken ct)
+    {
+        var labeled = await store.GetLabeledAsync(dataset, version, ct) ?? throw new InvalidOperationException($"{dataset} v{version} has no labeled version.");
+        var test = await store.ReadSplitAsync(labeled, Splits.Test, ct);
+        var rows = Enumerable.Range(0, Math.Min(count, test.Rows)).ToList();
+        var request = new PredictRequest { Model = dataset };
+        foreach (var r in rows)
+        {
+            var row = new Row();
+            foreach (var column in test.Columns.Where(c => c.Schema.Role is ColumnRole.Text or ColumnRole.Image or ColumnRole.Feature))
+            {
+                row.Cells[column.Name] = column.Values switch
+                {
+                    _ when column.IsNull(r) => new Value { Null = Google.Protobuf.WellKnownTypes.NullValue.NullValue },
+                    string?[] text => new Value { Text = text[r] },
+                    byte[]?[] bytes => new Value { Data = Google.Protobuf.ByteString.CopyFrom(bytes[r]) },
+                    _ => new Value { Text = column.Format(r) },
+                };
+            }
+            request.Rows.Add(row);
+        }
+        var client = new InferenceService.InferenceServiceClient(inference);
+        var watch = Stopwatch.StartNew();
+        var reply = await client.PredictAsync(request, cancellationToken: ct);
+        var ids = test.Find("path");
+        var labels = test[labeled.EffectiveSchema.Label!.Name];
+        var correct = 0;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var p = reply.Predictions[i];
+            var actual = labels.Format(rows[i]);
+            correct += p.ClassName == actual ? 1 : 0;
+            output.WriteLine($"{ids?.Format(rows[i]) ?? $"row {test.RowIds[rows[i]]}"}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual}{(p.ClassName == actual ? "" : "  <- wrong")}");
+        }
+        output.WriteLine($"Predict: {reply.Predictions.Count} rows answered by model {reply.Model}@{reply.ModelVersion} ({reply.ModelId}) in {watch.Elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match their labels.");
+        return reply;
+    }
+
+    /// <summary>Uploads a zip or tar of images or text files in class folders as a new version of <paramref name="dataset"/>.</summary>
+    public async Task<DatasetInfo> IngestArchiveAsync(string dataset, string archive, string? source, CancellationToken ct)
+    {
+        var client = new IngestionService.IngestionServiceClient(ingestion);
+        var watch = Stopwatch.StartNew();
+        output.WriteLine($"Uploading {archive} as dataset '{dataset}' ...");
+        var reply = await client.UploadAsync(new UploadHeader { Dataset = dataset, Format = DatasetFormat.Archive, Files = { "archive" }, Source = source ?? "" }, [("archive", archive)], ct);
+        Report(reply, watch);
+        return reply.Dataset;
     }
 
     /// <summary>Starts a job, waiting up to <paramref name="labelWait"/> for labeling to finish first.</summary>

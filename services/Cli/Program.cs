@@ -84,9 +84,19 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
     return (i, l, c);
 }
 
-var ingest = new Command("ingest", "Upload IDX, CSV or TSV files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source, columns };
+var archive = new Option<string?>("--archive") { Description = "A zip, tar or .tar.gz of images (.png, .jpg) or text files (.txt) in class folders (cat/001.png), or with a labels.csv (path,label) at the top" };
+var ingest = new Command("ingest", "Upload IDX, CSV, TSV or an archive of images or text files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source, columns, archive };
 ingest.SetAction((r, ct) => Run(async () =>
 {
+    if (r.GetValue(archive) is { } zip)
+    {
+        if (!File.Exists(zip))
+        {
+            throw new FileNotFoundException($"File not found: {zip}", zip);
+        }
+        await FlowsFor(r).IngestArchiveAsync(r.GetValue(dataset)!, zip, r.GetValue(source), ct);
+        return 0;
+    }
     var (i, l, c) = InputsFrom(r);
     await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct, ColumnOverrides(r.GetValue(columns) ?? []));
     return 0;
@@ -147,8 +157,9 @@ serve.SetAction((r, ct) => Run(async () =>
 }));
 
 var demoCharts = new Option<string?>("--charts") { Description = "Folder for the job's curves and confusion-matrix PNGs (default: charts/ in the --data folder)" };
-var demo = new Command("demo", "Ingest the shipped MNIST sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed, demoCharts };
-demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), r.GetValue(demoCharts) ?? Path.Combine(r.GetValue(dataDir)!, "charts"), ct)));
+var kind = new Option<string>("--kind") { Description = "What to run on: mnist (the shipped digits as IDX), table (generated people: strings, missing cells), text (generated notes, zipped in topic folders) or images (the shipped digits as PNG files, zipped in digit folders)", DefaultValueFactory = _ => "mnist" };
+var demo = new Command("demo", "Ingest a sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed, demoCharts, kind };
+demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), r.GetValue(demoCharts) ?? Path.Combine(r.GetValue(dataDir)!, "charts"), ct, r.GetValue(kind)!)));
 
 var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
 bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));

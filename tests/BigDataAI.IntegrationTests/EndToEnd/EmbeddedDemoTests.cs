@@ -56,10 +56,11 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
             output.WriteLine(log);
 
             Assert.Equal(0, process.ExitCode);
-            Assert.Contains("Stored mnist v1: 10,000 rows, 784 features [28x28], 10 classes", log);
+            Assert.Contains("Stored mnist v1: 10,000 rows, 10 classes", log);
+            Assert.Contains("Columns: pixels (tensor[28x28]), label (int64, label)", log);
             var accuracy = double.Parse(Accuracy().Match(log).Groups[1].Value, CultureInfo.InvariantCulture);
             Assert.InRange(accuracy, 85.0, 100.0);
-            Assert.Matches(@"Predict: 10 inputs answered by model mnist-v1-mlp-[0-9a-f]{10}", log);
+            Assert.Matches(@"Predict: 10 rows answered by model mnist@1 \(mnist-v1-mlp-[0-9a-f]{10}\)", log);
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "manifest.json")));
             Assert.True(File.Exists(Path.Combine(data, "store", "datasets", "mnist", "v000001", "labeled", "manifest.json")));
             // The ten predicted rows are the first ten of the held-out test split, by their row in the sample file.

@@ -52,12 +52,12 @@ public sealed class ImageFlowTests(ServersFixture servers, ITestOutputHelper out
         await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name, timeout: TimeSpan.FromSeconds(60));
         var job = await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = name, HyperParameters = new HyperParameters { Epochs = 4, BatchSize = 32, Seed = 1 } });
         Assert.Equal("cnn", job.Model);
-        var final = await WatchToEndAsync(host, job.JobId);
+        var final = await host.Training.WatchToEndAsync(job.JobId, timeout: TimeSpan.FromMinutes(3));
         Assert.True(final.State == JobState.Succeeded, $"job failed: {final.Error}");
         output.WriteLine($"images test accuracy {final.TestMetrics.Accuracy:P2} on {final.TestMetrics.Samples} digits");
         Assert.True(final.TestMetrics.Accuracy > 0.80, $"test accuracy {final.TestMetrics.Accuracy:P2}");
 
-        var served = await WaitUntilServedAsync(host, name, final.ModelId);
+        var served = await host.Inference.WaitUntilServedAsync(name, final.ModelId, TimeSpan.FromSeconds(60));
         Assert.Equal([("image", "binary")], served.Inputs.Select(i => (i.Name, i.Type)));
         var test = await store.ReadSplitAsync((await store.GetLabeledAsync(name, 1))!, Splits.Test);
         var request = new PredictRequest { Model = name };
@@ -140,41 +140,5 @@ public sealed class ImageFlowTests(ServersFixture servers, ITestOutputHelper out
         Assert.Contains("Ingestion:MaxArchiveEntries", many.Status.Detail, StringComparison.Ordinal);
 
         Assert.Empty(await host.ListBlobsAsync("datasets/"));
-    }
-
-    private static async Task<Job> WatchToEndAsync(ServiceHost host, string jobId)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        using var watch = host.Training.WatchJob(new GetJobRequest { JobId = jobId }, cancellationToken: timeout.Token);
-        Job? last = null;
-        await foreach (var job in watch.ResponseStream.ReadAllAsync(timeout.Token))
-        {
-            last = job;
-        }
-        return last ?? throw new InvalidOperationException($"job {jobId}: the watch ended without a state");
-    }
-
-    private static async Task<ServedModel> WaitUntilServedAsync(ServiceHost host, string name, string modelId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                var served = await host.Inference.GetModelAsync(new GetModelRequest { Model = name });
-                if (served.ModelId == modelId && served.LoadedAt.Length > 0)
-                {
-                    return served;
-                }
-            }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.NotFound)
-            {
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"inference did not serve {modelId} as '{name}' within 60 s");
-            }
-            await Task.Delay(100);
-        }
     }
 }

@@ -41,7 +41,7 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
         using var files = new TempFolder();
         var name = "people-" + Guid.NewGuid().ToString("N")[..8];
         var csv = Path.Combine(files.Path, "people.csv");
-        var (rows, unlabeled) = WritePeople(csv, 700, seed: 11);
+        var (rows, unlabeled) = SampleData.WritePeopleCsv(csv, 700, seed: 11);
 
         // 1. Upload: types inferred, nulls recognised, the id and the free text given their roles by the caller.
         var upload = await host.Ingestion.UploadCsvAsync(name, csv, "", "generated in TableFlowTests (seeded)",
@@ -168,46 +168,6 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
             };
         }
         return row;
-    }
-
-    /// <summary>Writes the people table; returns its row count and how many rows have no label.</summary>
-    private static (int Rows, int Unlabeled) WritePeople(string path, int rows, int seed)
-    {
-        var random = new Random(seed);
-        var text = new StringBuilder("id,age,income,city,member,note,label\n");
-        var unlabeled = 0;
-        for (var i = 0; i < rows; i++)
-        {
-            var age = 18 + random.Next(60);
-            var city = Cities[random.Next(Cities.Length)];
-            var member = random.Next(4) == 0;
-            var income = Math.Round(20_000 + age * 900 + random.NextDouble() * 15_000, 2);
-            var yes = (age > 45 && city == "Oslo") || member;
-            if (random.NextDouble() < 0.03)
-            {
-                yes = !yes;
-            }
-            var ageCell = random.Next(20) == 0 ? "" : age.ToString(CultureInfo.InvariantCulture);
-            var incomeCell = random.Next(25) switch
-            {
-                0 => "NA",
-                1 => "NaN",
-                _ => income.ToString(CultureInfo.InvariantCulture),
-            };
-            var cityCell = random.Next(30) == 0 ? "" : city;
-            var note = random.Next(5) switch
-            {
-                0 => "\"likes \"\"fjords\"\", hiking\"",
-                1 => "\"two\nlines\"",
-                2 => "",
-                _ => "plain",
-            };
-            var label = random.NextDouble() < 0.08 ? "" : yes ? "yes" : "no";
-            unlabeled += label.Length == 0 ? 1 : 0;
-            text.Append(CultureInfo.InvariantCulture, $"{1000 + i},{ageCell},{incomeCell},{cityCell},{(member ? "true" : "false")},{note},{label}\n");
-        }
-        File.WriteAllText(path, text.ToString());
-        return (rows, unlabeled);
     }
 
     private sealed record DuckDbView(IReadOnlyList<(string Name, string Type)> Columns, long Rows, long NullAges, long NullLabels, string Notes);

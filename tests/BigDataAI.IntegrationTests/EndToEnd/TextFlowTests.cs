@@ -33,11 +33,11 @@ public sealed class TextFlowTests(ServersFixture servers, ITestOutputHelper outp
         using var files = new TempFolder();
         var name = "notes-" + Guid.NewGuid().ToString("N")[..8];
         var zip = Path.Combine(files.Path, "notes.zip");
-        TextCorpus.WriteZip(zip, documents: 600, seed: 5);
+        SampleData.WriteNotesZip(zip, documents: 600, seed: 5);
 
         var upload = await host.Ingestion.UploadAsync(new UploadHeader { Dataset = name, Format = DatasetFormat.Archive, Files = { "archive" }, Source = "generated notes (TextFlowTests)" }, [("archive", zip)]);
         Assert.Equal(600, upload.Dataset.Rows);
-        Assert.Equal(TextCorpus.Topics, upload.Dataset.Classes);
+        Assert.Equal(SampleData.NoteTopics, upload.Dataset.Classes);
         Assert.Equal([("path", "string", "id"), ("text", "string", "text"), ("label", "string", "label")], upload.Dataset.Columns.Select(c => (c.Name, c.Type, c.Role)));
         await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name, timeout: TimeSpan.FromSeconds(60));
         var store = host.Services.GetRequiredService<DatasetStore>();
@@ -47,20 +47,20 @@ public sealed class TextFlowTests(ServersFixture servers, ITestOutputHelper outp
         // 1. The catalog's default for one text column: fastText-style, trained from scratch.
         var fast = await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = name, HyperParameters = new HyperParameters { Epochs = 8, BatchSize = 32, Seed = 3 } });
         Assert.Equal("fasttext", fast.Model);
-        var fastFinal = await WatchToEndAsync(host, fast.JobId);
+        var fastFinal = await host.Training.WatchToEndAsync(fast.JobId, timeout: TimeSpan.FromMinutes(3));
         Assert.True(fastFinal.State == JobState.Succeeded, $"job failed: {fastFinal.Error}");
         output.WriteLine($"fasttext test accuracy {fastFinal.TestMetrics.Accuracy:P2} on {fastFinal.TestMetrics.Samples} notes, {fastFinal.SamplesPerSecond:N0} samples/s");
         Assert.True(fastFinal.TestMetrics.Accuracy > 0.85, $"test accuracy {fastFinal.TestMetrics.Accuracy:P2}");
-        await WaitUntilServedAsync(host, name, fastFinal.ModelId);
+        await host.Inference.WaitUntilServedAsync(name, fastFinal.ModelId, TimeSpan.FromSeconds(60));
         await AssertPredictionsReproduceAsync(host, $"{name}@1", test, manifest, fastFinal);
 
         // 2. A head over MiniLM sentence embeddings: the same name's version 2, served beside version 1.
         var mini = await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = name, Model = "minilm", HyperParameters = new HyperParameters { Epochs = 6, BatchSize = 32, Seed = 3 } });
-        var miniFinal = await WatchToEndAsync(host, mini.JobId);
+        var miniFinal = await host.Training.WatchToEndAsync(mini.JobId, timeout: TimeSpan.FromMinutes(3));
         Assert.True(miniFinal.State == JobState.Succeeded, $"job failed: {miniFinal.Error}");
         output.WriteLine($"minilm test accuracy {miniFinal.TestMetrics.Accuracy:P2} on {miniFinal.TestMetrics.Samples} notes");
         Assert.True(miniFinal.TestMetrics.Accuracy > 0.80, $"test accuracy {miniFinal.TestMetrics.Accuracy:P2}");
-        var served = await WaitUntilServedAsync(host, name, miniFinal.ModelId);
+        var served = await host.Inference.WaitUntilServedAsync(name, miniFinal.ModelId, TimeSpan.FromSeconds(60));
         Assert.Equal(2, served.ModelVersion);
         await AssertPredictionsReproduceAsync(host, name, test, manifest, miniFinal);
         await AssertPredictionsReproduceAsync(host, $"{name}@1", test, manifest, fastFinal);
@@ -90,81 +90,5 @@ public sealed class TextFlowTests(ServersFixture servers, ITestOutputHelper outp
             confusion[actual[r] * classes + reply.Predictions[r].ClassIndex]++;
         }
         Assert.Equal(final.TestMetrics.Confusion, confusion);
-    }
-
-    private static async Task<Job> WatchToEndAsync(ServiceHost host, string jobId)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        using var watch = host.Training.WatchJob(new GetJobRequest { JobId = jobId }, cancellationToken: timeout.Token);
-        Job? last = null;
-        await foreach (var job in watch.ResponseStream.ReadAllAsync(timeout.Token))
-        {
-            last = job;
-        }
-        return last ?? throw new InvalidOperationException($"job {jobId}: the watch ended without a state");
-    }
-
-    private static async Task<ServedModel> WaitUntilServedAsync(ServiceHost host, string name, string modelId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                var served = await host.Inference.GetModelAsync(new GetModelRequest { Model = name });
-                if (served.ModelId == modelId && served.LoadedAt.Length > 0)
-                {
-                    return served;
-                }
-            }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.NotFound)
-            {
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"inference did not serve {modelId} as '{name}' within 60 s");
-            }
-            await Task.Delay(100);
-        }
-    }
-}
-
-/// <summary>A generated corpus of short notes on four topics (seeded; no outside source).</summary>
-internal static class TextCorpus
-{
-    public static readonly string[] Topics = ["cooking", "sailing", "software", "weather"];
-
-    private static readonly string[][] Words =
-    [
-        ["oven", "garlic", "simmer", "recipe", "butter", "onion", "bake", "pan", "salt", "flour", "roast", "sauce", "dough", "pepper", "stew"],
-        ["boat", "harbour", "wind", "sail", "mast", "anchor", "tide", "crew", "knots", "deck", "rudder", "bay", "mooring", "keel", "jib"],
-        ["compiler", "bug", "release", "server", "database", "code", "deploy", "tests", "branch", "memory", "thread", "library", "api", "build", "cache"],
-        ["rain", "forecast", "cloudy", "storm", "sunny", "temperature", "snow", "fog", "humid", "frost", "drizzle", "thunder", "breeze", "heatwave", "showers"],
-    ];
-
-    private static readonly string[] Common = ["the", "a", "and", "we", "it", "was", "today", "then", "after", "with", "of", "on", "in", "very", "quite", "again", "this", "that", "for", "our", "some", "more", "before", "later", "really"];
-
-    public static void WriteZip(string path, int documents, int seed)
-    {
-        var random = new Random(seed);
-        using var file = File.Create(path);
-        using var zip = new ZipArchive(file, ZipArchiveMode.Create);
-        for (var d = 0; d < documents; d++)
-        {
-            var topic = d % Topics.Length;
-            var text = new StringBuilder();
-            var length = 8 + random.Next(14);
-            for (var w = 0; w < length; w++)
-            {
-                var roll = random.NextDouble();
-                var word = roll < 0.30 ? Words[topic][random.Next(Words[topic].Length)]
-                    : roll < 0.36 ? Words[random.Next(Topics.Length)][random.Next(15)]
-                    : Common[random.Next(Common.Length)];
-                text.Append(w == 0 ? char.ToUpperInvariant(word[0]) + word[1..] : word).Append(w == length - 1 ? "." : " ");
-            }
-            var entry = zip.CreateEntry($"{Topics[topic]}/{d:D4}.txt", CompressionLevel.Fastest);
-            using var stream = entry.Open();
-            stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
-        }
     }
 }
