@@ -5,7 +5,7 @@ public sealed class TrainingOptions
 {
     public const string Section = "Training";
 
-    /// <summary>When set ("cnn" or "mlp"), every DatasetLabeled starts a job with this model and <see cref="AutoTrainHyperParameters"/>.</summary>
+    /// <summary>When set (a catalog model: "mlp", "logreg", "cnn", "fasttext", "minilm"), every DatasetLabeled starts a job with this model and <see cref="AutoTrainHyperParameters"/>.</summary>
     public string? AutoTrainModel { get; set; }
 
     public AutoTrainSettings AutoTrainHyperParameters { get; set; } = new();
