@@ -211,12 +211,12 @@ public sealed class Table
         Column label;
         if (labelsAsIntegers)
         {
-            label = new Column(new ColumnSchema(labelColumn, ColumnType.Int64, ColumnRole.Label, Nullable: true),
+            label = new Column(new ColumnSchema(labelColumn, ColumnType.Int64, ColumnRole.Label, Nullable: false),
                 dense.Labels.Select(l => (long?)long.Parse(dense.Classes[l], CultureInfo.InvariantCulture)).ToArray());
         }
         else
         {
-            label = new Column(new ColumnSchema(labelColumn, ColumnType.String, ColumnRole.Label, Nullable: true),
+            label = new Column(new ColumnSchema(labelColumn, ColumnType.String, ColumnRole.Label, Nullable: false),
                 dense.Labels.Select(l => (string?)dense.Classes[l]).ToArray());
         }
         var columns = new[] { new Column(tensor, dense.Features), label };
