@@ -20,7 +20,8 @@ internal sealed class TableRules
     /// <param name="labelColumn">The label column's name.</param>
     /// <param name="labelRequired">Whether a file without <paramref name="labelColumn"/> is refused rather than stored unlabeled.</param>
     /// <param name="hints">The upload's overrides, at most one per column.</param>
-    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints)
+    /// <param name="lineNumbered">Rows are line numbers (JSON Lines), and messages say "line".</param>
+    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false)
     {
         ArgumentNullException.ThrowIfNull(fileName);
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
@@ -28,6 +29,7 @@ internal sealed class TableRules
         LabelColumn = labelColumn;
         LabelRequired = labelRequired;
         Hints = hints ?? [];
+        LineNumbered = lineNumbered;
         _hints = Hints.ToDictionary(h => h.Name, StringComparer.Ordinal);
     }
 
@@ -35,6 +37,7 @@ internal sealed class TableRules
     public string LabelColumn { get; }
     public bool LabelRequired { get; }
     public IReadOnlyList<ColumnHint> Hints { get; }
+    public bool LineNumbered { get; }
 
     /// <summary>Whether <paramref name="name"/> is the column the platform keeps for each row's index (<c>_row</c>).</summary>
     public static bool IsReserved(string name) => name == DatasetSchema.RowColumn;
@@ -88,7 +91,7 @@ internal sealed class TableRules
             {
                 throw new DataFormatException(FileName,
                     $"'{TextCells.Shorten(Encoding.UTF8.GetString(cells.Get(r)))}' is not {TextCells.Article(type)} {type.ToString().ToLowerInvariant()}{(hint?.Type is null ? "" : " (the type the upload declared for this column)")}",
-                    row: rowOf(r), column: name);
+                    row: rowOf(r), column: name, lineNumbered: LineNumbered);
             }
         }
         return column;
@@ -108,7 +111,7 @@ internal sealed class TableRules
     }
 
     private DataFormatException Error(string reason, long? row) =>
-        row is { } r ? new DataFormatException(FileName, reason, row: r) : DataFormatException.ForColumns(FileName, reason);
+        row is { } r ? new DataFormatException(FileName, reason, row: r, lineNumbered: LineNumbered) : DataFormatException.ForColumns(FileName, reason);
 
     private static string List(IReadOnlyCollection<string> names) =>
         string.Join(", ", names.Take(MaxListedColumns)) + (names.Count > MaxListedColumns ? ", ..." : "");
