@@ -38,7 +38,7 @@ public sealed class DataFormatExceptionTests
     [Fact]
     public void AProblemOfTheColumnsAsAWhole_NamesOnlyTheFile()
     {
-        var e = DataFormatException.ForColumns("data", "only one column may be the label");
+        var e = DataFormatException.ForWholeFile("data", "only one column may be the label");
 
         Assert.Equal("data: only one column may be the label", e.Message);
         Assert.Equal((null, null, null), (e.Row, e.ByteOffset, e.Column));

@@ -6,8 +6,8 @@ namespace BigDataAI.Ingestion.Parsing;
 /// <summary>
 /// An uploaded file is not what its format requires. The message is meant for the person who uploaded it and
 /// always names the file and where the problem is: a row (CSV, JSON Lines, Parquet), a byte offset (IDX, gzip), a
-/// column (a Parquet column whose type cannot be stored), or, for a problem with the file's columns as a whole (two
-/// label columns, an override for a column no line has), says so by naming none (<see cref="ForColumns"/>).
+/// column (a Parquet column whose type cannot be stored), or, for a problem of the file as a whole (two label columns,
+/// an override for a column no line has, no rows), says so by naming none (<see cref="ForWholeFile"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -42,8 +42,8 @@ public sealed class DataFormatException : Exception
         Reason = reason;
     }
 
-    /// <summary>A problem with the file's columns as a whole, which no one row, offset or column locates.</summary>
-    public static DataFormatException ForColumns(string file, string reason, Exception? innerException = null) => new(file, reason, innerException);
+    /// <summary>A problem of the file as a whole (its columns together, or no rows), which no one row, offset or column locates.</summary>
+    public static DataFormatException ForWholeFile(string file, string reason, Exception? innerException = null) => new(file, reason, innerException);
 
     /// <summary>The file the problem is in, as the caller named it (upload role or file name).</summary>
     public string File { get; }
@@ -66,7 +66,7 @@ public sealed class DataFormatException : Exception
         ArgumentNullException.ThrowIfNull(reason);
         if (row is null && byteOffset is null && column is null && !wholeFile)
         {
-            throw new ArgumentException("A data format error must name a row, a byte offset or a column (or be about the file's columns as a whole: ForColumns).", nameof(row));
+            throw new ArgumentException("A data format error must name a row, a byte offset or a column (or be about the whole file: ForWholeFile).", nameof(row));
         }
         var text = new StringBuilder(file.Length + reason.Length + 48);
         text.Append(file).Append(": ");

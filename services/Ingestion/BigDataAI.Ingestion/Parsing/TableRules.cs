@@ -111,7 +111,7 @@ internal sealed class TableRules
     }
 
     private DataFormatException Error(string reason, long? row) =>
-        row is { } r ? new DataFormatException(FileName, reason, row: r, lineNumbered: LineNumbered) : DataFormatException.ForColumns(FileName, reason);
+        row is { } r ? new DataFormatException(FileName, reason, row: r, lineNumbered: LineNumbered) : DataFormatException.ForWholeFile(FileName, reason);
 
     private static string List(IReadOnlyCollection<string> names) =>
         string.Join(", ", names.Take(MaxListedColumns)) + (names.Count > MaxListedColumns ? ", ..." : "");
