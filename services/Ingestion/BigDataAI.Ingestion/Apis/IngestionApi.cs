@@ -200,7 +200,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         if (hints.Count > 0 && header.Format == DatasetFormat.Idx)
         {
-            throw Invalid("Header field 'columns' applies to CSV and TSV only.");
+            throw Invalid("Header field 'columns' applies to CSV, TSV, JSONL and Parquet only.");
         }
         return hints;
     }
@@ -216,7 +216,9 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             DatasetFormat.Idx => UploadFormat.Idx,
             DatasetFormat.Csv => UploadFormat.Csv,
             DatasetFormat.Tsv => UploadFormat.Tsv,
-            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV or TSV)."),
+            DatasetFormat.Jsonl => UploadFormat.Jsonl,
+            DatasetFormat.Parquet => UploadFormat.Parquet,
+            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV, TSV, JSONL or PARQUET)."),
         };
         var expected = DatasetIngestor.RolesOf(format);
         var declared = header.Files.ToList();
@@ -226,7 +228,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         if (format == UploadFormat.Idx && !string.IsNullOrEmpty(header.LabelColumn))
         {
-            throw Invalid("Header field 'label_column' applies to CSV and TSV only; IDX labels come from the 'labels' file.");
+            throw Invalid("Header field 'label_column' applies to CSV, TSV, JSONL and Parquet only; IDX labels come from the 'labels' file.");
         }
         return format;
     }

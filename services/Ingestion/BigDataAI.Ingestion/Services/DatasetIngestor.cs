@@ -14,6 +14,8 @@ public enum UploadFormat
     Idx,
     Csv,
     Tsv,
+    Jsonl,
+    Parquet,
 }
 
 /// <summary>A fully received upload: each declared file buffered at a local path, with the SHA-256 of all of it.</summary>
@@ -25,10 +27,10 @@ public sealed record ReceivedUpload(
     string? Description,
     string Sha256)
 {
-    /// <summary>CSV/TSV: roles and types the upload declared, overriding inference.</summary>
+    /// <summary>Table formats (CSV, TSV, JSONL, Parquet): roles and types the upload declared, overriding inference.</summary>
     public IReadOnlyList<ColumnHint> Hints { get; init; } = [];
 
-    /// <summary>CSV/TSV: whether the label column was named explicitly (then a file without it is refused).</summary>
+    /// <summary>Table formats: whether the label column was named explicitly (then a file without it is refused).</summary>
     public bool LabelNamed { get; init; }
 }
 
@@ -46,7 +48,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
     {
         UploadFormat.Idx => ["images", "labels"],
-        UploadFormat.Csv or UploadFormat.Tsv => ["data"],
+        UploadFormat.Csv or UploadFormat.Tsv or UploadFormat.Jsonl or UploadFormat.Parquet => ["data"],
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
 
@@ -69,7 +71,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
         }
 
         var started = Stopwatch.GetTimestamp();
-        var table = Parse(upload, cancellationToken);
+        var table = await ParseAsync(upload, cancellationToken).ConfigureAwait(false);
         // Parsing may have taken a while: do not commit a version the broker cannot announce now.
         publisher.EnsureConnected();
         var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
@@ -89,7 +91,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     /// <summary>The name of the tensor column an IDX upload's images are stored in.</summary>
     public const string IdxImageColumn = "pixels";
 
-    private static Table Parse(ReceivedUpload upload, CancellationToken cancellationToken)
+    private static async Task<Table> ParseAsync(ReceivedUpload upload, CancellationToken cancellationToken)
     {
         switch (upload.Format)
         {
@@ -104,6 +106,16 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
                 using (var data = File.OpenRead(upload.Files["data"]))
                 {
                     return TableParser.Parse(data, "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
+                }
+            case UploadFormat.Jsonl:
+                using (var data = File.OpenRead(upload.Files["data"]))
+                {
+                    return JsonLinesParser.Parse(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
+                }
+            case UploadFormat.Parquet:
+                await using (var data = File.OpenRead(upload.Files["data"]))
+                {
+                    return await ParquetTableParser.ParseAsync(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken).ConfigureAwait(false);
                 }
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");
