@@ -290,6 +290,17 @@ public sealed class JsonLinesParserTests
         Assert.Contains("cannot be the label", tensorLabel.Message);
     }
 
+    [Theory]
+    [InlineData("{\"a\": \"ok\"}\n{\"a\": \"\\ud800\"}\n")]
+    [InlineData("{\"a\": \"ok\"}\n{\"\\udc00\": 1}\n")]
+    public void AnEscapeThatIsNoCharacter_IsRefusedNamingTheLine(string text)
+    {
+        var e = Refused(text);
+
+        Assert.Equal(2, e.Row);
+        Assert.Contains("line 2 holds a string that is not valid text", e.Message);
+    }
+
     [Fact]
     public void EscapedKeysAndStringsAreUnescaped()
     {
