@@ -360,6 +360,12 @@ public sealed class ParquetTableParserTests
         var gzipped = await RefusedAsync(Gzip(good));
         Assert.Contains("gzip-compressed", gzipped.Message);
 
+        var corrupt = await ColumnAsync<int>("a", 1, 2, 3);
+        corrupt.AsSpan(4, 12).Fill(0xFF); // the first page header
+        var page = await RefusedAsync(corrupt);
+        Assert.Equal((null, "a"), (page.Row, page.Column));
+        Assert.Contains("row group 0 cannot be read", page.Message);
+
         var empty = await RefusedAsync(await WriteAsync([new DataField("a", typeof(int))]));
         Assert.Equal("data.parquet: the Parquet file holds no rows", empty.Message);
     }

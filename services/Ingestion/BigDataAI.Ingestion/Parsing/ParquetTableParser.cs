@@ -112,8 +112,9 @@ public static class ParquetTableParser
         }
     }
 
-    /// <summary>Failures of reading the file itself, as opposed to cancellation or our own refusals.</summary>
-    private static bool IsReadFailure(Exception e) => e is not (OperationCanceledException or DataFormatException or OutOfMemoryException);
+    /// <summary>Failures of reading the file itself, as opposed to cancellation, our own refusals and programming errors.</summary>
+    private static bool IsReadFailure(Exception e) =>
+        e is not (OperationCanceledException or DataFormatException or OutOfMemoryException or NullReferenceException or InvalidCastException);
 
     private static async Task<long> CheckMagicAsync(Stream data, string fileName, CancellationToken cancellationToken)
     {
