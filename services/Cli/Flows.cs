@@ -24,7 +24,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         if (csv is not null)
         {
             output.WriteLine($"Uploading {csv} as dataset '{dataset}' ...");
-            reply = await client.UploadCsvAsync(dataset, csv, labelColumn, source, columns, Separator(csv) == '\t' ? DatasetFormat.Tsv : DatasetFormat.Csv, ct);
+            reply = await client.UploadTableAsync(dataset, csv, TableFormat(csv), labelColumn, source, columns, ct);
         }
         else
         {
@@ -222,6 +222,10 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             throw new ArgumentException($"--count {count}: give at least 1 row to classify.");
         }
+        if (csv is not null && TableFormat(csv) is not (DatasetFormat.Csv or DatasetFormat.Tsv))
+        {
+            throw new ArgumentException($"predict reads rows from CSV or TSV files; {Path.GetFileName(csv)} is {TableFormat(csv)}. Send its rows through the API (Predict takes rows of cells by column name).");
+        }
         var rows = csv is not null ? TableRows.Count(csv, Separator(csv)) : await CountIdxAsync(images!, labels!);
         if (offset < 0 || offset >= rows)
         {
@@ -276,6 +280,15 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         output.WriteLine($"Predict: {reply.Predictions.Count} rows answered by model {reply.Model}@{reply.ModelVersion} ({reply.ModelId}) in {elapsed.TotalMilliseconds.ToString("F1", Inv)} ms; {correct}/{reply.Predictions.Count} match the file's labels.");
         return reply;
     }
+
+    /// <summary>A table file's format by its extension: .jsonl/.ndjson, .parquet, .tsv/.tab, else CSV.</summary>
+    public static DatasetFormat TableFormat(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".jsonl" or ".ndjson" => DatasetFormat.Jsonl,
+        ".parquet" => DatasetFormat.Parquet,
+        ".tsv" or ".tab" => DatasetFormat.Tsv,
+        _ => DatasetFormat.Csv,
+    };
 
     /// <summary>Tab for .tsv and .tab files, else comma.</summary>
     public static char Separator(string path) =>

@@ -15,7 +15,7 @@ var inferenceUrl = new Option<string?>("--inference") { Description = "Inference
 var dataset = new Option<string>("--dataset") { Description = "Dataset name ([a-z0-9-], starting with a letter)", DefaultValueFactory = _ => "mnist" };
 var images = new Option<string?>("--images") { Description = "IDX image file (gzipped or not)" };
 var labels = new Option<string?>("--labels") { Description = "IDX label file (gzipped or not)" };
-var csv = new Option<string?>("--csv") { Description = "CSV file with a header row (.tsv or .tab: tab-separated); column types are inferred, empty/NA/NaN cells are nulls" };
+var csv = new Option<string?>("--table", "--csv") { Description = "A table file, read by its extension: CSV with a header row (.tsv or .tab: tab-separated), JSON Lines (.jsonl, .ndjson) or Parquet (.parquet); column types are inferred, empty/NA/NaN cells are nulls" };
 var labelColumn = new Option<string>("--label-column") { Description = "CSV: name of the label column (default 'label'; a file without it is stored unlabeled)", DefaultValueFactory = _ => "" };
 var source = new Option<string?>("--source") { Description = "Where the data came from (stored in the manifest)" };
 var model = new Option<string>("--model") { Description = "Model to train: " + string.Join("; ", BigDataAI.Models.ModelCatalog.All.Select(m => $"{m.Name} ({m.Description})")) + ". Default: the dataset's (cnn for images, else mlp)", DefaultValueFactory = _ => "" };
@@ -68,11 +68,11 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
     var (i, l, c) = (r.GetValue(images), r.GetValue(labels), r.GetValue(csv));
     if (c is null && (i is null || l is null))
     {
-        throw new ArgumentException("Give either --csv FILE, or both --images FILE and --labels FILE.");
+        throw new ArgumentException("Give either --table FILE (or --csv), or both --images FILE and --labels FILE.");
     }
     if (c is not null && (i is not null || l is not null))
     {
-        throw new ArgumentException("Give either --csv or --images/--labels, not both.");
+        throw new ArgumentException("Give either --table or --images/--labels, not both.");
     }
     foreach (var path in new[] { i, l, c }.OfType<string>())
     {

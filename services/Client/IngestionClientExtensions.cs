@@ -21,8 +21,24 @@ public static class IngestionClientExtensions
     /// </summary>
     public static Task<UploadReply> UploadCsvAsync(this IngestionService.IngestionServiceClient client, string dataset, string csvPath, string labelColumn = "", string? source = null,
         IEnumerable<ColumnOverride>? columns = null, DatasetFormat format = DatasetFormat.Csv, CancellationToken cancellationToken = default) =>
-        client.UploadAsync(new UploadHeader { Dataset = dataset, Format = format, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" }, Columns = { columns ?? [] } },
-            [("data", csvPath)], cancellationToken);
+        client.UploadTableAsync(dataset, csvPath, format, labelColumn, source, columns, cancellationToken);
+
+    /// <summary>
+    /// Uploads one table file, role "data" (CSV, TSV, JSON Lines or Parquet, as <paramref name="format"/> says), as a new
+    /// version of <paramref name="dataset"/>; <paramref name="columns"/> override the roles and types the service infers.
+    /// An empty <paramref name="labelColumn"/> means "label", and then a table without that column is stored unlabeled.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="format"/> is not a one-file table format (IDX: <see cref="UploadIdxAsync"/>).</exception>
+    public static Task<UploadReply> UploadTableAsync(this IngestionService.IngestionServiceClient client, string dataset, string path, DatasetFormat format, string labelColumn = "",
+        string? source = null, IEnumerable<ColumnOverride>? columns = null, CancellationToken cancellationToken = default)
+    {
+        if (format is not (DatasetFormat.Csv or DatasetFormat.Tsv or DatasetFormat.Jsonl or DatasetFormat.Parquet))
+        {
+            throw new ArgumentException($"{format} is not a one-file table format; use CSV, TSV, JSONL or PARQUET (IDX: UploadIdxAsync).", nameof(format));
+        }
+        return client.UploadAsync(new UploadHeader { Dataset = dataset, Format = format, LabelColumn = labelColumn, Source = source ?? "", Files = { "data" }, Columns = { columns ?? [] } },
+            [("data", path)], cancellationToken);
+    }
 
     /// <summary>
     /// Sends <paramref name="header"/>, then each file's bytes as chunks tagged with its role. When the service ends

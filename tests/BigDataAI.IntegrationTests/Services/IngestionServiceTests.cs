@@ -4,6 +4,8 @@ using BigDataAI.Contracts.Ingestion;
 using BigDataAI.IntegrationTests.Infrastructure;
 using BigDataAI.Protos.Ingestion.V1;
 using Grpc.Core;
+using Parquet;
+using Parquet.Schema;
 using Xunit.Abstractions;
 
 namespace BigDataAI.IntegrationTests.Services;
@@ -87,6 +89,11 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
 {
     private const string Dataset = "baseline";
     private static readonly (byte[] Images, byte[] Labels) Good = TestData.Idx(30, seed: 7);
+
+    /// <summary>A good Parquet file of one double column, for refusals that are about the upload rather than the file.</summary>
+    private static readonly byte[] GoodParquet = TestData.Parquet([new DataField("x", typeof(double), isNullable: true)],
+        (g, f) => g.WriteAsync<double>(f[0], new double?[] { 1.5, null }.AsMemory(), null, null, default));
+
     private readonly IngestionHostFixture _fixture;
     private readonly IDisposable _output;
 
@@ -106,7 +113,7 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
     {
         ["empty upload"] = ([], ["upload is empty", "UploadHeader"]),
         ["first message not a header"] = ([TestData.Chunk("images", Good.Images)], ["first message", "UploadHeader"]),
-        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX, CSV or TSV"]),
+        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX, CSV, TSV, JSONL or PARQUET"]),
         ["wrong files for the format"] = ([TestData.Header(Dataset, DatasetFormat.Idx, "data")], ["'files'", "[images, labels]", "[data]"]),
         ["chunk for an undeclared file"] = (
             [TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), TestData.Chunk("images", Good.Images), TestData.Chunk("pictures", Good.Labels)],
@@ -142,6 +149,55 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
         ["unknown column role"] = (
             [WithColumns(TestData.Header(Dataset, DatasetFormat.Csv, "data"), new ColumnOverride { Name = "px0", Role = "weight" })],
             ["'columns[0].role'", "'weight'", "feature, label"]),
+        ["JSONL wrong files"] = ([TestData.Header(Dataset, DatasetFormat.Jsonl, "images", "labels")], ["'files'", "[data]", "[images, labels]"]),
+        ["JSONL line that is not valid JSON"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"a\": 1, \"label\": \"x\"}\n{\"a\": , \"label\": \"y\"}\n")],
+            ["data: line 2 (byte offset 29):", "line 2 is not valid JSON at byte 6 of the line"]),
+        ["JSONL line that is not an object"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"a\": 1}\n\n[1, 2]\n")],
+            ["data: line 3:", "an array, not a JSON object"]),
+        ["JSONL array of strings"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"a\": 1, \"tags\": [\"x\", \"y\"]}\n")],
+            ["data: line 1, column 'tags':", "element 1 is a string", "only an array of numbers"]),
+        ["JSONL arrays of two lengths"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"v\": [1, 2]}\n{\"v\": [1, 2, 3]}\n")],
+            ["data: line 2, column 'v':", "3 numbers here but of 2 on line 1"]),
+        ["JSONL key twice in one object"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"a\": {\"b\": 1}, \"a.b\": 2}\n")],
+            ["data: line 1, column 'a.b':", "appears twice"]),
+        ["JSONL key _row"] = (
+            [TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), TestData.Chunk("data", "{\"_row\": 1}\n")],
+            ["data: line 1, column '_row':", "reserved"]),
+        ["JSONL without the label column it names"] = (
+            [WithLabel(TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), "species"), TestData.Chunk("data", "{\"a\": {\"b\": 1}}\n")],
+            ["data: the file has no label column 'species' (columns: a.b)"]),
+        ["JSONL value that does not fit its declared type"] = (
+            [WithColumns(TestData.Header(Dataset, DatasetFormat.Jsonl, "data"), new ColumnOverride { Name = "age", Type = "int64" }), TestData.Chunk("data", "{\"age\": 41}\n{\"age\": \"forty\"}\n")],
+            ["data: line 2, column 'age':", "'forty' is not an int64", "declared"]),
+        ["Parquet that is not Parquet"] = (
+            [TestData.Header(Dataset, DatasetFormat.Parquet, "data"), TestData.Chunk("data", "px0,label\n1,cat\n")],
+            ["data: byte offset 0:", "not a Parquet file"]),
+        ["Parquet truncated"] = (
+            [TestData.Header(Dataset, DatasetFormat.Parquet, "data"), TestData.Chunk("data", GoodParquet[..^1])],
+            [$"data: byte offset {GoodParquet.Length - 5}:", "does not end with the bytes PAR1"]),
+        ["Parquet decimal column"] = (
+            [TestData.Header(Dataset, DatasetFormat.Parquet, "data"), TestData.Chunk("data", TestData.Parquet([new DecimalDataField("price", 10, 2, isNullable: true)],
+                (g, f) => g.WriteAsync<decimal>(f[0], new decimal?[] { 1.25m }.AsMemory(), null, null, default)))],
+            ["data: column 'price':", "Parquet type decimal(10,2)", "cannot store"]),
+        ["Parquet uint64 above int64"] = (
+            [TestData.Header(Dataset, DatasetFormat.Parquet, "data"), TestData.Chunk("data", TestData.Parquet([new DataField("big", typeof(ulong), isNullable: false)],
+                (g, f) => g.WriteAsync<ulong>(f[0], new ulong[] { 1, ulong.MaxValue }.AsMemory(), null, null, default)))],
+            ["data: row 2, column 'big':", "18446744073709551615 (uint64) is larger than the largest int64"]),
+        ["Parquet column declared another type"] = (
+            [WithColumns(TestData.Header(Dataset, DatasetFormat.Parquet, "data"), new ColumnOverride { Name = "x", Type = "int64" }), TestData.Chunk("data", GoodParquet)],
+            ["data: column 'x':", "declares type int64, but the column is double", "an int64 column may be declared double or string"]),
+        ["Parquet column _row"] = (
+            [TestData.Header(Dataset, DatasetFormat.Parquet, "data"), TestData.Chunk("data", TestData.Parquet([new DataField("_row", typeof(long), isNullable: false)],
+                (g, f) => g.WriteAsync<long>(f[0], new long[] { 0 }.AsMemory(), null, null, default)))],
+            ["data: column '_row':", "reserved"]),
+        ["label_column for IDX"] = (
+            [WithLabel(TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), "digit")],
+            ["'label_column'", "CSV, TSV, JSONL and Parquet only"]),
     };
 
     private static UploadRequest WithColumns(UploadRequest header, params ColumnOverride[] columns)
@@ -197,6 +253,85 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
         Assert.Equal(5, reply.Dataset.Columns.Count);
         Assert.Equal(("label", "label"), (reply.Dataset.Columns[^1].Name, reply.Dataset.Columns[^1].Role));
         Assert.All(reply.Dataset.Columns.SkipLast(1), c => Assert.Equal("feature", c.Role));
+    }
+
+    [Fact]
+    public async Task A_JSONL_upload_flattens_nested_keys_types_each_key_and_stores_arrays_as_a_tensor()
+    {
+        var name = "lines-" + Guid.NewGuid().ToString("N")[..8];
+        string[] cities = ["Oslo", "Bergen", "Tromsø"];
+        var text = new System.Text.StringBuilder();
+        for (var r = 0; r < 12; r++)
+        {
+            var zip = r % 4 == 0 ? "null" : $"\"0{r}\"";
+            var score = r % 4 == 3 ? "" : $", \"score\": {(r * 1.5).ToString(System.Globalization.CultureInfo.InvariantCulture)}"; // missing on some lines: a nullable column
+            var label = r % 5 == 4 ? "null" : r % 2 == 0 ? "\"cat\"" : "\"dog\"";
+            text.Append($"{{\"id\": {r}, \"address\": {{\"city\": \"{cities[r % 3]}\", \"zip\": {zip}}}, \"embedding\": [{r}, {r}.5]{score}, \"member\": {(r % 2 == 0 ? "true" : "false")}, \"label\": {label}}}\n");
+            if (r == 5)
+            {
+                text.Append("\n"); // blank lines are skipped
+            }
+        }
+
+        var reply = await Host.Ingestion.UploadRawAsync(
+            [WithColumns(TestData.Header(name, DatasetFormat.Jsonl, "data"), new ColumnOverride { Name = "id", Role = "id" }), TestData.Chunk("data", text.ToString())]);
+
+        var info = reply.Dataset;
+        Assert.Equal((1, 2, 12L), (info.Version, info.FormatVersion, info.Rows));
+        Assert.Equal(
+            [("id", "int64", "id", false, ""), ("address.city", "string", "feature", false, ""), ("address.zip", "string", "feature", true, ""),
+             ("embedding", "tensor", "feature", false, "2"), ("score", "double", "feature", true, ""), ("member", "bool", "feature", false, ""),
+             ("label", "string", "label", true, "")],
+            info.Columns.Select(c => (c.Name, c.Type, c.Role, c.Nullable, string.Join("x", c.Shape))));
+        Assert.Equal(["cat", "dog"], info.Classes);
+        Assert.Equal(2, info.UnlabeledRows);
+        Assert.Equal(10, info.ClassCounts.Sum());
+        Assert.Equal(5, info.Features); // address.city, address.zip, embedding, score, member
+
+        var again = await Host.Ingestion.UploadRawAsync(
+            [WithColumns(TestData.Header(name, DatasetFormat.Jsonl, "data"), new ColumnOverride { Name = "id", Role = "id" }), TestData.Chunk("data", text.ToString())]);
+        Assert.True(again.Deduplicated);
+    }
+
+    [Fact]
+    public async Task A_Parquet_upload_keeps_the_files_types_and_nullability_across_row_groups()
+    {
+        var name = "parquet-" + Guid.NewGuid().ToString("N")[..8];
+        var rows = Enumerable.Range(0, 18).ToArray();
+        var seen = new DateTime(2025, 3, 1, 8, 0, 0, DateTimeKind.Utc);
+        Field[] fields =
+        [
+            new DataField("id", typeof(long), isNullable: false),
+            new DataField("height", typeof(float), isNullable: true),
+            new DataField("city", typeof(string), isNullable: true),
+            new DateTimeDataField("seen", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false),
+            new ListField("embedding", new DataField("element", typeof(double), isNullable: false)),
+            new DataField("species", typeof(int), isNullable: true),
+        ];
+        Func<ParquetRowGroupWriter, DataField[], Task> Group(int[] part) => async (g, f) =>
+        {
+            await g.WriteAsync<long>(f[0], part.Select(r => (long)r).ToArray().AsMemory(), null, null, default);
+            await g.WriteAsync<float>(f[1], part.Select(r => r % 5 == 0 ? null : (float?)(1.5f + r)).ToArray().AsMemory(), null, null, default);
+            await g.WriteAsync(f[2], part.Select(r => r % 2 == 0 ? "Oslo" : "Bergen").ToArray(), null);
+            await g.WriteAsync<DateTime>(f[3], part.Select(r => seen.AddHours(r)).ToArray().AsMemory(), null, null, default);
+            await g.WriteAllPartsAsync<double>(f[4], part.SelectMany(r => new[] { r, r + 0.25, r + 0.5 }).ToArray(),
+                part.SelectMany(_ => new[] { 2, 2, 2 }).ToArray(), part.SelectMany(_ => new[] { 0, 1, 1 }).ToArray(), default);
+            await g.WriteAsync<int>(f[5], part.Select(r => r % 6 == 5 ? null : (int?)(r % 3)).ToArray().AsMemory(), null, null, default);
+        };
+        var file = TestData.Parquet(fields, Group(rows[..10]), Group(rows[10..]));
+
+        var reply = await Host.Ingestion.UploadRawAsync(
+            [WithColumns(WithLabel(TestData.Header(name, DatasetFormat.Parquet, "data"), "species"), new ColumnOverride { Name = "id", Role = "id" }), TestData.Chunk("data", file)]);
+
+        var info = reply.Dataset;
+        Assert.Equal((1, 2, 18L), (info.Version, info.FormatVersion, info.Rows));
+        Assert.Equal(
+            [("id", "int64", "id", false, ""), ("height", "double", "feature", true, ""), ("city", "string", "feature", true, ""),
+             ("seen", "timestamp", "feature", false, ""), ("embedding", "tensor", "feature", false, "3"), ("species", "int64", "label", true, "")],
+            info.Columns.Select(c => (c.Name, c.Type, c.Role, c.Nullable, string.Join("x", c.Shape))));
+        Assert.Equal(["0", "1", "2"], info.Classes);
+        Assert.Equal(3, info.UnlabeledRows); // rows 5, 11 and 17
+        Assert.Equal([6L, 6L, 3L], info.ClassCounts);
     }
 
     [Fact]

@@ -5,13 +5,16 @@ using BigDataAI.Client;
 using BigDataAI.Protos.Ingestion.V1;
 using Google.Protobuf;
 using Grpc.Core;
+using Parquet;
+using Parquet.Schema;
 using IngestionClient = BigDataAI.Protos.Ingestion.V1.IngestionService.IngestionServiceClient;
 
 namespace BigDataAI.IntegrationTests.Services;
 
 /// <summary>
 /// Tiny, easily separable synthetic data in the upload formats: 28x28 "images" of three patterns (top half bright,
-/// left half bright, a centre square bright) over dim noise, written as IDX (magic 0x803 / 0x801, big-endian) or CSV.
+/// left half bright, a centre square bright) over dim noise, written as IDX (magic 0x803 / 0x801, big-endian) or CSV;
+/// and small tables as CSV, JSON Lines or Parquet.
 /// </summary>
 internal static class TestData
 {
@@ -111,6 +114,29 @@ internal static class TestData
         File.WriteAllBytes(images, idx.Images);
         File.WriteAllBytes(labels, idx.Labels);
         return (images, labels);
+    }
+
+    /// <summary>
+    /// A Parquet file of <paramref name="fields"/>, written with Parquet.Net as the shards are (ParquetShards); each of
+    /// <paramref name="groups"/> writes one row group, given the leaf fields. In memory, so waiting on it blocks nothing.
+    /// </summary>
+    public static byte[] Parquet(Field[] fields, params Func<ParquetRowGroupWriter, DataField[], Task>[] groups) =>
+        WriteParquetAsync(fields, groups).GetAwaiter().GetResult();
+
+    private static async Task<byte[]> WriteParquetAsync(Field[] fields, Func<ParquetRowGroupWriter, DataField[], Task>[] groups)
+    {
+        var schema = new ParquetSchema(fields);
+        using var buffer = new MemoryStream();
+        await using (var writer = await ParquetWriter.CreateAsync(schema, buffer))
+        {
+            var leaves = schema.GetDataFields();
+            foreach (var group in groups)
+            {
+                using var rowGroup = writer.CreateRowGroup();
+                await group(rowGroup, leaves);
+            }
+        }
+        return buffer.ToArray();
     }
 
     public static UploadRequest Header(string dataset, DatasetFormat format, params string[] files) =>

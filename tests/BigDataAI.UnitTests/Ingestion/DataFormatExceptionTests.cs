@@ -27,7 +27,25 @@ public sealed class DataFormatExceptionTests
     }
 
     [Fact]
-    public void AnErrorWithoutRowOrOffset_IsAProgrammingError()
+    public void Message_NamesFileAndColumnAlone_ForAProblemOfTheWholeColumn()
+    {
+        var e = new DataFormatException("data", "decimal(10,2) cannot be stored", column: "price");
+
+        Assert.Equal("data: column 'price': decimal(10,2) cannot be stored", e.Message);
+        Assert.Null(e.Row);
+    }
+
+    [Fact]
+    public void AProblemOfTheColumnsAsAWhole_NamesOnlyTheFile()
+    {
+        var e = DataFormatException.ForWholeFile("data", "only one column may be the label");
+
+        Assert.Equal("data: only one column may be the label", e.Message);
+        Assert.Equal((null, null, null), (e.Row, e.ByteOffset, e.Column));
+    }
+
+    [Fact]
+    public void AnErrorWithoutRowOffsetOrColumn_IsAProgrammingError()
     {
         Assert.Throws<ArgumentException>(() => new DataFormatException("data.csv", "somewhere"));
     }

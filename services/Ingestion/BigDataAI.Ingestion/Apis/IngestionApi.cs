@@ -310,7 +310,7 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
         }
         if (hints.Count > 0 && header.Format is DatasetFormat.Idx or DatasetFormat.Archive)
         {
-            throw Invalid("Header field 'columns' applies to tables only.");
+            throw Invalid("Header field 'columns' applies to tables only (CSV, TSV, JSONL, Parquet).");
         }
         return hints;
     }
@@ -327,7 +327,9 @@ internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datase
             DatasetFormat.Csv => UploadFormat.Csv,
             DatasetFormat.Tsv => UploadFormat.Tsv,
             DatasetFormat.Archive => UploadFormat.Archive,
-            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV, TSV or ARCHIVE)."),
+            DatasetFormat.Jsonl => UploadFormat.Jsonl,
+            DatasetFormat.Parquet => UploadFormat.Parquet,
+            _ => throw Invalid($"Header field 'format': {header.Format} is not a supported format (use IDX, CSV, TSV, JSONL, PARQUET or ARCHIVE)."),
         };
         var expected = DatasetIngestor.RolesOf(format);
         var declared = header.Files.ToList();

@@ -15,6 +15,8 @@ public enum UploadFormat
     Csv,
     Tsv,
     Archive,
+    Jsonl,
+    Parquet,
 }
 
 /// <summary>A fully received upload: each declared file buffered at a local path, with the SHA-256 of all of it.</summary>
@@ -26,10 +28,10 @@ public sealed record ReceivedUpload(
     string? Description,
     string Sha256)
 {
-    /// <summary>CSV/TSV: roles and types the upload declared, overriding inference.</summary>
+    /// <summary>Table formats (CSV, TSV, JSONL, Parquet): roles and types the upload declared, overriding inference.</summary>
     public IReadOnlyList<ColumnHint> Hints { get; init; } = [];
 
-    /// <summary>CSV/TSV: whether the label column was named explicitly (then a file without it is refused).</summary>
+    /// <summary>Table formats: whether the label column was named explicitly (then a file without it is refused).</summary>
     public bool LabelNamed { get; init; }
 }
 
@@ -47,7 +49,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
     public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
     {
         UploadFormat.Idx => ["images", "labels"],
-        UploadFormat.Csv or UploadFormat.Tsv => ["data"],
+        UploadFormat.Csv or UploadFormat.Tsv or UploadFormat.Jsonl or UploadFormat.Parquet => ["data"],
         UploadFormat.Archive => ["archive"],
         _ => throw new ArgumentOutOfRangeException(nameof(format)),
     };
@@ -71,7 +73,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
         }
 
         var started = Stopwatch.GetTimestamp();
-        var table = Parse(upload, cancellationToken);
+        var table = await ParseAsync(upload, cancellationToken).ConfigureAwait(false);
         // Parsing may have taken a while: do not commit a version the broker cannot announce now.
         publisher.EnsureConnected();
         var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
@@ -93,7 +95,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
 
     private ArchiveLimits Limits => new(options.Value.MaxDecompressedBytes, options.Value.MaxArchiveEntries, options.Value.MaxCompressionRatio);
 
-    private Table Parse(ReceivedUpload upload, CancellationToken cancellationToken)
+    private async Task<Table> ParseAsync(ReceivedUpload upload, CancellationToken cancellationToken)
     {
         switch (upload.Format)
         {
@@ -113,6 +115,16 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
                 using (var archive = File.OpenRead(upload.Files["archive"]))
                 {
                     return ArchiveParser.Parse(archive, "archive", Limits, cancellationToken);
+                }
+            case UploadFormat.Jsonl:
+                using (var data = File.OpenRead(upload.Files["data"]))
+                {
+                    return JsonLinesParser.Parse(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
+                }
+            case UploadFormat.Parquet:
+                await using (var data = File.OpenRead(upload.Files["data"]))
+                {
+                    return await ParquetTableParser.ParseAsync(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken).ConfigureAwait(false);
                 }
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");

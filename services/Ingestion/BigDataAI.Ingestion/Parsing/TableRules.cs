@@ -1,0 +1,118 @@
+using System.Text;
+using BigDataAI.Datasets;
+
+namespace BigDataAI.Ingestion.Parsing;
+
+/// <summary>
+/// What every table format does once it knows its columns, so the same label column and overrides mean the same in a
+/// CSV, a JSON Lines and a Parquet upload: the label column is chosen by name (a file without it is stored unlabeled, or
+/// refused when the upload named it); an override's role and type win over what was inferred, and an override for a
+/// column the file lacks is refused; text cells become their column's type, a cell that does not fit being an error that
+/// names its row, column and value; and the finished schema is checked (one label, roles that fit their types).
+/// </summary>
+internal sealed class TableRules
+{
+    private const int MaxListedColumns = 20;
+
+    private readonly Dictionary<string, ColumnHint> _hints;
+
+    /// <param name="fileName">The name messages use.</param>
+    /// <param name="labelColumn">The label column's name.</param>
+    /// <param name="labelRequired">Whether a file without <paramref name="labelColumn"/> is refused rather than stored unlabeled.</param>
+    /// <param name="hints">The upload's overrides, at most one per column.</param>
+    /// <param name="lineNumbered">Rows are line numbers (JSON Lines), and messages say "line".</param>
+    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false)
+    {
+        ArgumentNullException.ThrowIfNull(fileName);
+        ArgumentException.ThrowIfNullOrEmpty(labelColumn);
+        FileName = fileName;
+        LabelColumn = labelColumn;
+        LabelRequired = labelRequired;
+        Hints = hints ?? [];
+        LineNumbered = lineNumbered;
+        _hints = Hints.ToDictionary(h => h.Name, StringComparer.Ordinal);
+    }
+
+    public string FileName { get; }
+    public string LabelColumn { get; }
+    public bool LabelRequired { get; }
+    public IReadOnlyList<ColumnHint> Hints { get; }
+    public bool LineNumbered { get; }
+
+    /// <summary>Whether <paramref name="name"/> is the column the platform keeps for each row's index (<c>_row</c>).</summary>
+    public static bool IsReserved(string name) => name == DatasetSchema.RowColumn;
+
+    /// <summary>The reason a source's <c>_row</c> is refused; <paramref name="noun"/> says what it is ("column name", "key").</summary>
+    public static string ReservedReason(string noun) =>
+        $"{noun} '{DatasetSchema.RowColumn}' is reserved for the row index the platform stores; rename the {(noun == "key" ? "key" : "column")}";
+
+    public ColumnHint? HintFor(string name) => _hints.GetValueOrDefault(name);
+
+    /// <summary>The override's role, else label for the label column, else feature.</summary>
+    public ColumnRole RoleOf(string name) => HintFor(name)?.Role ?? (name == LabelColumn ? ColumnRole.Label : ColumnRole.Feature);
+
+    /// <summary>
+    /// Refuses a file without the label column the upload named, and an override for a column the file does not have.
+    /// </summary>
+    /// <param name="names">The file's columns, in order.</param>
+    /// <param name="where">What holds the names, as messages say it: "the header", "the file".</param>
+    /// <param name="row">The row messages name (CSV: the header, row 1), or null when no one row holds the names.</param>
+    /// <param name="note">Appended to both messages, e.g. how nested keys are named.</param>
+    public void CheckDeclared(IReadOnlyCollection<string> names, string where, long? row, string note = "")
+    {
+        var present = names.ToHashSet(StringComparer.Ordinal);
+        if (LabelRequired && !present.Contains(LabelColumn))
+        {
+            throw Error($"{where} has no label column '{LabelColumn}' (columns: {List(names)}); name the label column, matching case{note}", row);
+        }
+        foreach (var hint in Hints)
+        {
+            if (!present.Contains(hint.Name))
+            {
+                throw Error($"the upload declares column '{hint.Name}', which {where} does not have (columns: {List(names)}){note}", row);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The column of <paramref name="cells"/> (one per row) typed as its override says, else as <paramref name="inferred"/>;
+    /// nullable when a cell is null. A cell that is not of that type is an error naming <paramref name="rowOf"/> its index,
+    /// the column and the value.
+    /// </summary>
+    public Column ToColumn(string name, CellBuffer cells, ColumnType inferred, Func<int, long> rowOf)
+    {
+        var hint = HintFor(name);
+        var type = hint?.Type ?? inferred;
+        var schema = new ColumnSchema(name, type, RoleOf(name), Nullable: cells.Nulls > 0);
+        var column = Column.Allocate(schema, cells.Count);
+        for (var r = 0; r < cells.Count; r++)
+        {
+            if (!cells.IsNull(r) && !TextCells.TrySet(column, r, cells.Get(r)))
+            {
+                throw new DataFormatException(FileName,
+                    $"'{TextCells.Shorten(Encoding.UTF8.GetString(cells.Get(r)))}' is not {TextCells.Article(type)} {type.ToString().ToLowerInvariant()}{(hint?.Type is null ? "" : " (the type the upload declared for this column)")}",
+                    row: rowOf(r), column: name, lineNumbered: LineNumbered);
+            }
+        }
+        return column;
+    }
+
+    /// <summary>The schema of <paramref name="columns"/>, checked (<see cref="DatasetSchema.Validate"/>); a broken rule is a <see cref="DataFormatException"/>.</summary>
+    public DatasetSchema Validate(IReadOnlyList<ColumnSchema> columns, long? row)
+    {
+        try
+        {
+            return new DatasetSchema(columns).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw Error(e.Message, row);
+        }
+    }
+
+    private DataFormatException Error(string reason, long? row) =>
+        row is { } r ? new DataFormatException(FileName, reason, row: r, lineNumbered: LineNumbered) : DataFormatException.ForWholeFile(FileName, reason);
+
+    private static string List(IReadOnlyCollection<string> names) =>
+        string.Join(", ", names.Take(MaxListedColumns)) + (names.Count > MaxListedColumns ? ", ..." : "");
+}

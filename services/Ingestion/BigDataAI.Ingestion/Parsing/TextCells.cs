@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using BigDataAI.Datasets;
+
+namespace BigDataAI.Ingestion.Parsing;
+
+/// <summary>
+/// How a cell's UTF-8 text becomes a typed value, for every format that reads text: the null tokens, the type
+/// inference of a delimited column, and the conversion of one cell to int64, double, bool, timestamp or string.
+/// </summary>
+internal static partial class TextCells
+{
+    private const int MaxShownValueChars = 40;
+
+    private static readonly string[] NullTokens = ["", "NA", "N/A", "NaN", "null", "None"];
+
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:?\d{2})?)?\z")]
+    private static partial Regex IsoTimestamp();
+
+    /// <summary>Whether the cell is one of the null tokens (after trimming spaces), compared without case.</summary>
+    public static bool IsNull(ReadOnlySpan<byte> cell)
+    {
+        cell = cell.Trim((byte)' ');
+        if (cell.Length > 4)
+        {
+            return false;
+        }
+        Span<char> chars = stackalloc char[4];
+        var n = Encoding.ASCII.GetChars(cell, chars);
+        foreach (var token in NullTokens)
+        {
+            if (chars[..n].Equals(token, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The first type that fits every non-null cell: int64, double, bool, timestamp, else string (also for no values).</summary>
+    public static ColumnType Infer(CellBuffer values)
+    {
+        bool ints = true, doubles = true, bools = true, times = true;
+        var any = false;
+        for (var r = 0; r < values.Count; r++)
+        {
+            if (values.IsNull(r))
+            {
+                continue;
+            }
+            any = true;
+            var v = values.Get(r).Trim((byte)' ');
+            ints = ints && IsInt64(v);
+            doubles = doubles && (ints || double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d));
+            bools = bools && IsBool(v, out _);
+            times = times && TryTimestamp(v, out _);
+            if (!ints && !doubles && !bools && !times)
+            {
+                return ColumnType.String;
+            }
+        }
+        return !any ? ColumnType.String : ints ? ColumnType.Int64 : doubles ? ColumnType.Double : bools ? ColumnType.Bool : times ? ColumnType.Timestamp : ColumnType.String;
+    }
+
+    /// <summary>Whether the text is a culture-invariant integer (an optional sign and digits) that fits an int64.</summary>
+    public static bool IsInt64(ReadOnlySpan<byte> v) => long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
+
+    public static bool IsBool(ReadOnlySpan<byte> v, out bool value)
+    {
+        value = v.Length == 4;
+        return (v.Length == 4 && Ascii.EqualsIgnoreCase(v, "true"u8)) || (v.Length == 5 && Ascii.EqualsIgnoreCase(v, "false"u8));
+    }
+
+    /// <summary>An ISO 8601 date or date-time (a space may stand for the T), as UTC; a time without offset is taken as UTC.</summary>
+    public static bool TryTimestamp(ReadOnlySpan<byte> utf8, out DateTime value)
+    {
+        value = default;
+        if (utf8.Length is < 10 or > 40 || !char.IsAsciiDigit((char)utf8[0]))
+        {
+            return false;
+        }
+        Span<char> text = stackalloc char[40];
+        var n = Encoding.UTF8.GetChars(utf8, text);
+        return TryTimestamp(text[..n], out value);
+    }
+
+    private static bool TryTimestamp(ReadOnlySpan<char> text, out DateTime value)
+    {
+        value = default;
+        if (!IsoTimestamp().IsMatch(text))
+        {
+            return false;
+        }
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+        {
+            return false;
+        }
+        value = parsed.UtcDateTime;
+        return true;
+    }
+
+    /// <summary>Sets row <paramref name="row"/> of <paramref name="column"/> from the cell's text; false when the text is not of the column's type.</summary>
+    public static bool TrySet(Column column, int row, ReadOnlySpan<byte> cell)
+    {
+        var v = cell.Trim((byte)' ');
+        switch (column.Schema.Type)
+        {
+            case ColumnType.Int64:
+                if (!long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+                {
+                    return false;
+                }
+                ((long?[])column.Values)[row] = l;
+                return true;
+            case ColumnType.Double:
+                if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
+                {
+                    return false;
+                }
+                ((double?[])column.Values)[row] = d;
+                return true;
+            case ColumnType.Bool:
+                if (!IsBool(v, out var b))
+                {
+                    return false;
+                }
+                ((bool?[])column.Values)[row] = b;
+                return true;
+            case ColumnType.Timestamp:
+                if (!TryTimestamp(v, out var t))
+                {
+                    return false;
+                }
+                ((DateTime?[])column.Values)[row] = t;
+                return true;
+            case ColumnType.String:
+                ((string?[])column.Values)[row] = Encoding.UTF8.GetString(cell);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>A value as messages show it: at most 40 characters.</summary>
+    public static string Shorten(string value) => value.Length <= MaxShownValueChars ? value : value[..MaxShownValueChars] + "...";
+
+    public static string Article(ColumnType type) => type is ColumnType.Int64 ? "an" : "a";
+}
