@@ -87,7 +87,7 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
     [GeneratedRegex(@"^row ([0-9]+): predicted ", RegexOptions.Multiline)]
     private static partial Regex PredictedRow();
 
-    /// <summary>The <c>row</c> column (index in the uploaded file) of the labeled version's test shards, in order.</summary>
+    /// <summary>The <c>_row</c> column (index in the uploaded file) of the labeled version's test shards, in order.</summary>
     private static async Task<List<long>> TestSplitRowsAsync(string labeledFolder)
     {
         var rows = new List<long>();
@@ -95,7 +95,7 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
         {
             await using var file = File.OpenRead(path);
             await using var reader = await ParquetReader.CreateAsync(file);
-            var field = reader.Schema.GetDataFields().Single(f => f.Name == "row");
+            var field = reader.Schema.GetDataFields().Single(f => f.Name == "_row");
             for (var g = 0; g < reader.RowGroupCount; g++)
             {
                 using var group = reader.OpenRowGroupReader(g);

@@ -113,7 +113,7 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
     {
         ["empty upload"] = ([], ["upload is empty", "UploadHeader"]),
         ["first message not a header"] = ([TestData.Chunk("images", Good.Images)], ["first message", "UploadHeader"]),
-        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX, CSV, TSV, JSONL or PARQUET"]),
+        ["unknown format"] = ([TestData.Header(Dataset, DatasetFormat.Unspecified, "images", "labels")], ["'format'", "IDX, CSV, TSV, JSONL, PARQUET or ARCHIVE"]),
         ["wrong files for the format"] = ([TestData.Header(Dataset, DatasetFormat.Idx, "data")], ["'files'", "[images, labels]", "[data]"]),
         ["chunk for an undeclared file"] = (
             [TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), TestData.Chunk("images", Good.Images), TestData.Chunk("pictures", Good.Labels)],
@@ -197,7 +197,7 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
             ["data: column '_row':", "reserved"]),
         ["label_column for IDX"] = (
             [WithLabel(TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), "digit")],
-            ["'label_column'", "CSV, TSV, JSONL and Parquet only"]),
+            ["'label_column'", "applies to tables only", "the 'labels' file"]),
     };
 
     private static UploadRequest WithColumns(UploadRequest header, params ColumnOverride[] columns)

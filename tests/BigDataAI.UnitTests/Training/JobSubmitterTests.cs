@@ -52,7 +52,7 @@ public sealed class JobSubmitterTests
     {
         var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(Request(model)));
 
-        Assert.Equal($"Field 'model': '{shown}' is not a known model; use one of mlp, logreg, cnn (or leave it empty for the dataset's default).", e.Message);
+        Assert.Equal($"Field 'model': '{shown}' is not a known model; use one of mlp, logreg, cnn, fasttext, minilm (or leave it empty for the dataset's default).", e.Message);
     }
 
     [Theory]
