@@ -2,7 +2,6 @@ using BigDataAI.Datasets;
 using System.Diagnostics;
 using System.Globalization;
 using BigDataAI.Client;
-using BigDataAI.Ingestion.Parsing;
 using BigDataAI.Protos.Inference.V1;
 using BigDataAI.Protos.Ingestion.V1;
 using BigDataAI.Protos.Training.V1;
@@ -253,18 +252,18 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         }
         else
         {
-            var table = await ReadIdxAsync(images!, labels!);
+            var idx = IdxFiles.Read(images!, labels!);
             foreach (var row in rows)
             {
-                if (row < 0 || row >= table.Rows)
+                if (row < 0 || row >= idx.Rows)
                 {
-                    throw new ArgumentException($"Row {row} is outside the file's {table.Rows} rows.", nameof(rows));
+                    throw new ArgumentException($"Row {row} is outside the file's {idx.Rows} rows.", nameof(rows));
                 }
                 var input = new Input();
-                input.Features.AddRange(table.Features.AsSpan(row * table.FeatureCount, table.FeatureCount).ToArray());
+                input.Features.AddRange(idx.Pixels(row));
                 request.Inputs.Add(input);
             }
-            actual = [.. rows.Select(r => table.Classes[table.Labels[r]])];
+            actual = [.. rows.Select(idx.Label)];
         }
         var client = new InferenceService.InferenceServiceClient(inference);
         var watch = Stopwatch.StartNew();
@@ -294,12 +293,5 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     public static char Separator(string path) =>
         path.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".tab", StringComparison.OrdinalIgnoreCase) ? '\t' : ',';
 
-    private static async Task<int> CountIdxAsync(string images, string labels) => (await ReadIdxAsync(images, labels)).Rows;
-
-    private static async Task<DatasetTable> ReadIdxAsync(string images, string labels)
-    {
-        await using var imageStream = File.OpenRead(images);
-        await using var labelStream = File.OpenRead(labels);
-        return IdxParser.Parse(imageStream, Path.GetFileName(images), labelStream, Path.GetFileName(labels));
-    }
+    private static Task<int> CountIdxAsync(string images, string labels) => Task.FromResult(IdxFiles.Read(images, labels).Rows);
 }

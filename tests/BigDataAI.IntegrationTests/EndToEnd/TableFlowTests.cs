@@ -149,6 +149,16 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
         var listed = await host.Inference.ListModelsAsync(new Protos.Inference.V1.ListModelsRequest());
         Assert.Equal(new[] { digits, name }.Order(StringComparer.Ordinal), listed.Models.Select(m => m.Name));
         Assert.All(listed.Models, m => Assert.NotEmpty(m.LoadedAt));
+
+        // 8. A continuous label is a regression target, which no catalog model trains yet: refused with the reason.
+        var prices = "prices-" + Guid.NewGuid().ToString("N")[..8];
+        var pricesCsv = Path.Combine(files.Path, "prices.csv");
+        await File.WriteAllTextAsync(pricesCsv, "rooms,label\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i % 5},{100.5 + i * 3.25}\n")));
+        await host.Ingestion.UploadCsvAsync(prices, pricesCsv);
+        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == prices, timeout: TimeSpan.FromSeconds(60));
+        var regression = await Assert.ThrowsAsync<RpcException>(async () => await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = prices }));
+        Assert.Equal(StatusCode.InvalidArgument, regression.StatusCode);
+        Assert.Contains("regression target", regression.Status.Detail, StringComparison.Ordinal);
     }
 
     /// <summary>A row of a stored table as Predict cells, each in its own type (what a client written from the protos sends).</summary>

@@ -19,6 +19,9 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
 /// </summary>
 public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOptions<TrainingOptions> options, ILogger<JobSubmitter> logger)
 {
+    /// <summary>The most classes a job's label may have.</summary>
+    public const int MaxClasses = 10_000;
+
     /// <summary>
     /// Applies defaults and checks ranges. A blank model is the catalog's default for <paramref name="schema"/>'s
     /// columns (the MLP without a schema). Throws <see cref="ArgumentException"/> naming the field.
@@ -96,6 +99,14 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             var features = schema.Columns.Where(c => c.Role == ColumnRole.Feature).Select(c => $"{c.Name} ({c.TypeName})");
             throw new ArgumentException($"Field 'model': '{model}' takes {entry.Accepts}, but the features of '{manifest.Dataset}' v{manifest.Version} are: {string.Join(", ", features)}. Use {ModelCatalog.DefaultFor(schema).Name}, or leave the model empty for the default.");
+        }
+        if (schema.Label is { Type: ColumnType.Double } continuous)
+        {
+            throw new ArgumentException($"Field 'dataset': the label '{continuous.Name}' of '{manifest.Dataset}' v{manifest.Version} is a double column, a regression target; the catalog's models are classifiers so far. Upload it with the column declared as string (or int64) to treat its values as classes.");
+        }
+        if (labeled.Classes.Length > MaxClasses)
+        {
+            throw new ArgumentException($"Field 'dataset': the label of '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length:N0} distinct values; a classifier here takes at most {MaxClasses:N0} classes.");
         }
         if (labeled.Classes.Length < 2)
         {
