@@ -81,6 +81,11 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             var p = reply.Predictions[i];
             var actual = labels.Format(rows[i]);
+            if (p.Probabilities.Count == 0)
+            {
+                output.WriteLine($"{ids?.Format(rows[i]) ?? $"row {test.RowIds[rows[i]]}"}: predicted {p.Value.ToString("G6", Inv)}, labeled {actual}");
+                continue;
+            }
             correct += p.ClassName == actual ? 1 : 0;
             output.WriteLine($"{ids?.Format(rows[i]) ?? $"row {test.RowIds[rows[i]]}"}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual}{(p.ClassName == actual ? "" : "  <- wrong")}");
         }
@@ -201,6 +206,11 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             return;
         }
         output.WriteLine($"Model {job.ModelId}");
+        if (m.Regression)
+        {
+            output.WriteLine($"Held-out test: R² {m.R2.ToString("F4", Inv)}, MAE {m.Mae.ToString("G6", Inv)}, RMSE {m.Rmse.ToString("G6", Inv)} on {m.Samples:N0} samples");
+            return;
+        }
         output.WriteLine($"Held-out test accuracy: {m.Accuracy.ToString("P2", Inv)} on {m.Samples:N0} samples");
         output.WriteLine("class  precision  recall  f1");
         for (var c = 0; c < m.Classes; c++)
@@ -273,6 +283,11 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         for (var i = 0; i < reply.Predictions.Count; i++)
         {
             var p = reply.Predictions[i];
+            if (p.Probabilities.Count == 0)
+            {
+                output.WriteLine($"row {rows[i]}: predicted {p.Value.ToString("G6", Inv)}, labeled {actual[i] ?? "(no label)"}");
+                continue;
+            }
             correct += p.ClassName == actual[i] ? 1 : 0;
             output.WriteLine($"row {rows[i]}: predicted {p.ClassName} (p={p.Probabilities[p.ClassIndex].ToString("F3", Inv)}), labeled {actual[i] ?? "(no label)"}{(actual[i] is null || p.ClassName == actual[i] ? "" : "  <- wrong")}");
         }

@@ -55,9 +55,14 @@ public sealed class DatasetStore(IObjectStore store)
     {
         var counts = new long[classes.Count];
         long unlabeled = 0;
-        if (table.Schema.Label is null)
+        if (table.Schema.Label is not { } label)
         {
             return (counts, table.Rows);
+        }
+        if (table.Schema.IsRegression)
+        {
+            var column = table[label.Name];
+            return (counts, Enumerable.Range(0, table.Rows).LongCount(column.IsNull));
         }
         foreach (var index in table.ClassIndices(classes))
         {

@@ -72,6 +72,10 @@ public sealed record DatasetSchema(IReadOnlyList<ColumnSchema> Columns)
     [JsonIgnore]
     public ColumnSchema? Label => Columns.FirstOrDefault(c => c.Role == ColumnRole.Label);
 
+    /// <summary>Whether the label is a number to predict (a double column: regression) rather than a class.</summary>
+    [JsonIgnore]
+    public bool IsRegression => Label is { Type: ColumnType.Double };
+
     /// <summary>The column named <paramref name="name"/> (ordinal), or null.</summary>
     public ColumnSchema? Find(string name) => Columns.FirstOrDefault(c => c.Name == name);
 

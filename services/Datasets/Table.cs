@@ -178,11 +178,12 @@ public sealed class Table
 
     /// <summary>
     /// The classes of the label column: its distinct non-null values as invariant text, sorted numerically when the
-    /// column is numeric (so 10 comes after 9), otherwise ordinally. Empty without a label column.
+    /// column is numeric (so 10 comes after 9), otherwise ordinally. Empty without a label column, and for a double label
+    /// (a regression target, <see cref="DatasetSchema.IsRegression"/>).
     /// </summary>
     public string[] DistinctClasses()
     {
-        if (Schema.Label is not { } label)
+        if (Schema.Label is not { } label || Schema.IsRegression)
         {
             return [];
         }
@@ -201,6 +202,13 @@ public sealed class Table
             ColumnType.Double => [.. seen.OrderBy(s => double.Parse(s, CultureInfo.InvariantCulture))],
             _ => [.. seen.Order(StringComparer.Ordinal)],
         };
+    }
+
+    /// <summary>A regression's targets: the double label column's values (NaN for a null label).</summary>
+    public float[] Targets()
+    {
+        var label = Schema.Label is { Type: ColumnType.Double } l ? this[l.Name] : throw new InvalidOperationException("The table has no double label column.");
+        return [.. ((double?[])label.Values).Select(v => v is { } d ? (float)d : float.NaN)];
     }
 
     /// <summary>A table of one tensor column (role feature) and, when given, a label column of class names.</summary>

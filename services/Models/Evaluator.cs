@@ -29,6 +29,13 @@ public sealed record EvaluationResult(
     public long Count(int actual, int predicted) => ConfusionMatrix[actual * Classes + predicted];
 }
 
+/// <summary>Regression metrics.</summary>
+/// <param name="Samples">Number of examples evaluated.</param>
+/// <param name="Mae">Mean absolute error.</param>
+/// <param name="Rmse">Root mean squared error.</param>
+/// <param name="R2">Coefficient of determination (1 is perfect, 0 is no better than the mean).</param>
+public sealed record RegressionResult(long Samples, double Mae, double Rmse, double R2);
+
 /// <summary>Measures a classifier: accuracy, per-class precision, recall and F1, and the confusion matrix.</summary>
 public static class Evaluator
 {
@@ -98,6 +105,56 @@ public static class Evaluator
             f1[c] = precision[c] + recall[c] == 0 ? 0 : 2 * precision[c] * recall[c] / (precision[c] + recall[c]);
         }
         return new EvaluationResult(classes, actual.Length, Ratio(correct, actual.Length), precision, recall, f1, confusion);
+    }
+
+    /// <summary>A regression's metrics on <paramref name="data"/> (targets), from the model's outputs.</summary>
+    public static RegressionResult EvaluateRegression(nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingData data, int batchSize = Trainer.EvaluationBatch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        data.CheckFits(spec, nameof(data));
+        using var features = Devices.Upload(data.Features, data.Rows, data.FeatureCount, Devices.Of(model));
+        return ComputeRegression(data.Targets!, Inference.PredictValues(model, features, batchSize));
+    }
+
+    /// <summary>MAE, RMSE and R² of <paramref name="predicted"/> against <paramref name="actual"/> (pure arithmetic).</summary>
+    public static RegressionResult ComputeRegression(ReadOnlySpan<float> actual, ReadOnlySpan<float> predicted)
+    {
+        if (actual.Length != predicted.Length)
+        {
+            throw new ArgumentException($"actual has {actual.Length} values but predicted has {predicted.Length}; they must pair up.", nameof(predicted));
+        }
+        double absolute = 0, squared = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var error = (double)predicted[i] - actual[i];
+            absolute += Math.Abs(error);
+            squared += error * error;
+        }
+        var n = Math.Max(1, actual.Length);
+        return new RegressionResult(actual.Length, absolute / n, Math.Sqrt(squared / n), R2(actual, predicted));
+    }
+
+    /// <summary>The coefficient of determination: 1 - residual / total sum of squares (0 when the targets do not vary).</summary>
+    internal static double R2(ReadOnlySpan<float> actual, ReadOnlySpan<float> predicted)
+    {
+        if (actual.Length == 0)
+        {
+            return 0;
+        }
+        double mean = 0;
+        foreach (var a in actual)
+        {
+            mean += a;
+        }
+        mean /= actual.Length;
+        double residual = 0, total = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            residual += ((double)actual[i] - predicted[i]) * ((double)actual[i] - predicted[i]);
+            total += ((double)actual[i] - mean) * ((double)actual[i] - mean);
+        }
+        return total == 0 ? 0 : 1 - residual / total;
     }
 
     /// <summary>Share of equal entries; 0 for none.</summary>

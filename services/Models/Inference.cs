@@ -40,6 +40,9 @@ internal static class Devices
     /// <summary>A [rows, columns] float tensor on <paramref name="device"/> holding a copy of <paramref name="data"/>.</summary>
     public static Tensor Upload(float[] data, long rows, long columns, Device device) => To(tensor(data, [rows, columns]), device);
 
+    /// <summary>A 1-D float tensor on <paramref name="device"/> holding a copy of <paramref name="data"/>.</summary>
+    public static Tensor Upload(float[] data, Device device) => To(tensor(data, [data.LongLength]), device);
+
     /// <summary>A 1-D int64 tensor on <paramref name="device"/> holding a copy of <paramref name="data"/>.</summary>
     public static Tensor Upload(long[] data, Device device) => To(tensor(data, [data.LongLength]), device);
 
@@ -92,8 +95,31 @@ internal static class Inference
         return result;
     }
 
-    /// <summary>Softmax probabilities, [count, classes] row-major, for <paramref name="count"/> rows of <paramref name="featureCount"/> floats.</summary>
-    public static float[] Probabilities(nn.Module<Tensor, Tensor> model, Device device, ReadOnlySpan<float> features, int count, int featureCount, int classes)
+    /// <summary>A regression model's output for every row of <paramref name="features"/> ([rows, F], on the model's device).</summary>
+    public static float[] PredictValues(nn.Module<Tensor, Tensor> model, Tensor features, int batchSize)
+    {
+        var rows = features.shape[0];
+        var result = new float[rows];
+        model.eval();
+        using var _ = no_grad();
+        for (long start = 0; start < rows; start += batchSize)
+        {
+            var count = Math.Min(batchSize, rows - start);
+            using (NewDisposeScope())
+            {
+                var values = model.call(features.narrow(0, start, count)).reshape(count);
+                if (values.device_type != DeviceType.CPU)
+                {
+                    values = values.cpu();
+                }
+                MemoryMarshal.Cast<byte, float>(values.bytes).CopyTo(result.AsSpan((int)start, (int)count));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Softmax probabilities (or, with <paramref name="softmax"/> false, the raw outputs), [count, classes] row-major, for <paramref name="count"/> rows of <paramref name="featureCount"/> floats.</summary>
+    public static float[] Probabilities(nn.Module<Tensor, Tensor> model, Device device, ReadOnlySpan<float> features, int count, int featureCount, int classes, bool softmax = true)
     {
         var result = new float[(long)count * classes];
         if (count == 0)
@@ -109,7 +135,7 @@ internal static class Inference
             {
                 input = input.to(device);
             }
-            var probabilities = nn.functional.softmax(model.call(input), 1);
+            var probabilities = softmax ? nn.functional.softmax(model.call(input), 1) : model.call(input);
             if (probabilities.device_type != DeviceType.CPU)
             {
                 probabilities = probabilities.cpu();

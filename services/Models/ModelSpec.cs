@@ -35,6 +35,9 @@ public sealed record ModelSpec
     /// <summary>"cnn" only: output channels of each convolution block, e.g. [16, 32]. Must be empty for "mlp".</summary>
     public int[] Channels { get; init; } = [];
 
+    /// <summary>A regression: one output, the predicted value, trained with mean squared error (then <see cref="Classes"/> is 1).</summary>
+    public bool Regression { get; init; }
+
     /// <summary>"fasttext" only: rows of the embedding table its input ids index (0 is padding).</summary>
     public int EmbeddingRows { get; init; }
 
@@ -68,7 +71,11 @@ public sealed record ModelSpec
         {
             throw new ArgumentException($"ModelSpec.InputShape [{string.Join(", ", InputShape)}] has more than {int.MaxValue} features.");
         }
-        if (Classes < 2)
+        if (Regression && Classes != 1)
+        {
+            throw new ArgumentException($"ModelSpec.Classes is {Classes}; a regression has exactly 1 output.");
+        }
+        if (!Regression && Classes < 2)
         {
             throw new ArgumentException($"ModelSpec.Classes is {Classes}; a classifier needs at least 2 classes.");
         }
@@ -119,6 +126,7 @@ public sealed record ModelSpec
         other is not null
         && Architecture == other.Architecture
         && Classes == other.Classes
+        && Regression == other.Regression
         && EmbeddingRows == other.EmbeddingRows
         && EmbeddingSize == other.EmbeddingSize
         && SequenceEqual(InputShape, other.InputShape)
@@ -147,7 +155,7 @@ public sealed record ModelSpec
         $"{Architecture} [{string.Join("x", InputShape ?? [])}]" +
         (Channels is { Length: > 0 } ? $" channels [{string.Join(", ", Channels)}]" : "") +
         (EmbeddingRows > 0 ? $" embeddings {EmbeddingRows}x{EmbeddingSize}" : "") +
-        $" hidden [{string.Join(", ", HiddenSizes ?? [])}] -> {Classes} classes";
+        $" hidden [{string.Join(", ", HiddenSizes ?? [])}] -> {(Regression ? "1 value (regression)" : $"{Classes} classes")}";
 
     private static bool SequenceEqual(int[]? a, int[]? b) =>
         ReferenceEquals(a, b) || (a is not null && b is not null && a.AsSpan().SequenceEqual(b));

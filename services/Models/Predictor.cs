@@ -103,7 +103,7 @@ public sealed class Predictor : IDisposable
     /// <summary>Probabilities per row (<see cref="ModelSpec.Classes"/>).</summary>
     public int Classes => Spec.Classes;
 
-    /// <summary>Class probabilities (softmax) of <paramref name="count"/> rows.</summary>
+    /// <summary>Class probabilities (softmax) of <paramref name="count"/> rows; for a regression (<see cref="ModelSpec.Regression"/>) each row's predicted value.</summary>
     /// <param name="features">Row-major, exactly <paramref name="count"/> x <see cref="FeatureCount"/> floats.</param>
     /// <param name="count">Number of rows (0 gives an empty result).</param>
     /// <returns>Row-major [count x <see cref="Classes"/>] probabilities; each row sums to 1.</returns>
@@ -123,7 +123,7 @@ public sealed class Predictor : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return Inference.Probabilities(_model, _device, features, count, FeatureCount, Classes);
+            return Inference.Probabilities(_model, _device, features, count, FeatureCount, Classes, softmax: !Spec.Regression);
         }
         finally
         {

@@ -146,7 +146,8 @@ public static class Trainer
             optimizer.Import(resumeFrom.Optimizer);
         }
         using var features = Devices.Upload(train.Features, train.Rows, train.FeatureCount, device);
-        using var labels = Devices.Upload(train.Labels, device);
+        var regression = train.Targets is not null;
+        using var labels = train.Targets is { } targets ? Devices.Upload(targets, device) : Devices.Upload(train.Labels, device);
         using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
 
         var rows = train.Rows;
@@ -174,7 +175,9 @@ public static class Trainer
                     var x = features.index_select(0, index);
                     var y = labels.index_select(0, index);
                     optimizer.ZeroGrad();
-                    var output = nn.functional.cross_entropy(model.call(x), y);
+                    var output = regression
+                        ? nn.functional.mse_loss(model.call(x).squeeze(1), y)
+                        : nn.functional.cross_entropy(model.call(x), y);
                     output.backward();
                     optimizer.Step();
                     loss = output.item<float>();
@@ -188,8 +191,16 @@ public static class Trainer
             double? accuracy = null;
             if (validation is not null && validationFeatures is not null)
             {
-                var predicted = Inference.PredictClasses(model, validationFeatures, EvaluationBatch);
-                accuracy = Evaluator.Accuracy(validation.Labels, predicted);
+                if (regression)
+                {
+                    // For a regression the per-epoch score is R² on the validation split.
+                    accuracy = Evaluator.R2(validation.Targets!, Inference.PredictValues(model, validationFeatures, EvaluationBatch));
+                }
+                else
+                {
+                    var predicted = Inference.PredictClasses(model, validationFeatures, EvaluationBatch);
+                    accuracy = Evaluator.Accuracy(validation.Labels, predicted);
+                }
             }
             var result = new EpochResult(epoch, lossSum / rows, accuracy, rows / trainSeconds, epochClock.Elapsed);
             results.Add(result);

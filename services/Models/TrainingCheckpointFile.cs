@@ -370,7 +370,9 @@ internal sealed record DataFingerprint(int Rows, int FeatureCount, string Labels
     public static DataFingerprint Of(TrainingData data) => new(
         data.Rows,
         data.FeatureCount,
-        Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Labels.AsSpan()))),
+        data.Targets is { } targets
+            ? "targets:" + Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(targets.AsSpan())))
+            : Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Labels.AsSpan()))),
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Features.AsSpan()))));
 }
 

@@ -30,6 +30,19 @@ public sealed class TrainingData
         FeatureCount = featureCount;
     }
 
+    /// <summary>Regression data: a target number per row instead of a class.</summary>
+    /// <param name="features">Row-major features, <c>targets.Length * featureCount</c> floats.</param>
+    /// <param name="targets">The value to predict for each row.</param>
+    /// <param name="featureCount">Floats per row.</param>
+    public TrainingData(float[] features, float[] targets, int featureCount)
+        : this(features, new long[(targets ?? throw new ArgumentNullException(nameof(targets))).Length], featureCount)
+    {
+        Targets = targets;
+    }
+
+    /// <summary>Regression only: the value to predict for each row; null for classification.</summary>
+    public float[]? Targets { get; }
+
     /// <summary>Row-major features: row <c>r</c> is <c>Features[r * FeatureCount .. (r + 1) * FeatureCount]</c>.</summary>
     public float[] Features { get; }
 
@@ -50,7 +63,12 @@ public sealed class TrainingData
             throw new ArgumentException(
                 $"{name} has {FeatureCount} features per row but the model ({spec}) expects {spec.FeatureCount}.", name);
         }
-        for (var row = 0; row < Labels.Length; row++)
+        if (spec.Regression != Targets is not null)
+        {
+            throw new ArgumentException(
+                spec.Regression ? $"{name} has class labels but the model ({spec}) is a regression; give it targets." : $"{name} has regression targets but the model ({spec}) is a classifier.", name);
+        }
+        for (var row = 0; row < Labels.Length && !spec.Regression; row++)
         {
             if ((ulong)Labels[row] >= (ulong)spec.Classes)
             {

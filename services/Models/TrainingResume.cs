@@ -62,6 +62,7 @@ public sealed class TrainingResume
         Same("ModelSpec.Architecture", saved.Architecture, spec.Architecture);
         Same("ModelSpec.InputShape", Show(saved.InputShape), Show(spec.InputShape));
         Same("ModelSpec.Classes", saved.Classes, spec.Classes);
+        Same("ModelSpec.Regression", saved.Regression, spec.Regression);
         Same("ModelSpec.HiddenSizes", Show(saved.HiddenSizes), Show(spec.HiddenSizes));
         Same("ModelSpec.Channels", Show(saved.Channels), Show(spec.Channels));
 

@@ -28,6 +28,42 @@ public sealed class TrainerTests
         Assert.True(Evaluator.Evaluate(result.Model, SmallMlp, validation).Accuracy >= 0.95);
     }
 
+    [Fact]
+    public void A_regression_learns_a_linear_target_with_mean_squared_error_and_predicts_values()
+    {
+        static TrainingData Line(int rows, int seed)
+        {
+            var random = new Random(seed);
+            var x = new float[rows * 2];
+            var y = new float[rows];
+            for (var r = 0; r < rows; r++)
+            {
+                (x[2 * r], x[2 * r + 1]) = ((float)random.NextDouble(), (float)random.NextDouble());
+                y[r] = 3 * x[2 * r] - 2 * x[2 * r + 1] + 1;
+            }
+            return new TrainingData(x, y, 2);
+        }
+        var spec = new ModelSpec { Architecture = "mlp", InputShape = [2], Classes = 1, Regression = true, HiddenSizes = [16] };
+        var train = Line(600, 1);
+        var validation = Line(200, 2);
+
+        using var result = Trainer.Train(spec, train, validation, Quick with { Epochs = 30, LearningRate = 0.01 });
+
+        var metrics = Evaluator.EvaluateRegression(result.Model, spec, validation);
+        Assert.True(metrics.R2 > 0.98, $"R² {metrics.R2}");
+        Assert.True(metrics.Mae < 0.1, $"MAE {metrics.Mae}");
+        Assert.Equal(metrics.R2, result.Epochs[^1].ValidationAccuracy!.Value, 6); // the per-epoch score is R²
+        using var weights = new MemoryStream();
+        ModelWeights.Save(result.Model, weights);
+        weights.Position = 0;
+        using var predictor = new Predictor(spec, weights);
+        var value = predictor.Predict([0.5f, 0.25f], 1);
+        Assert.Single(value);
+        Assert.InRange(value[0], 2.0 - 0.2, 2.0 + 0.2); // 3 * 0.5 - 2 * 0.25 + 1
+        Assert.Throws<ArgumentException>(() => Trainer.Train(spec, Synthetic.Blobs(rows: 10, features: 2, classes: 2, seed: 1), null, Quick));
+        Assert.Throws<ArgumentException>(() => (spec with { Classes = 2 }).Validate());
+    }
+
     [Theory]
     [InlineData("mlp")]
     [InlineData("cnn")]

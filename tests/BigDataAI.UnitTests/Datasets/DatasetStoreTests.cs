@@ -165,13 +165,14 @@ public sealed class DatasetStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Commit_DoubleAndBoolLabels_ClassesAreTheirInvariantTextInValueOrder()
+    public async Task Commit_ADoubleLabelIsARegressionTargetWithoutClasses_AndBoolLabelsAreClassesInValueOrder()
     {
         var doubles = await _store.CommitAsync("doubles", Labeled(ColumnType.Double, new double?[] { 2.5, 10, -1, 2.5, null, 9 }), Source("doubles"));
         var bools = await _store.CommitAsync("bools", Labeled(ColumnType.Bool, new bool?[] { true, false, true, null, true }), Source("bools"));
 
-        Assert.Equal(["-1", "2.5", "9", "10"], doubles.Classes);
-        Assert.Equal([1L, 2L, 1L, 1L], doubles.ClassCounts);
+        Assert.True(doubles.EffectiveSchema.IsRegression);
+        Assert.Empty(doubles.Classes);
+        Assert.Empty(doubles.ClassCounts);
         Assert.Equal(1, doubles.UnlabeledRows);
         Assert.Equal(["false", "true"], bools.Classes);
         Assert.Equal([1L, 3L], bools.ClassCounts);

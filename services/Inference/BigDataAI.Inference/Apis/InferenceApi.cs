@@ -30,10 +30,14 @@ internal sealed class InferenceApi(ModelHost host) : InferenceService.InferenceS
         activity?.SetTag("bigdataai.inputs", count);
 
         var features = request.Rows.Count > 0 ? FromRows(record, request.Rows) : FromDense(record, request.Inputs);
-        var classes = record.Classes.Length;
+        var classes = record.Spec.Regression ? 1 : record.Classes.Length;
         var probabilities = model.Predictor.Predict(features, count);
         var reply = new PredictReply { ModelId = record.ModelId, Model = record.ServedName, ModelVersion = record.ModelVersion };
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < count && record.Spec.Regression; i++)
+        {
+            reply.Predictions.Add(new Prediction { Value = probabilities[i] });
+        }
+        for (var i = 0; i < count && !record.Spec.Regression; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
             var best = 0;

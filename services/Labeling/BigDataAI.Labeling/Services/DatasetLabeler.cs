@@ -37,10 +37,15 @@ public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, 
             var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
             var o = options.Value;
             // Rows with a null label are unlabeled: they go to no split (people, rules or models label them later).
-            var classIndex = manifest.Classes.Length == 0 ? new long[table.Rows] : table.ClassIndices(manifest.Classes);
-            var labeledRows = Enumerable.Range(0, table.Rows).Where(r => table.Schema.Label is not null && classIndex[r] >= 0).ToArray();
+            // A regression target (a double label) has no classes: its labeled rows are split as one stratum.
+            var label = table.Schema.Label;
+            var regression = table.Schema.IsRegression;
+            var classIndex = label is null || regression
+                ? [.. Enumerable.Range(0, table.Rows).Select(r => label is not null && !table[label.Name].IsNull(r) ? 0L : -1L)]
+                : table.ClassIndices(manifest.Classes);
+            var labeledRows = Enumerable.Range(0, table.Rows).Where(r => classIndex[r] >= 0).ToArray();
             var unlabeled = table.Rows - labeledRows.Length;
-            var split = StratifiedSplitter.Split([.. labeledRows.Select(r => classIndex[r])], manifest.Classes.Length, o.Fractions, o.SplitSeed);
+            var split = StratifiedSplitter.Split([.. labeledRows.Select(r => classIndex[r])], regression ? 1 : manifest.Classes.Length, o.Fractions, o.SplitSeed);
             int[] Rows(int[] positions) => [.. positions.Select(p => labeledRows[p])];
             var parts = new Dictionary<string, Table>
             {

@@ -153,6 +153,10 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             metrics.Recall.AddRange(m.Recall);
             metrics.F1.AddRange(m.F1);
             metrics.Confusion.AddRange(m.Confusion);
+            if (m.R2 is { } r2)
+            {
+                (metrics.Regression, metrics.Mae, metrics.Rmse, metrics.R2) = (true, m.Mae ?? 0, m.Rmse ?? 0, r2);
+            }
             proto.TestMetrics = metrics;
         }
         return proto;

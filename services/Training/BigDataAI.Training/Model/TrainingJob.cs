@@ -45,7 +45,17 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
 }
 
 /// <summary>Test-split evaluation of a trained model.</summary>
-public sealed record TestMetrics(double Accuracy, double[] Precision, double[] Recall, double[] F1, long[] Confusion, int Classes, long Samples);
+public sealed record TestMetrics(double Accuracy, double[] Precision, double[] Recall, double[] F1, long[] Confusion, int Classes, long Samples)
+{
+    /// <summary>Set for a regression (then Accuracy is R² and the class metrics are empty): mean absolute error.</summary>
+    public double? Mae { get; init; }
+
+    /// <summary>Regression: root mean squared error.</summary>
+    public double? Rmse { get; init; }
+
+    /// <summary>Regression: coefficient of determination.</summary>
+    public double? R2 { get; init; }
+}
 
 /// <summary>One completed epoch, kept in the job record for curves.</summary>
 public sealed record EpochSummary(int Epoch, double TrainLoss, double ValidationAccuracy, double SamplesPerSecond, double Seconds);

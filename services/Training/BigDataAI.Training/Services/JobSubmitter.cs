@@ -100,15 +100,11 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
             var features = schema.Columns.Where(c => c.Role == ColumnRole.Feature).Select(c => $"{c.Name} ({c.TypeName})");
             throw new ArgumentException($"Field 'model': '{model}' takes {entry.Accepts}, but the features of '{manifest.Dataset}' v{manifest.Version} are: {string.Join(", ", features)}. Use {ModelCatalog.DefaultFor(schema).Name}, or leave the model empty for the default.");
         }
-        if (schema.Label is { Type: ColumnType.Double } continuous)
-        {
-            throw new ArgumentException($"Field 'dataset': the label '{continuous.Name}' of '{manifest.Dataset}' v{manifest.Version} is a double column, a regression target; the catalog's models are classifiers so far. Upload it with the column declared as string (or int64) to treat its values as classes.");
-        }
         if (labeled.Classes.Length > MaxClasses)
         {
             throw new ArgumentException($"Field 'dataset': the label of '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length:N0} distinct values; a classifier here takes at most {MaxClasses:N0} classes.");
         }
-        if (labeled.Classes.Length < 2)
+        if (!schema.IsRegression && labeled.Classes.Length < 2)
         {
             throw new ArgumentException($"Field 'dataset': '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length} class(es) among its labeled rows; a classifier needs at least 2.");
         }

@@ -107,13 +107,17 @@ public sealed class JobRunner(
     public static PreparedData Prepare(string model, string[] classes, Table train, Table validation, Table test)
     {
         var catalog = ModelCatalog.Find(model) ?? throw new ArgumentException($"Unknown model '{model}'; the catalog has {string.Join(", ", ModelCatalog.Names)}.");
-        if (classes.Length < 2)
+        var regression = train.Schema.IsRegression;
+        if (!regression && classes.Length < 2)
         {
             throw new ArgumentException($"The dataset's label has {classes.Length} class(es); a classifier needs at least 2.");
         }
         var features = FeaturePipeline.Fit(train, catalog.Text);
-        TrainingData Data(Table t) => new(features.Transform(t), t.ClassIndices(classes), features.Width);
-        return new PreparedData(features, catalog.SpecFor(features, classes.Length), Data(train), Data(validation), Data(test));
+        TrainingData Data(Table t) => regression
+            ? new(features.Transform(t), t.Targets(), features.Width)
+            : new(features.Transform(t), t.ClassIndices(classes), features.Width);
+        var spec = regression ? catalog.SpecFor(features, 1) with { Regression = true } : catalog.SpecFor(features, classes.Length);
+        return new PreparedData(features, spec, Data(train), Data(validation), Data(test));
     }
 
     /// <summary>One run of one job under one lease.</summary>
@@ -379,12 +383,22 @@ public sealed class JobRunner(
             };
 
             using var result = Trainer.Train(modelSpec, train, validation, trainingOptions, callbacks, resume, token);
-            var evaluation = Evaluator.Evaluate(result.Model, modelSpec, test);
-            var metrics = new TestMetrics(evaluation.Accuracy, evaluation.Precision, evaluation.Recall, evaluation.F1, evaluation.ConfusionMatrix, evaluation.Classes, evaluation.Samples);
+            TestMetrics metrics;
+            if (modelSpec.Regression)
+            {
+                // A regression's "accuracy" is its R² on the test split; MAE and RMSE come beside it.
+                var r = Evaluator.EvaluateRegression(result.Model, modelSpec, test);
+                metrics = new TestMetrics(r.R2, [], [], [], [], 0, r.Samples) { Mae = r.Mae, Rmse = r.Rmse, R2 = r.R2 };
+            }
+            else
+            {
+                var e = Evaluator.Evaluate(result.Model, modelSpec, test);
+                metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
+            }
             using var weights = new MemoryStream();
             ModelWeights.Save(result.Model, weights);
             var record = new ModelRecord(JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
-                features.InputShape, evaluation.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow)
+                features.InputShape, metrics.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow)
             {
                 Name = labeled.Dataset,
                 Features = features,
