@@ -19,6 +19,7 @@ var csv = new Option<string?>("--table", "--csv") { Description = "A table file,
 var labelColumn = new Option<string>("--label-column") { Description = "CSV: name of the label column (default 'label'; a file without it is stored unlabeled)", DefaultValueFactory = _ => "" };
 var source = new Option<string?>("--source") { Description = "Where the data came from (stored in the manifest)" };
 var model = new Option<string>("--model") { Description = "Model to train: " + string.Join("; ", BigDataAI.Models.ModelCatalog.All.Select(m => $"{m.Name} ({m.Description})")) + ". Default: the dataset's (cnn for images, else mlp)", DefaultValueFactory = _ => "" };
+var modelName = new Option<string?>("--model-name") { Description = "The name to register the model under (default: the dataset's name)" };
 var predictModel = new Option<string?>("--model") { Description = "The model to ask: name (its newest version) or name@version; default: the only one registered" };
 var columns = new Option<string[]>("--column") { Description = "CSV/TSV: override what is inferred for a column, as NAME=ROLE or NAME=ROLE:TYPE or NAME=:TYPE (roles: feature, label, text, image, id, ignored; types: int64, double, bool, string, timestamp); repeat for several", AllowMultipleArgumentsPerToken = true };
 var version = new Option<int>("--version") { Description = "Dataset version (0 = newest)" };
@@ -61,6 +62,7 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
         Seed = r.GetValue(seed),
     },
     Resources = new Resources { Gpus = r.GetValue(gpus), MemoryMib = r.GetValue(memoryMiB) },
+    ModelName = r.GetValue(modelName) ?? "",
 };
 
 (string? Images, string? Labels, string? Csv) InputsFrom(ParseResult r)
@@ -102,7 +104,7 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait, charts };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait, charts };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);

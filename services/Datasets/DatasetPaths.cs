@@ -9,6 +9,7 @@ namespace BigDataAI.Datasets;
 /// datasets/{name}/data/{sha256[..16]}/part-00000-{shard sha256[..16]}.parquet    its shards
 /// datasets/{name}/v{version:000000}/labeled/manifest.json  labeled, split version (written last, create-only)
 /// datasets/{name}/v{version:000000}/labeled/train-00000-{shard sha256[..16]}.parquet
+/// datasets/{name}/v{version:000000}/labeled/derived/{step}/manifest.json   columns derived from the labeled splits
 /// </code>
 /// Shard folders are keyed by the upload's hash and shard names end in the shard's own hash, so a path always
 /// holds the same bytes: a lost race or a repeated commit rewrites identical content or writes beside it.
@@ -36,6 +37,8 @@ public static partial class DatasetPaths
     public static string ShardFolder(string dataset, string sourceSha256) => $"{Root}{dataset}/data/{sourceSha256[..16]}/";
     public static string LabeledManifest(string dataset, int version) => VersionFolder(dataset, version) + "labeled/manifest.json";
     public static string LabeledShardPrefix(string dataset, int version, string split) => VersionFolder(dataset, version) + $"labeled/{split}-";
+    public static string DerivedManifest(string dataset, int version, string name) => VersionFolder(dataset, version) + $"labeled/derived/{name}/manifest.json";
+    public static string DerivedShardPrefix(string dataset, int version, string name, string split) => VersionFolder(dataset, version) + $"labeled/derived/{name}/{split}-";
 
     /// <summary>Parses a raw manifest path into its dataset name and version.</summary>
     public static bool TryParseManifest(string path, out string dataset, out int version)

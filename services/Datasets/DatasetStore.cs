@@ -185,6 +185,42 @@ public sealed class DatasetStore(IObjectStore store)
         return ReadShardsAsync(manifest.FormatVersion, info.Shards, info.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
     }
 
+    /// <summary>
+    /// Stores columns derived from a labeled version's splits under <paramref name="name"/> (each split's table holding
+    /// the split's row ids, in order). Returns the stored manifest: an earlier one of the same name wins.
+    /// </summary>
+    public async Task<DerivedManifest> CommitDerivedAsync(LabeledManifest labeled, string name, IReadOnlyDictionary<string, Table> splits, DatasetLineage lineage, CancellationToken cancellationToken = default)
+    {
+        var infos = new Dictionary<string, SplitInfo>();
+        DatasetSchema? schema = null;
+        foreach (var (split, table) in splits)
+        {
+            schema ??= table.Schema;
+            var prefix = DatasetPaths.DerivedShardPrefix(labeled.Dataset, labeled.Version, name, split);
+            var shards = table.Rows == 0 ? [] : await WriteShardsAsync(table, (i, sha) => $"{prefix}{i:D5}-{sha[..16]}.parquet", DefaultRowsPerShard, cancellationToken).ConfigureAwait(false);
+            infos[split] = new SplitInfo(table.Rows, [], shards);
+        }
+        var manifest = new DerivedManifest(FormatVersion, labeled.Dataset, labeled.Version, name, schema ?? throw new ArgumentException("No splits to derive.", nameof(splits)), infos, lineage, DateTimeOffset.UtcNow);
+        var path = DatasetPaths.DerivedManifest(labeled.Dataset, labeled.Version, name);
+        if (await TryCreateJsonAsync(path, manifest, cancellationToken).ConfigureAwait(false))
+        {
+            return manifest;
+        }
+        return await ReadJsonAsync<DerivedManifest>(path, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Derived manifest '{path}' vanished while being read.");
+    }
+
+    /// <summary>The derived columns <paramref name="name"/> of one split, or null when they were never stored.</summary>
+    public async Task<Table?> ReadDerivedAsync(LabeledManifest labeled, string name, string split, CancellationToken cancellationToken = default)
+    {
+        var manifest = await ReadJsonAsync<DerivedManifest>(DatasetPaths.DerivedManifest(labeled.Dataset, labeled.Version, name), cancellationToken).ConfigureAwait(false);
+        if (manifest is null || !manifest.Splits.TryGetValue(split, out var info))
+        {
+            return null;
+        }
+        return await ReadShardsAsync(manifest.FormatVersion, info.Shards, info.Rows, manifest.Schema, [], cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<int> LatestVersionAsync(string dataset, CancellationToken cancellationToken)
     {
         var latest = 0;

@@ -101,6 +101,20 @@ public sealed record LabeledManifest(
     public DatasetSchema EffectiveSchema => Schema ?? LegacySchema.Of(FeatureShape ?? [FeatureCount ?? 1]);
 }
 
+/// <summary>
+/// Columns derived from a labeled version by a named step (e.g. MiniLM embeddings of a text column), stored per split
+/// with the split's row ids, so later jobs read them instead of computing them again. Written create-only, shards first.
+/// </summary>
+public sealed record DerivedManifest(
+    int FormatVersion,
+    string Dataset,
+    int Version,
+    string Name,
+    DatasetSchema Schema,
+    IReadOnlyDictionary<string, SplitInfo> Splits,
+    DatasetLineage Lineage,
+    DateTimeOffset CreatedAt);
+
 public static class Splits
 {
     public const string Train = "train";

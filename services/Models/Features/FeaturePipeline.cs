@@ -31,7 +31,7 @@ public abstract record FeatureStep
     internal abstract void Write(Column column, int row, Span<float> destination);
 
     /// <summary>Writes every row: row r's floats at <c>r * width + offset</c>. Steps that work faster in batches override it.</summary>
-    internal virtual void WriteAll(Column column, float[] result, int width, int offset)
+    internal virtual void WriteAll(Table table, Column column, float[] result, int width, int offset)
     {
         for (var r = 0; r < column.Rows; r++)
         {
@@ -152,8 +152,21 @@ public sealed record MiniLmFeature : FeatureStep
         }
     }
 
-    internal override void WriteAll(Column column, float[] result, int width, int offset)
+    /// <summary>The name of a stored derived column holding this step's embeddings of <paramref name="column"/>.</summary>
+    public static string DerivedColumn(string column) => column + ".minilm";
+
+    internal override void WriteAll(Table table, Column column, float[] result, int width, int offset)
     {
+        // Embeddings stored beside the split (a derived column, computed by the same encoder) are used as they are.
+        if (table.Find(DerivedColumn(column.Name)) is { Schema: { Type: ColumnType.Tensor } schema } stored && schema.Width == Size)
+        {
+            var values = (float[])stored.Values;
+            for (var r = 0; r < column.Rows; r++)
+            {
+                values.AsSpan(r * Size, Size).CopyTo(result.AsSpan(r * width + offset, Size));
+            }
+            return;
+        }
         var texts = (string?[])column.Values;
         for (var start = 0; start < texts.Length; start += Batch)
         {
@@ -519,7 +532,7 @@ public sealed record FeaturePipeline
             {
                 throw new ArgumentException($"Column '{step.Column}' has shape [{string.Join(", ", column.Schema.Shape ?? [])}]; the model was trained on [{string.Join(", ", t.Shape)}].");
             }
-            step.WriteAll(column, result, width, offset);
+            step.WriteAll(table, column, result, width, offset);
             offset += step.Size;
         }
         return result;

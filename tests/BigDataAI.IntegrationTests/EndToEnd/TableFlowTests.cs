@@ -146,8 +146,20 @@ public sealed class TableFlowTests(ServersFixture servers, ITestOutputHelper out
         Assert.Equal(StatusCode.NotFound, noVersion.StatusCode);
         var noName = await Assert.ThrowsAsync<RpcException>(async () => await host.Inference.GetModelAsync(new GetModelRequest { Model = "no-such-model" }));
         Assert.Equal(StatusCode.NotFound, noName.StatusCode);
+        // A model may be registered under a name of its own: the people's linear baseline beside their MLP.
+        var linear = await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = name, Model = "logreg", ModelName = $"{name}-linear", HyperParameters = new HyperParameters { Epochs = 5, BatchSize = 32 } });
+        Assert.Equal($"{name}-linear", linear.ModelName);
+        var linearFinal = await host.Training.WatchToEndAsync(linear.JobId, timeout: JobTimeout);
+        Assert.True(linearFinal.State == JobState.Succeeded, $"job failed: {linearFinal.Error}");
+        var linearServed = await host.Inference.WaitUntilServedAsync($"{name}-linear", linearFinal.ModelId, ServeTimeout);
+        Assert.Equal(1, linearServed.ModelVersion);
+        Assert.Equal(1, (await host.Inference.GetModelAsync(new GetModelRequest { Model = name })).ModelVersion); // the MLP stays the people's model
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await host.Training.StartTrainingAsync(new StartTrainingRequest { Dataset = name, ModelName = "Not A Name" }));
+        Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
+        Assert.Contains("'model_name'", badName.Status.Detail, StringComparison.Ordinal);
+
         var listed = await host.Inference.ListModelsAsync(new Protos.Inference.V1.ListModelsRequest());
-        Assert.Equal(new[] { digits, name }.Order(StringComparer.Ordinal), listed.Models.Select(m => m.Name));
+        Assert.Equal(new[] { digits, name, $"{name}-linear" }.Order(StringComparer.Ordinal), listed.Models.Select(m => m.Name));
         Assert.All(listed.Models, m => Assert.NotEmpty(m.LoadedAt));
 
         // 8. A double label is a regression: trained with mean squared error, measured by MAE, RMSE and R², served as a value.

@@ -61,6 +61,17 @@ public sealed class TextFlowTests(ServersFixture servers, ITestOutputHelper outp
         output.WriteLine($"minilm test accuracy {miniFinal.TestMetrics.Accuracy:P2} on {miniFinal.TestMetrics.Samples} notes");
         Assert.True(miniFinal.TestMetrics.Accuracy > 0.80, $"test accuracy {miniFinal.TestMetrics.Accuracy:P2}");
         var served = await host.Inference.WaitUntilServedAsync(name, miniFinal.ModelId, TimeSpan.FromSeconds(60));
+
+        // The embeddings were stored as a derived column of the labeled version (lineage: the embed step), one tensor
+        // [384] per row beside the split's row ids; Predict, which embeds the raw text itself, still reproduces the job.
+        var labeledManifest = (await store.GetLabeledAsync(name, 1))!;
+        var derivedTest = await store.ReadDerivedAsync(labeledManifest, "minilm-1", Splits.Test);
+        Assert.NotNull(derivedTest);
+        Assert.Equal(test.RowIds, derivedTest.RowIds);
+        Assert.Equal([384], derivedTest["text.minilm"].Schema.Shape!);
+        Assert.True(await host.BlobExistsAsync(DatasetPaths.DerivedManifest(name, 1, "minilm-1")));
+        var derivedJson = System.Text.Encoding.UTF8.GetString(await host.ReadBlobAsync(DatasetPaths.DerivedManifest(name, 1, "minilm-1")));
+        Assert.Contains("embed: all-MiniLM-L6-v2", derivedJson, StringComparison.Ordinal);
         Assert.Equal(2, served.ModelVersion);
         await AssertPredictionsReproduceAsync(host, name, test, manifest, miniFinal);
         await AssertPredictionsReproduceAsync(host, $"{name}@1", test, manifest, fastFinal);

@@ -17,7 +17,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         try
         {
             var job = await submitter.SubmitAsync(new TrainingRequest(request.Dataset, request.Version, request.Model,
-                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0), context.CancellationToken).ConfigureAwait(false);
+                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0, request.ModelName), context.CancellationToken).ConfigureAwait(false);
             return ToProto(job);
         }
         catch (ArgumentException e)
@@ -137,6 +137,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             Attempt = job.Attempt,
             ResumedFromEpoch = job.ResumedFromEpoch,
             WaitingReason = job.Status == JobStatus.Queued ? job.WaitingReason ?? "" : "",
+            ModelName = job.Spec.ModelName ?? job.Spec.Dataset,
         };
         proto.History.AddRange(job.History.Select(e => new Proto.EpochSummary
         {

@@ -29,6 +29,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
 {
     public JobResources Resources { get; init; } = Resources ?? JobResources.None;
 
+    /// <summary>The name the model is registered under; null means the dataset's name.</summary>
+    public string? ModelName { get; init; }
+
     /// <summary>The same spec always has the same id: submitting it twice finds the first job.</summary>
     public string JobId
     {
@@ -38,7 +41,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
             var text = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{Dataset}|{Version}|{Model}|{h.Epochs}|{h.BatchSize}|{h.LearningRate:R}|{h.Optimizer}|{h.Seed}")
                 // Jobs without stated resources keep the ids they had before resources existed.
-                + (Resources == JobResources.None ? "" : $"|{Resources.Gpus}|{Resources.MemoryMiB}");
+                + (Resources == JobResources.None ? "" : $"|{Resources.Gpus}|{Resources.MemoryMiB}")
+                // Jobs registering under the dataset's name keep the ids they had before model names existed.
+                + (ModelName is null ? "" : $"|name:{ModelName}");
             return $"{Dataset}-v{Version}-{Model}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10]}";
         }
     }

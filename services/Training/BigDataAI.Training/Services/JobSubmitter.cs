@@ -11,7 +11,7 @@ namespace BigDataAI.Training.Services;
 public sealed class LabelsNotReadyException(string message) : Exception(message);
 
 /// <summary>A request as a caller states it: zeros and empty strings mean "the default".</summary>
-public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0, int Gpus = 0, int MemoryMiB = 0);
+public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0, int Gpus = 0, int MemoryMiB = 0, string? ModelName = null);
 
 /// <summary>
 /// Validates requests, resolves defaults and versions, and stores queued jobs for the scheduler. The one way a job
@@ -108,7 +108,12 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             throw new ArgumentException($"Field 'dataset': '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length} class(es) among its labeled rows; a classifier needs at least 2.");
         }
-        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources);
+        var modelName = string.IsNullOrWhiteSpace(request.ModelName) ? null : request.ModelName.Trim();
+        if (modelName is not null && !DatasetPaths.IsValidName(modelName))
+        {
+            throw new ArgumentException($"Field 'model_name': '{request.ModelName}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
+        }
+        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources) { ModelName = modelName == manifest.Dataset ? null : modelName };
         // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.
         var (job, created) = await tracker.SubmitAsync(spec, Activity.Current?.Id, cancellationToken).ConfigureAwait(false);
         if (created)

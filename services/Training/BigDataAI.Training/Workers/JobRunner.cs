@@ -188,6 +188,10 @@ public sealed class JobRunner(
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Train, token), token),
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Validation, token), token),
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Test, token), token)).ConfigureAwait(false);
+                if (ModelCatalog.Find(Spec.Model)?.Text == TextEncoding.MiniLm)
+                {
+                    splits = await WithStoredEmbeddingsAsync(labeled, splits).ConfigureAwait(false);
+                }
                 var prepared = Prepare(Spec.Model, labeled.Classes, splits[0], splits[1], splits[2]);
                 var (train, validation, test, modelSpec) = (prepared.Train, prepared.Validation, prepared.Test, prepared.Spec);
                 Logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
@@ -234,6 +238,73 @@ public sealed class JobRunner(
             {
                 TrainingTelemetry.Running.Add(-1);
             }
+        }
+
+        /// <summary>
+        /// The splits with each text column's MiniLM embeddings beside it (a tensor column <c>{text}.minilm</c>, role
+        /// ignored): read from the labeled version's derived columns when an earlier job stored them, else computed
+        /// once and stored (create-only, lineage "embed: all-MiniLM-L6-v2"), so the next job on this version reads them.
+        /// </summary>
+        private async Task<Table[]> WithStoredEmbeddingsAsync(LabeledManifest labeled, Table[] splits)
+        {
+            var names = new[] { Splits.Train, Splits.Validation, Splits.Test };
+            var schema = labeled.EffectiveSchema;
+            for (var c = 0; c < schema.Columns.Count; c++)
+            {
+                var text = schema.Columns[c];
+                if (text.Role != ColumnRole.Text)
+                {
+                    continue;
+                }
+                var step = $"minilm-{c}";
+                var derivedSchema = new ColumnSchema(MiniLmFeature.DerivedColumn(text.Name), ColumnType.Tensor, ColumnRole.Ignored, Nullable: false, Shape: [BigDataAI.Models.Text.TextEncoders.MiniLmDimensions]);
+                var derived = new Table[3];
+                var stored = true;
+                for (var i = 0; i < 3; i++)
+                {
+                    var found = await owner.Datasets.ReadDerivedAsync(labeled, step, names[i], token).ConfigureAwait(false);
+                    if (found is null || !found.RowIds.AsSpan().SequenceEqual(splits[i].RowIds) || found.Find(derivedSchema.Name) is null)
+                    {
+                        stored = false;
+                        break;
+                    }
+                    derived[i] = found;
+                }
+                if (!stored)
+                {
+                    var clock = Stopwatch.StartNew();
+                    for (var i = 0; i < 3; i++)
+                    {
+                        var texts = (string?[])splits[i][text.Name].Values;
+                        var values = new float[texts.Length * derivedSchema.Width];
+                        var rows = Enumerable.Range(0, texts.Length).Where(r => texts[r] is not null).ToArray();
+                        for (var start = 0; start < rows.Length; start += MiniLmFeature.Batch)
+                        {
+                            var batch = rows.AsSpan(start, Math.Min(MiniLmFeature.Batch, rows.Length - start)).ToArray();
+                            var embeddings = BigDataAI.Models.Text.TextEncoders.Embed([.. batch.Select(r => texts[r]!)], token);
+                            for (var k = 0; k < batch.Length; k++)
+                            {
+                                embeddings[k].CopyTo(values.AsSpan(batch[k] * derivedSchema.Width, derivedSchema.Width));
+                            }
+                        }
+                        derived[i] = new Table(new DatasetSchema([derivedSchema]), [new Column(derivedSchema, values)], splits[i].RowIds);
+                    }
+                    await owner.Datasets.CommitDerivedAsync(labeled, step, new Dictionary<string, Table> { [names[0]] = derived[0], [names[1]] = derived[1], [names[2]] = derived[2] },
+                        new DatasetLineage("embed: all-MiniLM-L6-v2", [DatasetPaths.LabeledManifest(labeled.Dataset, labeled.Version)], labeled.Version), token).ConfigureAwait(false);
+                    Logger.LogInformation("Job {JobId} embedded column {Column} of {Dataset} v{Version} with MiniLM ({Rows} texts in {ElapsedMs} ms) and stored them as derived columns {Step}",
+                        JobId, text.Name, labeled.Dataset, labeled.Version, splits.Sum(t => t.Rows), clock.ElapsedMilliseconds, step);
+                }
+                else
+                {
+                    Logger.LogInformation("Job {JobId} reads the stored MiniLM embeddings {Step} of {Dataset} v{Version}", JobId, step, labeled.Dataset, labeled.Version);
+                }
+                for (var i = 0; i < 3; i++)
+                {
+                    var column = derived[i][derivedSchema.Name];
+                    splits[i] = new Table(new DatasetSchema([.. splits[i].Schema.Columns, derivedSchema]), [.. splits[i].Columns, column], splits[i].RowIds);
+                }
+            }
+            return splits;
         }
 
         private string DeviceFor(JobResources need)
@@ -400,7 +471,7 @@ public sealed class JobRunner(
             var record = new ModelRecord(JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
                 features.InputShape, metrics.Accuracy, JsonSerializer.SerializeToElement(metrics, JobTracker.Json), JobId, DateTimeOffset.UtcNow)
             {
-                Name = labeled.Dataset,
+                Name = Spec.ModelName ?? labeled.Dataset,
                 Features = features,
             };
             return (record, weights.ToArray());
