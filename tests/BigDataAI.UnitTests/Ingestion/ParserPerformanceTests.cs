@@ -9,8 +9,10 @@ namespace BigDataAI.UnitTests.Ingestion;
 /// <summary>
 /// 10,000 x 784 (MNIST test-set sized) inputs: parsed well within the time budget and without holding much more
 /// than the result. Allocation is measured with the thread's allocation counter, which is deterministic, unlike
-/// wall time on a shared machine; the time limits are generous guards against an accidental O(n^2).
+/// wall time on a shared machine; the time limits are generous guards against an accidental O(n^2) (a CSV that parses in about 2 s alone took 20 s
+/// beside the other test classes on 2 cores, so these tests run in a collection of their own, not in parallel).
 /// </summary>
+[Collection(PerformanceCollection.Name)]
 public sealed class ParserPerformanceTests(ITestOutputHelper output)
 {
     private const int Rows = 10_000;
@@ -41,7 +43,7 @@ public sealed class ParserPerformanceTests(ITestOutputHelper output)
         output.WriteLine($"IDX gzip={gzip}: {clock.ElapsedMilliseconds} ms, allocated {allocated:N0} bytes for a {ResultBytes:N0}-byte result");
         Assert.Equal(Rows, table.Rows);
         Assert.Equal(Pixel(9_999, 783) / 255f, table.Features[^1]);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"parsing took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"parsing took {clock.Elapsed}");
         Assert.True(allocated < ResultBytes + 1_000_000, $"allocated {allocated:N0} bytes for a {ResultBytes:N0}-byte result");
     }
 
@@ -81,7 +83,7 @@ public sealed class ParserPerformanceTests(ITestOutputHelper output)
         }
         Assert.Equal(labels.Select(l => (long?)l), (long?[])table["label"].Values);
         Assert.Equal(ColumnRole.Label, table.Schema.Label!.Role);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"parsing took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"parsing took {clock.Elapsed}");
         // The text and offset buffers grow by doubling (up to 2x each); a string per cell would add ~30 bytes a cell more.
         Assert.True(allocated < typedBytes + 4L * csv.Length + (long)Rows * (Pixels + 1) * 12 + 8_000_000,
             $"allocated {allocated:N0} bytes for a {typedBytes:N0}-byte result from {csv.Length:N0} bytes of CSV");
@@ -137,8 +139,15 @@ public sealed class ParserPerformanceTests(ITestOutputHelper output)
                 }
             }
         }
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"parsing took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"parsing took {clock.Elapsed}");
         Assert.True(allocated < 4 * resultBytes + 2L * text.Length + 8_000_000,
             $"allocated {allocated:N0} bytes for a {resultBytes:N0}-byte result from {text.Length:N0} bytes of JSON Lines");
     }
+}
+
+/// <summary>Tests that measure time and allocation: run alone, not beside the other test classes.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PerformanceCollection
+{
+    public const string Name = "Performance";
 }
