@@ -75,11 +75,25 @@ public sealed class Column
             }
             return result;
         }
-        for (var i = 0; i < indices.Count; i++)
+        switch (Values)
         {
-            result.Values.SetValue(Values.GetValue(indices[i]), i);
+            case long?[] v: Gather(v, (long?[])result.Values, indices); break;
+            case double?[] v: Gather(v, (double?[])result.Values, indices); break;
+            case bool?[] v: Gather(v, (bool?[])result.Values, indices); break;
+            case string?[] v: Gather(v, (string?[])result.Values, indices); break;
+            case DateTime?[] v: Gather(v, (DateTime?[])result.Values, indices); break;
+            case byte[]?[] v: Gather(v, (byte[]?[])result.Values, indices); break;
         }
         return result;
+    }
+
+    // Typed, so a row is copied without boxing (Array.GetValue/SetValue box every cell).
+    private static void Gather<T>(T[] source, T[] target, IReadOnlyList<int> indices)
+    {
+        for (var i = 0; i < indices.Count; i++)
+        {
+            target[i] = source[indices[i]];
+        }
     }
 
     /// <summary>The value of <paramref name="row"/> as invariant text (what class names and messages show); null for a null.</summary>

@@ -230,7 +230,7 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
                     logger.LogError(e, "Model record {Path} cannot be read; it is never served", ModelRegistry.RecordPath(id));
                 }
             }
-            _records = [.. _known.Values.OfType<ModelRecord>().OrderBy(r => r.ServedName, StringComparer.Ordinal).ThenBy(r => r.ModelVersion).ThenBy(r => r.CreatedAt)];
+            PublishRecords();
             _scanned = true;
         }
         finally
@@ -239,6 +239,10 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
         }
     }
 
+    /// <summary>Publishes the readable records, by name then version (called under the scan lock).</summary>
+    private void PublishRecords() =>
+        _records = [.. _known.Values.OfType<ModelRecord>().OrderBy(r => r.ServedName, StringComparer.Ordinal).ThenBy(r => r.ModelVersion).ThenBy(r => r.CreatedAt)];
+
     /// <summary>Makes <paramref name="record"/> known (a ModelTrained) and loads it if it is its name's newest.</summary>
     public async Task<bool> OfferAsync(ModelRecord record, CancellationToken cancellationToken)
     {
@@ -246,7 +250,7 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
         try
         {
             _known[record.ModelId] = record;
-            _records = [.. _known.Values.OfType<ModelRecord>().OrderBy(r => r.ServedName, StringComparer.Ordinal).ThenBy(r => r.ModelVersion).ThenBy(r => r.CreatedAt)];
+            PublishRecords();
         }
         finally
         {
