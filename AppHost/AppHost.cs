@@ -1,53 +1,45 @@
-// BigDataAI's application model. Locally: RabbitMQ and Azurite in containers, the hosts as processes.
-// Published: the same graph on Azure Container Apps (the default; `azd up`) or as a Helm chart for Kubernetes
-// (BIGDATAAI_PUBLISH_TARGET=k8s), with the training workers on GPUs in both (AppHostExtensions.PublishOnGpus).
+// BigDataAI's application model.
+//
+// Locally (`dotnet run --project AppHost`): RabbitMQ and Azurite as processes (or containers, BIGDATAAI_INFRASTRUCTURE=containers),
+// the four service hosts and a training worker as projects, each waiting until the broker and the blob store are healthy,
+// and the Aspire dashboard with every resource's logs, traces and metrics.
+// Published (`azd up`, `aspire publish`): the same graph on Azure Container Apps or as a Helm chart for Kubernetes, from
+// the deployment file set (Deploy/, built with -p:BigDataAIDeploy=true where its packages restore; see README.md).
 //
 // Every host receives ConnectionStrings__messaging (amqp://guest:<password>@<host>:<port>) and ConnectionStrings__blobs
-// (an emulator connection string locally, the blob service URI on Container Apps, a connection string supplied at install
-// time on Kubernetes) and waits until both are healthy.
-// Every host has an HTTP/1.1 endpoint "http" (container port 8080) for /health and /alive, probed by the platform.
-// Ingestion, the training control plane and inference also serve gRPC on an HTTP/2 endpoint "grpc" (container port 8081);
-// a client gets one with .WithReference(ingestion.GetEndpoint("grpc")), i.e. services__ingestion__grpc__0, and calls it
-// through service discovery as http://_grpc.ingestion (ServiceDefaults: AddServiceGrpcClient). The control plane's "http"
-// endpoint also serves GET /training/queue, which the workers' autoscaler reads.
+// (an emulator connection string locally, the blob service URI on Container Apps, a secret's value on Kubernetes).
+// Every host has an HTTP/1.1 endpoint "http" for /health and /alive; ingestion, the training control plane and inference
+// also serve gRPC on an HTTP/2 endpoint "grpc". The control plane's "http" endpoint also serves GET /training/queue,
+// which the workers' autoscaler reads.
 
-var builder = DistributedApplication.CreateBuilder(args);
+using Aspire.Hosting;
 
-var target = builder.AddComputeEnvironment();
+try
+{
+    var builder = DistributedApplication.CreateBuilder(args);
 
-var messaging = builder.AddRabbitMQ("messaging");
+    var infrastructure = builder.ExecutionContext.IsPublishMode
+        ? Publishing.AddPublishedInfrastructure(builder)
+        : builder.AddLocalInfrastructure();
 
-var blobs = builder.AddBlobStore(target);
+    builder.AddService<Projects.BigDataAI_Ingestion_Host>("ingestion", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-builder.AddProject<Projects.BigDataAI_Ingestion_Host>("ingestion")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithReference(blobs).WaitFor(blobs)
-    .WithGrpcEndpoint()
-    .WithProbeEndpoint();
+    builder.AddService<Projects.BigDataAI_Labeling_Host>("labeling", infrastructure).WithProbeEndpoint();
 
-builder.AddProject<Projects.BigDataAI_Labeling_Host>("labeling")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithReference(blobs).WaitFor(blobs)
-    .WithProbeEndpoint();
+    var training = builder.AddService<Projects.BigDataAI_Training_Host>("training", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-var training = builder.AddProject<Projects.BigDataAI_Training_Host>("training")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithReference(blobs).WaitFor(blobs)
-    .WithGrpcEndpoint()
-    .WithProbeEndpoint();
+    // Workers announce themselves to the control plane over RabbitMQ and own their jobs through blob leases, so they need
+    // no reference to the control plane and may come and go at any time.
+    builder.AddService<Projects.BigDataAI_TrainingWorker_Host>("training-worker", infrastructure).WithProbeEndpoint()
+        .PublishOnGpus(controlPlane: training);
 
-// Workers announce themselves to the control plane over RabbitMQ and own their jobs through blob leases, so they need
-// no reference to the control plane and may come and go at any time.
-builder.AddProject<Projects.BigDataAI_TrainingWorker_Host>("training-worker")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithReference(blobs).WaitFor(blobs)
-    .WithProbeEndpoint()
-    .PublishOnGpus(target, controlPlane: training);
+    builder.AddService<Projects.BigDataAI_Inference_Host>("inference", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-builder.AddProject<Projects.BigDataAI_Inference_Host>("inference")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithReference(blobs).WaitFor(blobs)
-    .WithGrpcEndpoint()
-    .WithProbeEndpoint();
-
-builder.Build().Run();
+    builder.Build().Run();
+    return 0;
+}
+catch (MissingPrerequisitesException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
