@@ -14,6 +14,7 @@
 
 using Aspire.Hosting;
 
+DistributedApplication app;
 try
 {
     var builder = DistributedApplication.CreateBuilder(args);
@@ -28,6 +29,13 @@ try
 
     var training = builder.AddService<Projects.BigDataAI_Training_Host>("training", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
+    // BIGDATAAI_AUTOTRAIN_MODEL (e.g. mlp): train every newly labeled dataset version with that catalog model, so that an
+    // upload ends in a served model and the dashboard shows one trace from the upload to the model swap.
+    if (builder.Configuration[Services.AutoTrainModelKey] is { Length: > 0 } autoTrain)
+    {
+        training.WithEnvironment("Training__AutoTrainModel", autoTrain);
+    }
+
     // Workers announce themselves to the control plane over RabbitMQ and own their jobs through blob leases, so they need
     // no reference to the control plane and may come and go at any time.
     builder.AddService<Projects.BigDataAI_TrainingWorker_Host>("training-worker", infrastructure).WithProbeEndpoint()
@@ -35,11 +43,15 @@ try
 
     builder.AddService<Projects.BigDataAI_Inference_Host>("inference", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-    builder.Build().Run();
-    return 0;
+    app = builder.Build();
 }
-catch (MissingPrerequisitesException e)
+catch (DistributedApplicationException e)
 {
+    // A missing program, a bad setting, a publish the build cannot do: the message says what to do; a stack trace would
+    // only bury it. Failures once the application runs are reported by Aspire itself.
     Console.Error.WriteLine(e.Message);
     return 2;
 }
+
+app.Run();
+return 0;

@@ -70,16 +70,11 @@ internal static class LocalInfrastructure
         var data = DataFolder(builder);
         var prerequisites = Prerequisites.Find(builder);
 
-        // A private epmd (Erlang's name server) on its own port, run by the AppHost so that it stops with it: a broker
-        // that starts one itself leaves it running as a daemon.
+        // The broker and its private epmd (Erlang's name server, on a port of its own) run under one script that stops
+        // them in order: see rabbitmq-with-epmd.sh.
         var epmdPort = FreeLoopbackPort();
-        var epmd = builder.AddExecutable("messaging-epmd", prerequisites.Epmd, data, "-port", Invariant(epmdPort), "-address", "127.0.0.1")
-            .WithEnvironment("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .WithEndpoint(port: epmdPort, targetPort: epmdPort, scheme: "tcp", name: "epmd", isProxied: false)
-            .WithHealthCheck(AddTcpCheck(builder, "messaging-epmd", epmdPort))
-            .WithIconName("Organization");
-
-        var broker = new RabbitMqProcessResource("messaging", prerequisites.RabbitMqServer, data);
+        var script = Path.Combine(builder.AppHostDirectory, "rabbitmq-with-epmd.sh");
+        var broker = new RabbitMqProcessResource("messaging", "/bin/bash", data);
         var brokerFolder = Path.Combine(data, "rabbitmq");
         Directory.CreateDirectory(brokerFolder);
         // As root the broker runs as the user rabbitmq (Debian's wrapper uses su), which must be able to write here.
@@ -101,8 +96,9 @@ internal static class LocalInfrastructure
             .WithEnvironment("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}")
             .WithEnvironment("ERL_EPMD_PORT", Invariant(epmdPort))
             .WithEnvironment("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .WithIconName("MailMultiple")
-            .WaitFor(epmd);
+            // Through bash, so the script needs no execute bit (a zip download or a Windows checkout loses it).
+            .WithArgs(script, prerequisites.Epmd, prerequisites.RabbitMqServer)
+            .WithIconName("MailMultiple");
         messaging.WithHealthCheck(AddBrokerCheck(builder, broker));
 
         var blobFolder = Path.Combine(data, "azurite");
@@ -137,9 +133,13 @@ internal static class LocalInfrastructure
         return emulator.ApplicationBuilder.CreateResourceBuilder<IResourceWithConnectionString>(emulator.Resource);
     }
 
-    /// <summary>Azurite's connection string for an endpoint: the well-known development account.</summary>
+    /// <summary>
+    /// Azurite's connection string for an endpoint: the well-known development account, at the endpoint's IPv4 address.
+    /// Not "localhost": the Azure SDK reads the account from the path (path-style URLs) only when the host is an IP address,
+    /// and otherwise drops it, so every request would miss (ContainerNotFound).
+    /// </summary>
     public static ReferenceExpression AzuriteConnectionString(EndpointReference endpoint) => ReferenceExpression.Create(
-        $"DefaultEndpointsProtocol=http;AccountName={AzuriteAccount};AccountKey={AzuriteKey};BlobEndpoint=http://{endpoint.Property(EndpointProperty.Host)}:{endpoint.Property(EndpointProperty.Port)}/{AzuriteAccount};");
+        $"DefaultEndpointsProtocol=http;AccountName={AzuriteAccount};AccountKey={AzuriteKey};BlobEndpoint=http://{endpoint.Property(EndpointProperty.IPV4Host)}:{endpoint.Property(EndpointProperty.Port)}/{AzuriteAccount};");
 
     /// <summary>The data folder: <see cref="DataFolderKey"/>, else <c>.data</c> beside the AppHost project (kept between runs, like a container volume).</summary>
     private static string DataFolder(IDistributedApplicationBuilder builder)
@@ -154,13 +154,6 @@ internal static class LocalInfrastructure
             File.SetUnixFileMode(folder, File.GetUnixFileMode(folder) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
         }
         return folder;
-    }
-
-    private static string AddTcpCheck(IDistributedApplicationBuilder builder, string name, int port)
-    {
-        var key = $"{name}_tcp";
-        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(key, _ => new TcpHealthCheck(port), failureStatus: null, tags: null));
-        return key;
     }
 
     private static string AddBrokerCheck(IDistributedApplicationBuilder builder, IResourceWithConnectionString broker)
@@ -186,24 +179,6 @@ internal static class LocalInfrastructure
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Healthy when a TCP connection to the port on loopback succeeds.</summary>
-    private sealed class TcpHealthCheck(int port) : IHealthCheck
-    {
-        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        {
-            try
-            {
-                using var client = new System.Net.Sockets.TcpClient();
-                await client.ConnectAsync(System.Net.IPAddress.Loopback, port, cancellationToken).ConfigureAwait(false);
-                return HealthCheckResult.Healthy();
-            }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                return HealthCheckResult.Unhealthy($"127.0.0.1:{port}: {e.Message}");
-            }
-        }
-    }
-
     /// <summary>Healthy when an AMQP login succeeds and a channel opens: a broker that only listens is not ready.</summary>
     private sealed class AmqpHealthCheck(IResourceWithConnectionString broker) : IHealthCheck
     {
@@ -223,7 +198,7 @@ internal static class LocalInfrastructure
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return HealthCheckResult.Unhealthy(e.Message, e);
+                return HealthCheckResult.Unhealthy(e.Message);
             }
         }
     }
@@ -249,7 +224,7 @@ internal static class LocalInfrastructure
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return HealthCheckResult.Unhealthy(e.Message, e);
+                return HealthCheckResult.Unhealthy(e.Message);
             }
         }
     }

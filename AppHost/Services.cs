@@ -2,6 +2,9 @@ namespace Aspire.Hosting;
 
 internal static class Services
 {
+    /// <summary>Configuration key: the catalog model (mlp, logreg, cnn, fasttext, minilm) the training service trains every labeled version with; empty is off.</summary>
+    public const string AutoTrainModelKey = "BIGDATAAI_AUTOTRAIN_MODEL";
+
     /// <summary>
     /// A BigDataAI service host: references the broker and the blob store, waits until both are healthy, and is made
     /// ready for the publish target (<see cref="Publishing.ConfigureService"/>).
