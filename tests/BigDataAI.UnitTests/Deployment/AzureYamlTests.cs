@@ -23,4 +23,13 @@ public sealed class AzureYamlTests
         Assert.Equal("BigDataAI.AppHost.csproj", Path.GetFileName(path));
         Assert.Contains("Sdk=\"Aspire.AppHost.Sdk/", File.ReadAllText(path), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Azure_yaml_tells_its_users_to_build_the_deployment_file_set_with_the_cuda_worker_image()
+    {
+        // azd builds the AppHost as it finds it: without BigDataAIDeploy=true it has no publish targets, without
+        // BigDataAITorchBundle=cuda it refuses to publish GPU workers (docs/decisions/0012).
+        var text = File.ReadAllText(Path.Combine(DeploymentFiles.RepositoryRoot, "azure.yaml"));
+        Assert.Contains("BigDataAIDeploy=true BigDataAITorchBundle=cuda azd up", text, StringComparison.Ordinal);
+    }
 }

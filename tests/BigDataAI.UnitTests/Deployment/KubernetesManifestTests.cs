@@ -146,6 +146,37 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
+    public void Every_http_probe_names_its_scheme_as_the_kubernetes_api_spells_it()
+    {
+        // The API accepts HTTP or HTTPS (upper case) or no scheme (HTTP); Aspire's publisher once wrote "http"
+        // (microsoft/aspire#18271), which the API rejects.
+        foreach (var deployment in Deployments())
+        {
+            foreach (var container in deployment.Containers())
+            {
+                foreach (var probe in new[] { "livenessProbe", "readinessProbe", "startupProbe" })
+                {
+                    var scheme = container.Scalar($"{probe}.httpGet.scheme");
+                    Assert.True(scheme is null or "HTTP" or "HTTPS", $"{deployment.Name()}/{container.Scalar("name")}: {probe} scheme '{scheme}'");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void A_deployment_keda_scales_sets_no_replica_count()
+    {
+        // A fixed spec.replicas is reapplied by every kubectl apply (or helm upgrade) and starts a replica KEDA must scale
+        // away again: on a GPU pool, a GPU node for nothing.
+        var scaled = Documents.OfKind("ScaledObject").Select(s => s.Scalar("spec.scaleTargetRef.name")).ToHashSet();
+        Assert.NotEmpty(scaled);
+        foreach (var deployment in Deployments().Where(d => scaled.Contains(d.Name())))
+        {
+            Assert.True(deployment.Node("spec.replicas") is null, $"{deployment.Name()}: KEDA scales it, yet it sets spec.replicas");
+        }
+    }
+
+    [Fact]
     public void Kestrel_speaks_http1_on_8080_everywhere_and_http2_on_8081_where_a_host_serves_grpc()
     {
         var config = Assert.Single(Documents.OfKind("ConfigMap"), c => c.Name() == "bigdataai-config");
