@@ -13,11 +13,20 @@
 // which the workers' autoscaler reads.
 
 using Aspire.Hosting;
+using Microsoft.Extensions.Configuration;
 
 DistributedApplication app;
 try
 {
     var builder = DistributedApplication.CreateBuilder(args);
+
+    // Nothing the project runs reaches out on its own: no check of NuGet for a newer Aspire, no dashboard usage telemetry.
+    // Added last, so no setting can turn them back on.
+    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["ASPIRE_VERSION_CHECK_DISABLED"] = "true",
+        ["ASPIRE_DASHBOARD_TELEMETRY_OPTOUT"] = "true",
+    });
 
     var infrastructure = builder.ExecutionContext.IsPublishMode
         ? Publishing.AddPublishedInfrastructure(builder)

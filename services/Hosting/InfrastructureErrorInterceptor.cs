@@ -10,7 +10,8 @@ namespace BigDataAI.Hosting;
 
 /// <summary>
 /// Turns failures of the platform's infrastructure into gRPC statuses a caller can act on: storage or broker
-/// unreachable → UNAVAILABLE (worth retrying), stored data that fails its checks → DATA_LOSS. Every other exception
+/// unreachable → UNAVAILABLE (worth retrying), stored data that fails its checks → DATA_LOSS, a request the blob store
+/// refused that the service did not handle → INTERNAL naming the store's error code. Every other exception
 /// is left alone: a service maps its own errors (INVALID_ARGUMENT, NOT_FOUND, ...) where it knows them.
 /// </summary>
 /// <remarks>
@@ -67,7 +68,9 @@ public sealed class InfrastructureErrorInterceptor(ILogger<InfrastructureErrorIn
         RpcException => null,
         AggregateException aggregate => ClassifyInner(aggregate.Flatten().InnerExceptions, callerCancelled),
         RequestFailedException { Status: 0 or 408 or 429 or >= 500 } => StatusCode.Unavailable,
-        RequestFailedException => null,
+        // A refusal the service did not handle itself (it catches the 404s and 409s it expects): the service's own
+        // configuration or a bug, not the caller's; INTERNAL with the store's error code beats UNKNOWN with none.
+        RequestFailedException => StatusCode.Internal,
         MessagingUnavailableException or TimeoutException or HttpRequestException or HttpIOException or SocketException => StatusCode.Unavailable,
         MassTransitException or RabbitMQClientException or BrokerUnreachableException => StatusCode.Unavailable,
         IOException { InnerException: SocketException or HttpIOException } => StatusCode.Unavailable,
@@ -82,6 +85,7 @@ public sealed class InfrastructureErrorInterceptor(ILogger<InfrastructureErrorIn
         // Data that fails its checks is not fixed by retrying; otherwise any outage among them makes the whole retryable.
         return codes.Contains(StatusCode.DataLoss) ? StatusCode.DataLoss
             : codes.Contains(StatusCode.Unavailable) ? StatusCode.Unavailable
+            : codes.Contains(StatusCode.Internal) ? StatusCode.Internal
             : null;
     }
 
@@ -92,7 +96,12 @@ public sealed class InfrastructureErrorInterceptor(ILogger<InfrastructureErrorIn
             return null;
         }
         logger.LogError(e, "{Method} failed on infrastructure: answering {Status}", context.Method, code);
-        var what = code == StatusCode.DataLoss ? "Stored data failed its checks" : "Storage or messaging is unavailable";
+        var what = code switch
+        {
+            StatusCode.DataLoss => "Stored data failed its checks",
+            StatusCode.Internal => "The blob store refused a request of the service",
+            _ => "Storage or messaging is unavailable",
+        };
         return new RpcException(new Status(code, $"{what}: {Describe(e)}"));
     }
 
@@ -104,6 +113,11 @@ public sealed class InfrastructureErrorInterceptor(ILogger<InfrastructureErrorIn
             var inner = aggregate.Flatten().InnerExceptions.Select(i => i.Message).Distinct().Take(3);
             return $"{aggregate.Message.Split(" (", 2)[0]}: {string.Join("; ", inner)}";
         }
-        return e is OperationCanceledException ? $"the operation timed out ({e.Message})" : e.Message;
+        return e switch
+        {
+            OperationCanceledException => $"the operation timed out ({e.Message})",
+            RequestFailedException { ErrorCode: { Length: > 0 } errorCode } failed => $"{errorCode} (HTTP {failed.Status}): {failed.Message.Split('\n', 2)[0]}",
+            _ => e.Message,
+        };
     }
 }

@@ -20,7 +20,6 @@ public sealed class HostingErrorMappingTests
     public void Other_exceptions_pass_through_unchanged()
     {
         Assert.Null(InfrastructureErrorInterceptor.Classify(new RpcException(new Status(StatusCode.NotFound, "x"))));
-        Assert.Null(InfrastructureErrorInterceptor.Classify(new RequestFailedException(404, "blob not found")));
         Assert.Null(InfrastructureErrorInterceptor.Classify(new ArgumentException("bad")));
         Assert.Null(InfrastructureErrorInterceptor.Classify(new InvalidOperationException("bug")));
     }
@@ -61,6 +60,14 @@ public sealed class HostingErrorMappingOutageShapesTests
         Assert.Equal(StatusCode.DataLoss, InfrastructureErrorInterceptor.Classify(new AggregateException(new InvalidDataException("bad shard"), new TimeoutException())));
         Assert.Null(InfrastructureErrorInterceptor.Classify(new AggregateException(new InvalidOperationException("bug"))));
         Assert.Null(InfrastructureErrorInterceptor.Classify(new IOException("disk quota exceeded")));
-        Assert.Null(InfrastructureErrorInterceptor.Classify(new RequestFailedException(409, "conflict")));
+    }
+
+    [Fact]
+    public void A_refusal_of_the_blob_store_that_the_service_did_not_handle_is_internal()
+    {
+        // Seen under the AppHost when the account was read from the wrong part of the URL: every blob request missed.
+        Assert.Equal(StatusCode.Internal, InfrastructureErrorInterceptor.Classify(new RequestFailedException(404, "The specified container does not exist.", "ContainerNotFound", null)));
+        Assert.Equal(StatusCode.Internal, InfrastructureErrorInterceptor.Classify(new RequestFailedException(409, "conflict")));
+        Assert.Equal(StatusCode.Internal, InfrastructureErrorInterceptor.Classify(new AggregateException(new RequestFailedException(403, "forbidden"))));
     }
 }
