@@ -30,12 +30,22 @@ chmod 755 "$data"
 log="$data/apphost.log"
 key="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 start=$(date +%s.%N)
+# Job control on, so the AppHost runs in its own process group without SIGINT ignored: a non-interactive shell starts
+# background commands with SIGINT ignored, every process the AppHost starts would inherit that, and the orchestrator's
+# stop would then leave the service hosts behind.
+set -m
 BIGDATAAI_DATA="$data" dotnet run --project AppHost -c Release --no-build -- \
   --BIGDATAAI_AUTOTRAIN_MODEL mlp --AppHost:DashboardApiKey "$key" >"$log" 2>&1 &
 apphost=$!
 cleanup() {
-  kill -INT "$apphost" 2>/dev/null || true
+  # What Ctrl+C does in a terminal: the AppHost stops every resource, then exits.
+  kill -INT -- "-$apphost" 2>/dev/null || true
   wait "$apphost" 2>/dev/null || true
+  # The orchestrator finishes stopping the broker, Azurite and the hosts after the AppHost has exited.
+  for _ in $(seq 1 120); do
+    pgrep -f "$data" >/dev/null || break
+    sleep 0.5
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT

@@ -44,6 +44,11 @@ try {
     throw new Error('no load-model span from inference within 300 s: was the model trained and swapped in?');
   }
   await page.goto(`${base}/traces/detail/${swap.traceId}`);
+  await page.waitForFunction(() => document.body.innerText.includes('Total spans'), null, { timeout: 30_000, polling: 500 });
+  // The trace has about 190 spans (every blob request among them); keep the chain from the upload to the swap.
+  await page.getByTitle('TracesNameFilter').locator('input').fill('load-model').catch(async () => {
+    await page.locator('input[name="spans-search"]').first().fill('load-model');
+  });
   await page.waitForFunction(() => document.body.innerText.includes('load-model'), null, { timeout: 30_000, polling: 500 });
   await page.waitForTimeout(1000);
   await page.screenshot({ path: `${outputFolder}/dashboard-trace.png` });
