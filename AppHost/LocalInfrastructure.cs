@@ -67,21 +67,16 @@ internal static class LocalInfrastructure
             return new Infrastructure(rabbit, blobs.AsBlobStore());
         }
 
-        var data = DataFolder(builder);
         var prerequisites = Prerequisites.Find(builder);
+        var data = DataFolder(builder);
 
         // The broker and its private epmd (Erlang's name server, on a port of its own) run under one script that stops
         // them in order: see rabbitmq-with-epmd.sh.
         var epmdPort = FreeLoopbackPort();
         var script = Path.Combine(builder.AppHostDirectory, "rabbitmq-with-epmd.sh");
         var broker = new RabbitMqProcessResource("messaging", "/bin/bash", data);
+        // As root, rabbitmq-with-epmd.sh hands this folder to the user rabbitmq, which the broker then runs as.
         var brokerFolder = Path.Combine(data, "rabbitmq");
-        Directory.CreateDirectory(brokerFolder);
-        // As root the broker runs as the user rabbitmq (Debian's wrapper uses su), which must be able to write here.
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(brokerFolder, (UnixFileMode)0x1FF);
-        }
         var nodeName = "bigdataai@localhost";
         var messaging = builder.AddResource(broker)
             .WithEndpoint(scheme: "tcp", name: RabbitMqProcessResource.EndpointName, env: "RABBITMQ_NODE_PORT")
@@ -102,7 +97,6 @@ internal static class LocalInfrastructure
         messaging.WithHealthCheck(AddBrokerCheck(builder, broker));
 
         var blobFolder = Path.Combine(data, "azurite");
-        Directory.CreateDirectory(blobFolder);
         var emulator = new AzuriteProcessResource("blobs", prerequisites.Node, data);
         var blobStore = builder.AddResource(emulator)
             .WithEndpoint(scheme: "http", name: AzuriteResource.EndpointName)
@@ -147,11 +141,18 @@ internal static class LocalInfrastructure
         var folder = builder.Configuration[DataFolderKey] is { Length: > 0 } configured
             ? Path.GetFullPath(configured)
             : Path.Combine(builder.AppHostDirectory, ".data");
-        Directory.CreateDirectory(folder);
-        if (!OperatingSystem.IsWindows())
+        try
         {
-            // The broker's user (rabbitmq) must reach its folder inside this one.
-            File.SetUnixFileMode(folder, File.GetUnixFileMode(folder) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
+            Directory.CreateDirectory(Path.Combine(folder, "azurite"));
+            if (!OperatingSystem.IsWindows())
+            {
+                // The broker's user (rabbitmq, when the AppHost runs as root) must reach its folder inside this one.
+                File.SetUnixFileMode(folder, File.GetUnixFileMode(folder) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DistributedApplicationException($"The data folder {folder} cannot be made ({e.Message}); set {DataFolderKey} to a folder you can write.");
         }
         return folder;
     }
@@ -159,7 +160,10 @@ internal static class LocalInfrastructure
     private static string AddBrokerCheck(IDistributedApplicationBuilder builder, IResourceWithConnectionString broker)
     {
         var key = $"{broker.Name}_amqp";
-        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(key, _ => new AmqpHealthCheck(broker), failureStatus: null, tags: null));
+        // One instance for every run (the registration's factory is called per run), so its connection is kept. Not
+        // disposable on purpose: the health check service disposes what its factory returns after each run.
+        var check = new AmqpHealthCheck(broker);
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(key, _ => check, failureStatus: null, tags: null));
         return key;
     }
 
@@ -179,9 +183,15 @@ internal static class LocalInfrastructure
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Healthy when an AMQP login succeeds and a channel opens: a broker that only listens is not ready.</summary>
+    /// <summary>
+    /// Healthy when an AMQP login succeeds and a channel opens: a broker that only listens is not ready. The connection is
+    /// kept for the next checks (a new one every few seconds would fill the broker's log); a closed one is replaced.
+    /// </summary>
     private sealed class AmqpHealthCheck(IResourceWithConnectionString broker) : IHealthCheck
     {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private IConnection? _connection;
+
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
             var connectionString = await broker.GetConnectionStringAsync(cancellationToken).ConfigureAwait(false);
@@ -189,16 +199,29 @@ internal static class LocalInfrastructure
             {
                 return HealthCheckResult.Unhealthy("no connection string yet");
             }
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var factory = new ConnectionFactory { Uri = new Uri(connectionString), ClientProvidedName = "bigdataai-apphost-health" };
-                await using var connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
-                await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (_connection is not { IsOpen: true })
+                {
+                    if (_connection is not null)
+                    {
+                        await _connection.DisposeAsync().ConfigureAwait(false);
+                        _connection = null;
+                    }
+                    var factory = new ConnectionFactory { Uri = new Uri(connectionString), ClientProvidedName = "bigdataai-apphost-health", AutomaticRecoveryEnabled = false };
+                    _connection = await factory.CreateConnectionAsync(cancellationToken).ConfigureAwait(false);
+                }
+                await using var channel = await _connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
                 return HealthCheckResult.Healthy();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 return HealthCheckResult.Unhealthy(e.Message);
+            }
+            finally
+            {
+                _gate.Release();
             }
         }
     }

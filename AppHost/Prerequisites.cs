@@ -16,11 +16,11 @@ internal sealed record Prerequisites(string RabbitMqServer, string Epmd, string 
         var missing = new List<string>();
         var configuration = builder.Configuration;
 
-        // Debian's /usr/sbin/rabbitmq-server, run as root, switches to the user rabbitmq; anyone else runs the server
-        // script it wraps directly (the wrapper refuses other users).
+        // Debian's package puts the server script in /usr/lib/rabbitmq/bin; its /usr/sbin/rabbitmq-server wraps it in su,
+        // which rabbitmq-with-epmd.sh does not need (it drops to the user rabbitmq itself when run as root).
         var rabbit = configuration[RabbitMqServerKey] is { Length: > 0 } configured ? configured
-            : Environment.UserName != "root" && File.Exists("/usr/lib/rabbitmq/bin/rabbitmq-server") ? "/usr/lib/rabbitmq/bin/rabbitmq-server"
-            : FindOnPath("rabbitmq-server", "/usr/sbin", "/usr/lib/rabbitmq/bin");
+            : File.Exists("/usr/lib/rabbitmq/bin/rabbitmq-server") ? "/usr/lib/rabbitmq/bin/rabbitmq-server"
+            : FindOnPath("rabbitmq-server", "/usr/sbin");
         if (rabbit is null || !File.Exists(rabbit))
         {
             missing.Add("rabbitmq-server (RabbitMQ): on Debian or Ubuntu `sudo apt-get install --no-install-recommends rabbitmq-server`, " +
@@ -36,7 +36,7 @@ internal sealed record Prerequisites(string RabbitMqServer, string Epmd, string 
         var node = configuration[NodeKey] is { Length: > 0 } nodeConfigured ? nodeConfigured : FindOnPath("node");
         if (node is null || !File.Exists(node))
         {
-            missing.Add($"node (Node.js 18 or later, to run Azurite): `sudo apt-get install nodejs npm` or https://nodejs.org; or set {NodeKey} to its path");
+            missing.Add($"node (Node.js 20 or later, to run Azurite): `sudo apt-get install nodejs npm` or https://nodejs.org; or set {NodeKey} to its path");
         }
 
         // Azurite is pinned in tools/package.json; scripts/install-test-deps.sh (or `npm ci --prefix tools`) installs it.

@@ -15,9 +15,11 @@ mkdir -p "$out"
 say() { echo "dashboard-screenshot: $*"; }
 
 scripts/install-test-deps.sh >/dev/null
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium"
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 fi
 (cd tools/screenshot && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
@@ -78,7 +80,7 @@ for _ in $(seq 1 900); do
   sleep 0.2
 done
 [ "$healthy" -eq 5 ] || { say "not every service became healthy"; exit 1; }
-say "every resource healthy $(echo "$(date +%s.%N) - $start" | bc | xargs printf '%.1f') s after dotnet run"
+say "every resource healthy $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after dotnet run"
 
 cli="services/Cli/bin/Release/net10.0/bigdataai"
 "$cli" ingest --ingestion "$(endpoint BigDataAI.Ingestion.Host grpc)" --dataset mnist \

@@ -53,10 +53,12 @@ public sealed class DeployFileSetTests
         var versions = props.Descendants("PackageVersion").ToDictionary(p => p.Attribute("Include")!.Value, p => p.Attribute("Version")!.Value);
 
         var release = versions["Aspire.Hosting.AppHost"];
-        Assert.Equal(release, versions["Aspire.Hosting.Azure.Storage"]);
-        Assert.Equal(release, versions["Aspire.Hosting.Azure.AppContainers"]);
+        // Exact ranges ([x]): a bare "x" means "x or higher", and a higher build would restore silently (NU1603 is a
+        // warning here) instead of failing.
+        Assert.Equal($"[{release}]", versions["Aspire.Hosting.Azure.Storage"]);
+        Assert.Equal($"[{release}]", versions["Aspire.Hosting.Azure.AppContainers"]);
         // The Kubernetes publisher ships as a prerelease of the same release only: an exact one, never a floating "-*".
-        Assert.Matches($@"^{System.Text.RegularExpressions.Regex.Escape(release)}-preview\.1\.\d{{5}}\.\d+$", versions["Aspire.Hosting.Kubernetes"]);
+        Assert.Matches($@"^\[{System.Text.RegularExpressions.Regex.Escape(release)}-preview\.1\.\d{{5}}\.\d+\]$", versions["Aspire.Hosting.Kubernetes"]);
         Assert.DoesNotContain(versions.Values, v => v.Contains('*', StringComparison.Ordinal));
     }
 
