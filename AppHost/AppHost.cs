@@ -34,7 +34,7 @@ try
 
     builder.AddService<Projects.BigDataAI_Ingestion_Host>("ingestion", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-    builder.AddService<Projects.BigDataAI_Labeling_Host>("labeling", infrastructure).WithProbeEndpoint();
+    var labeling = builder.AddService<Projects.BigDataAI_Labeling_Host>("labeling", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
     var training = builder.AddService<Projects.BigDataAI_Training_Host>("training", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
@@ -50,7 +50,11 @@ try
     builder.AddService<Projects.BigDataAI_TrainingWorker_Host>("training-worker", infrastructure).WithProbeEndpoint()
         .PublishOnGpus(controlPlane: training);
 
-    builder.AddService<Projects.BigDataAI_Inference_Host>("inference", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
+    var inference = builder.AddService<Projects.BigDataAI_Inference_Host>("inference", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
+
+    // Labeling calls inference (pre-labels, model votes) and training (retraining, k-fold jobs for label errors) over
+    // gRPC; it finds them through the service-discovery settings a reference gives (services__inference__grpc__0).
+    labeling.WithReference(inference).WithReference(training);
 
     app = builder.Build();
 }

@@ -22,6 +22,9 @@ public static class EmbeddedHost
             ["Messaging:Transport"] = "InMemory",
             ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
             ["Ingestion:TempDirectory"] = Path.GetFullPath(Path.Combine(dataDirectory, "tmp")),
+            // Labeling calls inference and training over gRPC; here they are in this process.
+            ["Labeling:InferenceAddress"] = "self",
+            ["Labeling:TrainingAddress"] = "self",
         };
         if (quiet)
         {
@@ -37,23 +40,11 @@ public static class EmbeddedHost
         builder.WebHost.UseUrls(url);
 
         builder.AddServiceDefaults();
-        builder.AddPlatform(bus =>
-        {
-            bus.AddLabelingConsumers();
-            bus.AddTrainingConsumers();
-            bus.AddTrainingWorkerConsumers();
-            bus.AddInferenceConsumers();
-        });
-        builder.AddIngestion();
-        builder.AddLabeling();
-        builder.AddTraining();
-        builder.AddInference();
+        builder.AddModules(new IngestionModule(), new LabelingModule(), new TrainingControlPlaneModule(), new TrainingWorkerModule(), new InferenceModule());
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
-        app.MapIngestion();
-        app.MapTraining();
-        app.MapInference();
+        app.MapModules();
         return app;
     }
 }

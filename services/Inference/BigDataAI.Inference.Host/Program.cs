@@ -3,10 +3,9 @@ using BigDataAI.Inference;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPlatform(bus => bus.AddInferenceConsumers());
-builder.AddInference();
+builder.AddModules(new InferenceModule());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
-app.MapInference();
+app.MapModules();
 app.Run();

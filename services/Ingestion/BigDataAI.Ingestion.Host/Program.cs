@@ -3,10 +3,9 @@ using BigDataAI.Ingestion;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPlatform(bus => { });
-builder.AddIngestion();
+builder.AddModules(new IngestionModule());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
-app.MapIngestion();
+app.MapModules();
 app.Run();

@@ -3,9 +3,9 @@ using BigDataAI.Labeling;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPlatform(bus => bus.AddLabelingConsumers());
-builder.AddLabeling();
+builder.AddModules(new LabelingModule());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapModules();
 app.Run();

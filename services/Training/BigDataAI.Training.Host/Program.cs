@@ -5,10 +5,9 @@ using BigDataAI.Training;
 // (BigDataAI.TrainingWorker.Host), as many as are connected.
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPlatform(bus => bus.AddTrainingConsumers());
-builder.AddTrainingControlPlane();
+builder.AddModules(new TrainingControlPlaneModule());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
-app.MapTraining();
+app.MapModules();
 app.Run();

@@ -3,9 +3,9 @@ using BigDataAI.Training;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPlatform(bus => bus.AddTrainingWorkerConsumers());
-builder.AddTrainingWorker();
+builder.AddModules(new TrainingWorkerModule());
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapModules();
 app.Run();

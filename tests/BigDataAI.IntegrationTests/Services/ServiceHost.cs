@@ -32,7 +32,7 @@ public enum Modules
 /// <summary>
 /// One or several modules running in-process as a real WebApplication (Kestrel, HTTP/2 without TLS on a free loopback
 /// port) against the shared real RabbitMQ and Azurite, wired exactly as the service hosts wire them:
-/// <c>AddPlatform(consumers)</c>, <c>AddX()</c>, <c>MapX()</c>. Each host gets its own blob container, so tests never
+/// <c>AddModules(modules)</c>, <c>MapModules()</c>. Each host gets its own blob container, so tests never
 /// see each other's data. The test's <see cref="MessageRecorder"/> listens on a temporary queue and a
 /// <see cref="ConsumeRecorder"/> reports what the modules' consumers consumed, both into <see cref="Messages"/>.
 /// </summary>
@@ -113,6 +113,8 @@ public sealed class ServiceHost : IAsyncDisposable
             ["Messaging:RetryIntervals:1"] = "00:00:00.1",
             ["Messaging:StartTimeout"] = "00:00:30",
             ["Training:Worker:Device"] = "cpu",
+            ["Labeling:InferenceAddress"] = "self",
+            ["Labeling:TrainingAddress"] = "self",
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
             ["Logging:LogLevel:Microsoft.Hosting"] = "Warning",
@@ -129,58 +131,15 @@ public sealed class ServiceHost : IAsyncDisposable
 
         builder.Services.AddSingleton(messages);
         builder.Services.AddConsumeObserver<ConsumeRecorder>();
-        builder.AddPlatform(bus =>
+        builder.AddModules(ComposedModules(modules), bus => bus.AddConsumer<MessageRecorder>().Endpoint(e =>
         {
-            if (modules.HasFlag(Modules.Labeling))
-            {
-                bus.AddLabelingConsumers();
-            }
-            if (modules.HasFlag(Modules.Training))
-            {
-                bus.AddTrainingConsumers();
-                bus.AddTrainingWorkerConsumers();
-            }
-            if (modules.HasFlag(Modules.Inference))
-            {
-                bus.AddInferenceConsumers();
-            }
-            bus.AddConsumer<MessageRecorder>().Endpoint(e =>
-            {
-                e.Name = messages.RecorderEndpoint;
-                e.Temporary = true;
-            });
-        });
-        if (modules.HasFlag(Modules.Ingestion))
-        {
-            builder.AddIngestion();
-        }
-        if (modules.HasFlag(Modules.Labeling))
-        {
-            builder.AddLabeling();
-        }
-        if (modules.HasFlag(Modules.Training))
-        {
-            builder.AddTraining();
-        }
-        if (modules.HasFlag(Modules.Inference))
-        {
-            builder.AddInference();
-        }
+            e.Name = messages.RecorderEndpoint;
+            e.Temporary = true;
+        }));
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
-        if (modules.HasFlag(Modules.Ingestion))
-        {
-            app.MapIngestion();
-        }
-        if (modules.HasFlag(Modules.Training))
-        {
-            app.MapTraining();
-        }
-        if (modules.HasFlag(Modules.Inference))
-        {
-            app.MapInference();
-        }
+        app.MapModules();
         // The modules' queues are durable and shared by name across the test run: start from empty ones, not from
         // messages other tests left for datasets and models in their own containers.
         await DeleteModuleQueuesAsync(servers, modules).ConfigureAwait(false);
@@ -196,6 +155,30 @@ public sealed class ServiceHost : IAsyncDisposable
         }
         var blobs = servers.Azurite.CreateServiceClient().GetBlobContainerClient(container);
         return new ServiceHost(app, servers, modules, container, ownsContainer, messages, blobs);
+    }
+
+    /// <summary>The platform modules that <paramref name="modules"/> names, as the service hosts compose them (training: control plane and a worker).</summary>
+    public static IReadOnlyList<ServiceModule> ComposedModules(Modules modules)
+    {
+        var composed = new List<ServiceModule>();
+        if (modules.HasFlag(Modules.Ingestion))
+        {
+            composed.Add(new IngestionModule());
+        }
+        if (modules.HasFlag(Modules.Labeling))
+        {
+            composed.Add(new LabelingModule());
+        }
+        if (modules.HasFlag(Modules.Training))
+        {
+            composed.Add(new TrainingControlPlaneModule());
+            composed.Add(new TrainingWorkerModule());
+        }
+        if (modules.HasFlag(Modules.Inference))
+        {
+            composed.Add(new InferenceModule());
+        }
+        return composed;
     }
 
     /// <summary>The queues (and their exchanges, error and skipped queues) of the module consumers in <paramref name="modules"/>.</summary>

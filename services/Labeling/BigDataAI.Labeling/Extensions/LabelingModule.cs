@@ -1,4 +1,8 @@
 using BigDataAI.Datasets;
+using BigDataAI.Labeling.Apis;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using BigDataAI.Hosting;
 using BigDataAI.Labeling.IntegrationEvents.EventHandling;
 using BigDataAI.Labeling.Services;
 using MassTransit;
@@ -8,10 +12,12 @@ using Microsoft.Extensions.Hosting;
 
 namespace BigDataAI.Labeling;
 
-/// <summary>The labeling module: what a host calls to include it.</summary>
-public static class LabelingExtensions
+/// <summary>The labeling module: labels and splits every ingested version.</summary>
+public sealed class LabelingModule : ServiceModule
 {
-    public static IHostApplicationBuilder AddLabeling(this IHostApplicationBuilder builder)
+    public override string Name => "labeling";
+
+    public override void AddServices(IHostApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton(sp => new DatasetStore(sp.GetRequiredService<Storage.IObjectStore>()));
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -22,12 +28,12 @@ public static class LabelingExtensions
         }).ValidateOnStart();
         builder.Services.AddSingleton<DatasetLabeler>();
         builder.Services.AddHostedService<LabelingReconciler>();
-        return builder;
+        builder.Services.AddGrpc();
+        builder.Services.TryAddSingleton<PlatformClients>();
     }
 
-    public static IBusRegistrationConfigurator AddLabelingConsumers(this IBusRegistrationConfigurator bus)
-    {
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<LabelingApi>();
+
+    public override void AddConsumers(IBusRegistrationConfigurator bus) =>
         bus.AddConsumer<DatasetIngestedConsumer, DatasetIngestedConsumerDefinition>();
-        return bus;
-    }
 }

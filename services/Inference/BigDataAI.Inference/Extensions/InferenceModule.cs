@@ -1,3 +1,4 @@
+using BigDataAI.Hosting;
 using BigDataAI.Inference.Apis;
 using BigDataAI.Inference.IntegrationEvents.EventHandling;
 using BigDataAI.Inference.Services;
@@ -11,10 +12,12 @@ using Microsoft.Extensions.Hosting;
 
 namespace BigDataAI.Inference;
 
-/// <summary>The inference module: what a host calls to include it.</summary>
-public static class InferenceExtensions
+/// <summary>The inference module: serves every registered model over gRPC (InferenceService), swapping in new versions.</summary>
+public sealed class InferenceModule : ServiceModule
 {
-    public static IHostApplicationBuilder AddInference(this IHostApplicationBuilder builder)
+    public override string Name => "inference";
+
+    public override void AddServices(IHostApplicationBuilder builder)
     {
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton(sp => new ModelRegistry(sp.GetRequiredService<Storage.IObjectStore>()));
@@ -25,10 +28,9 @@ public static class InferenceExtensions
         // The loader hears when receive endpoints (re)connect, to reconcile with the registry at once.
         builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ModelLoader>());
         builder.Services.AddHealthChecks().AddCheck<ModelReadinessCheck>(ModelReadinessCheck.Name);
-        return builder;
     }
 
-    public static IBusRegistrationConfigurator AddInferenceConsumers(this IBusRegistrationConfigurator bus)
+    public override void AddConsumers(IBusRegistrationConfigurator bus)
     {
         // Every inference replica must swap in a new model, so each gets its own temporary queue for ModelTrained
         // (a shared queue would hand each message to one replica only). A message lost on the way (the broker away, a
@@ -40,12 +42,7 @@ public static class InferenceExtensions
                 e.InstanceId = replica;
                 e.Temporary = true;
             });
-        return bus;
     }
 
-    public static IEndpointRouteBuilder MapInference(this IEndpointRouteBuilder endpoints)
-    {
-        endpoints.MapGrpcService<InferenceApi>();
-        return endpoints;
-    }
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<InferenceApi>();
 }

@@ -1,4 +1,5 @@
 using BigDataAI.Datasets;
+using BigDataAI.Hosting;
 using BigDataAI.Ingestion.Apis;
 using BigDataAI.Ingestion.Services;
 using Microsoft.AspNetCore.Builder;
@@ -9,11 +10,12 @@ using Microsoft.Extensions.Hosting;
 
 namespace BigDataAI.Ingestion;
 
-/// <summary>The ingestion module: what a host calls to include it.</summary>
-public static class IngestionExtensions
+/// <summary>The ingestion module: uploads and imports over gRPC (IngestionService).</summary>
+public sealed class IngestionModule : ServiceModule
 {
-    /// <summary>Registers the ingestion services. Needs an <c>IObjectStore</c> and a MassTransit bus from the host.</summary>
-    public static IHostApplicationBuilder AddIngestion(this IHostApplicationBuilder builder)
+    public override string Name => "ingestion";
+
+    public override void AddServices(IHostApplicationBuilder builder)
     {
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton(sp => new DatasetStore(sp.GetRequiredService<Storage.IObjectStore>()));
@@ -22,12 +24,7 @@ public static class IngestionExtensions
             .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
             .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
-        return builder;
     }
 
-    public static IEndpointRouteBuilder MapIngestion(this IEndpointRouteBuilder endpoints)
-    {
-        endpoints.MapGrpcService<IngestionApi>();
-        return endpoints;
-    }
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<IngestionApi>();
 }
