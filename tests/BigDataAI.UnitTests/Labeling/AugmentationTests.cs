@@ -199,8 +199,10 @@ public sealed class AugmentationTests
             Assert.NotEqual(train.Rows - 1, s.Seed);
             Assert.NotEqual(train.Rows - 1, s.Neighbour);
             Assert.InRange(s.Gap, 0, 1);
-            var members = usable.Where(r => classIndex[r] == s.Class).ToList();
-            Assert.Contains(s.Neighbour, Smote.Nearest(features, scale, members, s.Seed, 3));
+            // One of the seed's 3 nearest of its class, by a brute-force sort of standardized distances.
+            var nearest = usable.Where(r => classIndex[r] == s.Class && r != s.Seed)
+                .OrderBy(r => features[r].Select((v, j) => Math.Pow((v - features[s.Seed][j]) / scale.Scale[j], 2)).Sum()).ThenBy(r => r).Take(3);
+            Assert.Contains(s.Neighbour, nearest);
         }
         // Every usable row of a class seeds before any seeds twice.
         Assert.Equal(7, samples.Where(s => s.Class == 1).Take(7).Select(s => s.Seed).Distinct().Count());

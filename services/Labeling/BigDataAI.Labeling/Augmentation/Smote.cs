@@ -82,14 +82,18 @@ internal static class Smote
     /// <summary>The interpolated value of one feature.</summary>
     public static double Interpolate(double seed, double neighbour, double gap) => seed + gap * (neighbour - seed);
 
-    /// <summary>The <paramref name="k"/> rows of <paramref name="rows"/> nearest <paramref name="seed"/> (itself excluded; ties by index).</summary>
+    /// <summary>
+    /// The <paramref name="k"/> rows of <paramref name="rows"/> nearest <paramref name="seed"/>, nearest first (itself
+    /// excluded; of equal distances the earlier row). A selection of k in one pass, O(rows x k), not a sort.
+    /// </summary>
     public static int[] Nearest(IReadOnlyList<double[]> features, (double[] Mean, double[] Scale) scale, IReadOnlyList<int> rows, int seed, int k)
     {
         var x = features[seed];
-        var candidates = new List<(double Distance, int Row)>(rows.Count - 1);
+        var best = new (double Distance, int Row)[Math.Min(k, Math.Max(0, rows.Count - 1))];
+        var found = 0;
         foreach (var r in rows)
         {
-            if (r == seed)
+            if (r == seed || best.Length == 0)
             {
                 continue;
             }
@@ -100,11 +104,24 @@ internal static class Smote
                 var d = (x[j] - y[j]) / scale.Scale[j];
                 distance += d * d;
             }
-            candidates.Add((distance, r));
+            var candidate = (distance, r);
+            if (found == best.Length && !Before(candidate, best[^1]))
+            {
+                continue;
+            }
+            var at = found < best.Length ? found++ : best.Length - 1;
+            while (at > 0 && Before(candidate, best[at - 1]))
+            {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = candidate;
         }
-        candidates.Sort();
-        return [.. candidates.Take(k).Select(c => c.Row)];
+        return [.. best.Take(found).Select(b => b.Row)];
     }
+
+    private static bool Before((double Distance, int Row) a, (double Distance, int Row) b) =>
+        a.Distance < b.Distance || (a.Distance == b.Distance && a.Row < b.Row);
 
     /// <summary>Each feature's mean and standard deviation over <paramref name="rows"/> (1 where it does not vary).</summary>
     public static (double[] Mean, double[] Scale) Standardization(IReadOnlyList<double[]> features, IReadOnlyList<int> rows)
