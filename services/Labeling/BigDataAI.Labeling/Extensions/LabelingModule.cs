@@ -44,6 +44,7 @@ public sealed class LabelingModule : ServiceModule
         builder.Services.AddSingleton<PreLabeler>();
         builder.Services.AddSingleton<ProjectAutomation>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectAutomation>());
+        builder.Services.TryAddSingleton<Augmentation.DatasetAugmenter>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)
