@@ -2,7 +2,7 @@ using BigDataAI.Labeling.Auth;
 using BigDataAI.Labeling.Projects;
 using BigDataAI.Protos.Labeling.V1;
 using Grpc.Core;
-using Task = System.Threading.Tasks.Task;
+
 using Microsoft.AspNetCore.Authorization;
 
 namespace BigDataAI.Labeling.Apis;

@@ -12,7 +12,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
-using Task = System.Threading.Tasks.Task;
+
 
 namespace BigDataAI.Labeling.Projects;
 
@@ -259,7 +259,7 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         foreach (var r in rows)
         {
             var (table, index) = await renderer.RowAsync(manifest, r.Shard, r.Row, cancellationToken).ConfigureAwait(false);
-            var task = new Protos.Labeling.V1.Task
+            var task = new LabelingTask
             {
                 Row = r.Row,
                 Position = r.Position,
