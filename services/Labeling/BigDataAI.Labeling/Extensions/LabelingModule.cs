@@ -30,6 +30,7 @@ public sealed class LabelingModule : ServiceModule
         builder.Services.AddHostedService<LabelingReconciler>();
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton<PlatformClients>();
+        builder.Services.AddSingleton(sp => new LabelErrors.ConfidentLearning(sp.GetRequiredService<Storage.IObjectStore>())).AddSingleton<LabelErrors.LabelErrorSearch>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<LabelingApi>();
