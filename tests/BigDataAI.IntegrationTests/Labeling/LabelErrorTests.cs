@@ -80,13 +80,17 @@ public sealed class LabelErrorTests(ServersFixture servers, ITestOutputHelper ou
         var hits = reply.Issues.Count(i => flipped.Contains(i.Row));
         var precision = (double)hits / Math.Max(1, reply.Issues.Count);
         var recall = (double)hits / flipped.Count;
-        output.WriteLine($"planted {flipped.Count}, flagged {reply.Flagged}, precision {precision:F2}, recall {recall:F2}; 4 folds of cnn x 8 epochs on {Rows} digits in {seconds:F1} s");
+        output.WriteLine($"planted {flipped.Count}, flagged {reply.Flagged}, precision {precision:F2}, recall {recall:F2}; 4 folds of {request.Model} x {request.Epochs} epochs on {Rows} digits in {seconds:F1} s");
         foreach (var issue in reply.Issues.Take(5))
         {
             output.WriteLine($"  row {issue.Row}: given {issue.Given}, suggested {issue.Suggested} ({issue.SuggestedProbability:F2}), self-confidence {issue.SelfConfidence:F3}{(flipped.Contains(issue.Row) ? " (planted)" : "")}");
         }
+        // Measured on this 2-core CPU (training is deterministic there): 123 flagged, precision 0.63, recall 0.87, in 142 s.
+        // Unplanted flags are mostly digits the folds' CNNs get wrong (about 90 % held-out accuracy) and a few real
+        // oddities of the sample. (The MLP x 30 epochs takes 39 s for precision 0.45, recall 0.90; on 6,000 digits x 15
+        // epochs, 34 s for 0.54 and 0.83.)
         Assert.True(precision >= 0.5, $"precision {precision:F2}");
-        Assert.True(recall >= 0.6, $"recall {recall:F2}");
+        Assert.True(recall >= 0.75, $"recall {recall:F2}");
         // A flagged planted row's suggestion is mostly its true digit.
         var truth = MnistSample.Load();
         var restored = reply.Issues.Where(i => flipped.Contains(i.Row)).Count(i => i.Suggested == truth.Label((int)i.Row).ToString(System.Globalization.CultureInfo.InvariantCulture));
