@@ -74,38 +74,61 @@ public sealed class ConfidentLearningTests
     }
 
     [Fact]
-    public void A_row_whose_prediction_is_its_label_is_never_flagged()
+    public void A_row_whose_prediction_is_its_label_is_never_flagged_though_the_joint_counts_it_off_the_diagonal()
     {
-        // Row 0 given 0 with p = (.5, .45, .05): believed 1 (p1 >= t1 = .45, p0 < t0 = .7), so the joint counts it off the
-        // diagonal, but its most probable class is its label.
+        // Rows (given; p0, p1): 0 (0; .55, .45), 1 (0; .9, .1), 2 (1; .6, .4), 3 (1; .6, .4).
+        // t0 = (.55 + .9) / 2 = .725, t1 = (.4 + .4) / 2 = .4. Row 0: p0 < .725, p1 = .45 >= .4, so believed 1; row 1
+        // believed 0; rows 2 and 3 believed 1 (.4 >= .4, .6 < .725). C = [[1, 1], [0, 2]]: row 0 is off the diagonal,
+        // and the calibrated joint prunes one row given 0 (the one of largest p1 - p0, row 0), but row 0's most probable
+        // class is its label, so cleanlab's last step unflags it.
         var counts = new ConfidentLearning.Counts(2);
         long[] rows = [0, 1, 2, 3];
         int[] given = [0, 0, 1, 1];
-        float[] p = [0.5f, 0.5f, 0.9f, 0.1f, 0.2f, 0.8f, 0.3f, 0.7f];
-        // t0 = (.5 + .9) / 2 = .7, t1 = (.8 + .7) / 2 = .75. Row 0: p0 = .5 < .7, p1 = .5 < .75: none. Make it tie-free:
-        p[0] = 0.55f;
-        p[1] = 0.45f;
-        // t0 = (.55 + .9) / 2 = .725. Row 0: p0 .55 < .725, p1 .45 < .75: none believed; no row is off the diagonal.
+        float[] p = [0.55f, 0.45f, 0.9f, 0.1f, 0.6f, 0.4f, 0.6f, 0.4f];
         for (var pass = 1; pass <= 3; pass++)
         {
             counts.Add(pass, rows, given, p);
             counts.EndPass(pass);
         }
         var result = counts.Result(10);
+        Assert.Equal([1, 1, 0, 2], result.ConfidentJoint);
         Assert.Equal(0, result.Flagged);
+        Assert.Empty(result.Issues);
+    }
 
-        // The same with row 0 believed 1 by a low threshold for class 1: still its argmax is 0, so it stays unflagged.
-        var low = new ConfidentLearning.Counts(2);
-        float[] q = [0.55f, 0.45f, 0.9f, 0.1f, 0.6f, 0.4f, 0.6f, 0.4f]; // rows 2, 3 labeled 1 but predicted 0
-        // t0 = .725, t1 = .4: row 0 believed 1 (p1 .45 >= .4), row 1 believed 0; rows 2, 3 believed 1 (.4 >= .4).
+    [Fact]
+    public void Rows_predicted_as_their_label_take_their_place_among_the_largest_margins_before_they_are_dropped()
+    {
+        // Given 0: a (.9, .05, .05), b (.4, .35, .25), c (.3, .2, .5), d (.05, .9, .05); given 1: e (.05, .9, .05),
+        // f (.1, .8, .1); given 2: g (.05, .05, .9), h (.1, .1, .8).
+        // t = (.4125, .85, .85). Believed: a 0, d 1, e 1, g 2; b, c, f, h none. C = [[1, 1, 0], [0, 1, 0], [0, 0, 1]];
+        // calibrated (4, 2, 2 labels): [[2, 2, 0], [0, 2, 0], [0, 0, 2]], so n(0, 1) = 2.
+        // The two largest p1 - p0 among rows given 0: d (.85) and b (-.05); c (-.1) is third. b is predicted 0, its
+        // label, so it is dropped: only d is flagged; c, though predicted 2, is not (as in cleanlab).
+        var counts = new ConfidentLearning.Counts(3);
+        long[] rows = [0, 1, 2, 3, 4, 5, 6, 7];
+        int[] given = [0, 0, 0, 0, 1, 1, 2, 2];
+        float[] p =
+        [
+            0.9f, 0.05f, 0.05f,
+            0.4f, 0.35f, 0.25f,
+            0.3f, 0.2f, 0.5f,
+            0.05f, 0.9f, 0.05f,
+            0.05f, 0.9f, 0.05f,
+            0.1f, 0.8f, 0.1f,
+            0.05f, 0.05f, 0.9f,
+            0.1f, 0.1f, 0.8f,
+        ];
         for (var pass = 1; pass <= 3; pass++)
         {
-            low.Add(pass, rows, given, q);
-            low.EndPass(pass);
+            counts.Add(pass, rows, given, p);
+            counts.EndPass(pass);
         }
-        var lowResult = low.Result(10);
-        Assert.Equal([1, 1, 0, 2], lowResult.ConfidentJoint);
-        Assert.DoesNotContain(lowResult.Issues, i => i.Row == 0);
+        var result = counts.Result(10);
+        Assert.Equal([1, 1, 0, 0, 1, 0, 0, 0, 1], result.ConfidentJoint);
+        Assert.Equal(1, result.Flagged);
+        Assert.Equal([3L], result.Issues.Select(i => i.Row));
+        Assert.Equal(1, result.Issues[0].Suggested);
     }
 
     [Fact]

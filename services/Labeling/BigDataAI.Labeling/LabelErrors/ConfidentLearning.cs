@@ -41,7 +41,7 @@ public sealed record ConfidentLearningResult(IReadOnlyList<LabelIssueRow> Issues
 /// <c>j</c>, the <c>n(i, j)</c> rows labeled <c>i</c> with the largest margin <c>p_j - p_i</c>, where <c>n</c> is the
 /// calibrated joint's off-diagonal count after <c>_keep_at_least_n_per_class</c> (at least one row of each class stays
 /// unflagged). A bounded heap of <c>n(i, j)</c> candidates per pair holds them. Rows whose most probable class is their
-/// given label are then unflagged, as cleanlab does.</item>
+/// given label are then unflagged, as cleanlab does (after the choice: they still take their places in the heaps).</item>
 /// </list>
 /// Flagged rows are ranked by self-confidence (the probability of the given label), lowest first (cleanlab's
 /// <c>rank_by_kind="self_confidence"</c>).
@@ -114,7 +114,9 @@ public sealed class ConfidentLearning(IObjectStore store)
         private long[] _prune = [];
         private long _rows;
         // Per (given i, believed j): a min-heap (by margin) of the n(i, j) largest-margin candidates seen so far.
-        private readonly Dictionary<int, PriorityQueue<LabelIssueRow, (double Margin, long NegativeRow)>> _candidates = [];
+        // Rows whose prediction is their label compete for a place like any other (cleanlab picks the n(i, j) largest
+        // margins among all rows labeled i) and are dropped only at the end.
+        private readonly Dictionary<int, PriorityQueue<(LabelIssueRow Issue, bool PredictedGiven), (double Margin, long NegativeRow)>> _candidates = [];
 
         public void Add(int pass, ReadOnlySpan<long> rows, ReadOnlySpan<int> given, ReadOnlySpan<float> probabilities)
         {
@@ -163,9 +165,12 @@ public sealed class ConfidentLearning(IObjectStore store)
             var flagged = new Dictionary<long, LabelIssueRow>();
             foreach (var heap in _candidates.Values)
             {
-                foreach (var (issue, _) in heap.UnorderedItems)
+                foreach (var ((issue, predictedGiven), _) in heap.UnorderedItems)
                 {
-                    flagged.TryAdd(issue.Row, issue);
+                    if (!predictedGiven)
+                    {
+                        flagged.TryAdd(issue.Row, issue);
+                    }
                 }
             }
             var issues = flagged.Values
@@ -200,10 +205,8 @@ public sealed class ConfidentLearning(IObjectStore store)
                     argmax = j;
                 }
             }
-            if (argmax == given)
-            {
-                return; // cleanlab never flags a row whose prediction is its label
-            }
+            // cleanlab never flags a row whose prediction is its label, but only after choosing the n(i, j) rows.
+            var predictedGiven = argmax == given;
             var suggested = Believed(p) ?? argmax;
             for (var j = 0; j < _k; j++)
             {
@@ -215,16 +218,16 @@ public sealed class ConfidentLearning(IObjectStore store)
                 var key = given * _k + j;
                 if (!_candidates.TryGetValue(key, out var heap))
                 {
-                    _candidates[key] = heap = new PriorityQueue<LabelIssueRow, (double, long)>();
+                    _candidates[key] = heap = new PriorityQueue<(LabelIssueRow, bool), (double, long)>();
                 }
                 var priority = ((double)p[j] - p[given], -row);
                 if (heap.Count < n)
                 {
-                    heap.Enqueue(new LabelIssueRow(row, given, suggested, p[given], p[suggested]), priority);
+                    heap.Enqueue((new LabelIssueRow(row, given, suggested, p[given], p[suggested]), predictedGiven), priority);
                 }
                 else if (heap.TryPeek(out _, out var smallest) && priority.CompareTo(smallest) > 0)
                 {
-                    heap.EnqueueDequeue(new LabelIssueRow(row, given, suggested, p[given], p[suggested]), priority);
+                    heap.EnqueueDequeue((new LabelIssueRow(row, given, suggested, p[given], p[suggested]), predictedGiven), priority);
                 }
             }
         }
