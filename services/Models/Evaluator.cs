@@ -56,6 +56,36 @@ public static class Evaluator
         return Compute(data.Labels, Inference.PredictClasses(model, features, batchSize), spec.Classes);
     }
 
+    /// <summary>
+    /// The softmax probabilities <paramref name="model"/> (a classifier built from <paramref name="spec"/>) gives every row
+    /// of <paramref name="data"/>, [rows, classes] row-major, computed in batches under <c>inference_mode</c> on the model's
+    /// device (e.g. a k-fold job's out-of-fold predictions).
+    /// </summary>
+    /// <exception cref="ArgumentException">The data does not fit the spec, or the spec is a regression.</exception>
+    public static float[] Probabilities(nn.Module<Tensor, Tensor> model, ModelSpec spec, TrainingData data, int batchSize = Trainer.EvaluationBatch)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (spec.Regression)
+        {
+            throw new ArgumentException($"The model ({spec}) is a regression; it has no class probabilities.", nameof(spec));
+        }
+        data.CheckFits(spec, nameof(data));
+        TorchRuntime.EnsureLoadable();
+        var device = Devices.Of(model);
+        var classes = spec.Classes;
+        var result = new float[(long)data.Rows * classes];
+        for (var start = 0; start < data.Rows; start += batchSize)
+        {
+            var count = Math.Min(batchSize, data.Rows - start);
+            Inference.Probabilities(model, device, data.Features.AsSpan(start * data.FeatureCount, count * data.FeatureCount), count, data.FeatureCount, classes)
+                .CopyTo(result.AsSpan(start * classes));
+        }
+        return result;
+    }
+
     /// <summary>The metrics of <paramref name="predicted"/> classes against <paramref name="actual"/> ones (pure arithmetic).</summary>
     /// <param name="actual">True class per example, in [0, classes).</param>
     /// <param name="predicted">Predicted class per example, in [0, classes); as many as <paramref name="actual"/>.</param>

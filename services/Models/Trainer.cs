@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace BigDataAI.Models;
 
 /// <summary>
-/// Trains a classifier described by a <see cref="ModelSpec"/> with cross-entropy, minibatches and Adam or SGD.
+/// Trains a classifier described by a <see cref="ModelSpec"/> with cross-entropy (against the labels, or against
+/// <see cref="TrainingData.SoftTargets"/> when the data has them), minibatches and Adam or SGD.
 /// </summary>
 /// <remarks>
 /// The loop follows the TorchSharp examples: the device is chosen once; the whole training set is uploaded once as one
@@ -148,6 +149,8 @@ public static class Trainer
         using var features = Devices.Upload(train.Features, train.Rows, train.FeatureCount, device);
         var regression = train.Targets is not null;
         using var labels = train.Targets is { } targets ? Devices.Upload(targets, device) : Devices.Upload(train.Labels, device);
+        // Soft targets: a [rows, classes] tensor of probabilities the loss compares the log-softmax with.
+        using var soft = train.SoftTargets is { } probabilities ? Devices.Upload(probabilities, train.Rows, probabilities.Length / Math.Max(1, train.Rows), device) : null;
         using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
 
         var rows = train.Rows;
@@ -177,7 +180,10 @@ public static class Trainer
                     optimizer.ZeroGrad();
                     var output = regression
                         ? nn.functional.mse_loss(model.call(x).squeeze(1), y)
-                        : nn.functional.cross_entropy(model.call(x), y);
+                        : soft is not null
+                            // Cross-entropy against the soft targets: -(p * log_softmax(z)).sum(1).mean().
+                            ? -(soft.index_select(0, index) * nn.functional.log_softmax(model.call(x), 1)).sum(1).mean()
+                            : nn.functional.cross_entropy(model.call(x), y);
                     output.backward();
                     optimizer.Step();
                     loss = output.item<float>();

@@ -363,7 +363,7 @@ internal sealed record HyperParameters(int Epochs, int BatchSize, double Learnin
 
 /// <summary>
 /// Identifies the training data cheaply but surely: its size and the SHA-256 of its labels (int64) and features (float32),
-/// each as the little-endian bytes of the array.
+/// each as the little-endian bytes of the array; with soft targets, their SHA-256 (float32) follows the labels'.
 /// </summary>
 internal sealed record DataFingerprint(int Rows, int FeatureCount, string LabelsSha256, string FeaturesSha256)
 {
@@ -372,7 +372,9 @@ internal sealed record DataFingerprint(int Rows, int FeatureCount, string Labels
         data.FeatureCount,
         data.Targets is { } targets
             ? "targets:" + Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(targets.AsSpan())))
-            : Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Labels.AsSpan()))),
+            : Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Labels.AsSpan())))
+                // Soft targets are what such a run learns from: they are part of its labels' fingerprint.
+                + (data.SoftTargets is { } soft ? "+soft:" + Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(soft.AsSpan()))) : ""),
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(data.Features.AsSpan()))));
 }
 

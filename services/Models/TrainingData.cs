@@ -40,6 +40,13 @@ public sealed class TrainingData
         Targets = targets;
     }
 
+    /// <summary>
+    /// Classification only, optional: a probability per class for each row (row-major, <c>Rows * classes</c> floats), to
+    /// train against instead of <see cref="Labels"/> (the loss is the cross-entropy against them). Labels stay what
+    /// validation and evaluation measure. Null (default) trains on the labels.
+    /// </summary>
+    public float[]? SoftTargets { get; init; }
+
     /// <summary>Regression only: the value to predict for each row; null for classification.</summary>
     public float[]? Targets { get; }
 
@@ -67,6 +74,11 @@ public sealed class TrainingData
         {
             throw new ArgumentException(
                 spec.Regression ? $"{name} has class labels but the model ({spec}) is a regression; give it targets." : $"{name} has regression targets but the model ({spec}) is a classifier.", name);
+        }
+        if (SoftTargets is { } soft && (spec.Regression || soft.LongLength != (long)Labels.Length * spec.Classes))
+        {
+            throw new ArgumentException(
+                spec.Regression ? $"{name} has soft targets but the model ({spec}) is a regression." : $"{name}.SoftTargets has {soft.LongLength} values but {Labels.Length} rows x {spec.Classes} classes need {(long)Labels.Length * spec.Classes}.", name);
         }
         for (var row = 0; row < Labels.Length && !spec.Regression; row++)
         {

@@ -45,6 +45,7 @@ public sealed class LabelingModule : ServiceModule
         builder.Services.AddSingleton<ProjectAutomation>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectAutomation>());
         builder.Services.TryAddSingleton<Augmentation.DatasetAugmenter>();
+        builder.Services.AddSingleton(sp => new LabelErrors.ConfidentLearning(sp.GetRequiredService<Storage.IObjectStore>())).AddSingleton<LabelErrors.LabelErrorSearch>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)

@@ -153,8 +153,8 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         var definition = JsonFormatter.Default.Format(project);
         await database.WriteAsync((c, t) =>
         {
-            ProjectDatabase.Execute(c, "INSERT INTO projects (id, dataset, created_at, definition) VALUES ($id, $d, $at, $def)", t,
-                ("$id", project.ProjectId), ("$d", project.Dataset), ("$at", project.CreatedAt), ("$def", definition));
+            ProjectDatabase.Execute(c, "INSERT INTO projects (id, dataset, created_at, definition, tasks, waiting) VALUES ($id, $d, $at, $def, $n, $n)", t,
+                ("$id", project.ProjectId), ("$d", project.Dataset), ("$at", project.CreatedAt), ("$def", definition), ("$n", (long)tasks.Count));
             using var insert = ProjectDatabase.Command(c, "INSERT INTO tasks (project_id, row, shard, position, needed, current_label) VALUES ($p, $r, $s, $pos, $k, $cur)", t,
                 ("$p", project.ProjectId), ("$r", 0L), ("$s", 0), ("$pos", 0L), ("$k", project.AnnotatorsPerRow), ("$cur", null));
             insert.Prepare();
@@ -202,7 +202,7 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
     internal static Project Load(SqliteConnection connection, SqliteTransaction? transaction, string projectId)
     {
         using var command = ProjectDatabase.Command(connection,
-            "SELECT definition, labels, pre_label_model_id, last_exported_version FROM projects WHERE id = $id", transaction, ("$id", projectId));
+            "SELECT definition, labels, pre_label_model_id, last_exported_version, tasks, completed FROM projects WHERE id = $id", transaction, ("$id", projectId));
         using var reader = command.ExecuteReader();
         if (!reader.Read())
         {
@@ -212,8 +212,8 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         project.Labels = reader.GetInt64(1);
         project.PreLabelModelId = reader.GetString(2);
         project.LastExportedVersion = reader.GetInt32(3);
-        project.Tasks = (long)ProjectDatabase.Scalar(connection, "SELECT COUNT(*) FROM tasks WHERE project_id = $p", transaction, ("$p", projectId))!;
-        project.Completed = (long)ProjectDatabase.Scalar(connection, "SELECT COUNT(*) FROM tasks WHERE project_id = $p AND open = 0", transaction, ("$p", projectId))!;
+        project.Tasks = reader.GetInt64(4);
+        project.Completed = reader.GetInt64(5);
         return project;
     }
 
@@ -251,8 +251,14 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
                         reader.IsDBNull(5) ? null : reader.GetString(5), reader.IsDBNull(6) ? null : reader.GetString(6)));
                 }
             }
-            remaining = (long)ProjectDatabase.Scalar(connection, $"SELECT COUNT(*) FROM tasks t WHERE {filter} AND t.position > $after", null,
-                ("$p", projectId), ("$u", user), ("$after", afterPosition))! ;
+            // Counted without walking the queue: the project's waiting counter, less the waiting rows the caller labeled
+            // (k > 1); for the adjudicator, the rows in conflict (few).
+            remaining = adjudicating
+                ? (long)ProjectDatabase.Scalar(connection, "SELECT COUNT(*) FROM tasks WHERE project_id = $p AND conflict = 1 AND open = 1", null, ("$p", projectId))!
+                : (long)ProjectDatabase.Scalar(connection, "SELECT waiting FROM projects WHERE id = $p", null, ("$p", projectId))!
+                  - (long)ProjectDatabase.Scalar(connection,
+                      "SELECT COUNT(*) FROM labels l JOIN tasks t ON t.project_id = l.project_id AND t.row = l.row WHERE l.project_id = $p AND l.annotator = $u AND t.open = 1 AND t.conflict = 0 AND t.labels < t.needed",
+                      null, ("$p", projectId), ("$u", user))!;
         }
         var manifest = await ManifestAsync(project.Dataset, project.Version, cancellationToken).ConfigureAwait(false);
         var reply = new NextTasksReply { Remaining = remaining };
@@ -357,8 +363,14 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
             var queued = 0;
             for (var i = 0; i < rows.Count; i++)
             {
-                queued += ProjectDatabase.Command(c, "UPDATE tasks SET position = $pos, open = 1, conflict = 0, needed = labels + 1 WHERE project_id = $p AND row = $r", t,
-                    ("$pos", first - rows.Count + i), ("$p", projectId), ("$r", rows[i])).ExecuteNonQuery();
+                var (wasOpen, wasWaiting) = Counted(c, t, projectId, rows[i]);
+                using var command = ProjectDatabase.Command(c, "UPDATE tasks SET position = $pos, open = 1, conflict = 0, needed = labels + 1 WHERE project_id = $p AND row = $r", t,
+                    ("$pos", first - rows.Count + i), ("$p", projectId), ("$r", rows[i]));
+                if (command.ExecuteNonQuery() == 1)
+                {
+                    queued++;
+                    AdjustCounters(c, t, projectId, wasOpen, wasWaiting, isOpen: true, isWaiting: true);
+                }
             }
             return queued;
         }, cancellationToken);
@@ -693,10 +705,31 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
     {
         var labels = LabelsOf(c, t, project.ProjectId, row);
         var state = TaskResolution.Resolve(labels, project.AnnotatorsPerRow, project.Conflict, project.MultiLabel);
+        var (wasOpen, wasWaiting) = Counted(c, t, project.ProjectId, row);
+        var count = labels.Count(l => !l.Adjudication);
         ProjectDatabase.Execute(c, "UPDATE tasks SET labels = $n, needed = $k, open = $o, conflict = $x, resolved = $res WHERE project_id = $p AND row = $r", t,
-            ("$n", labels.Count(l => !l.Adjudication)), ("$k", state.Needed), ("$o", state.Open ? 1 : 0), ("$x", state.Conflict ? 1 : 0),
+            ("$n", count), ("$k", state.Needed), ("$o", state.Open ? 1 : 0), ("$x", state.Conflict ? 1 : 0),
             ("$res", state.Resolved is null ? null : TaskResolution.Key(state.Resolved)), ("$p", project.ProjectId), ("$r", row));
+        AdjustCounters(c, t, project.ProjectId, wasOpen, wasWaiting, state.Open, state.Open && !state.Conflict && count < state.Needed);
         return state;
+    }
+
+    /// <summary>Whether a task is open, and whether it is waiting (open, not in conflict, short of labels): what the counters count.</summary>
+    private static (bool Open, bool Waiting) Counted(SqliteConnection c, SqliteTransaction t, string projectId, long row)
+    {
+        using var command = ProjectDatabase.Command(c, "SELECT open, open = 1 AND conflict = 0 AND labels < needed FROM tasks WHERE project_id = $p AND row = $r", t, ("$p", projectId), ("$r", row));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? (reader.GetInt32(0) == 1, reader.GetInt32(1) == 1) : (false, false);
+    }
+
+    private static void AdjustCounters(SqliteConnection c, SqliteTransaction t, string projectId, bool wasOpen, bool wasWaiting, bool isOpen, bool isWaiting)
+    {
+        var completed = (wasOpen ? 1 : 0) - (isOpen ? 1 : 0);
+        var waiting = (isWaiting ? 1 : 0) - (wasWaiting ? 1 : 0);
+        if (completed != 0 || waiting != 0)
+        {
+            ProjectDatabase.Execute(c, "UPDATE projects SET completed = completed + $c, waiting = waiting + $w WHERE id = $p", t, ("$c", completed), ("$w", waiting), ("$p", projectId));
+        }
     }
 
     private List<StoredLabel> LabelsOf(string projectId, long row)

@@ -17,7 +17,11 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         try
         {
             var job = await submitter.SubmitAsync(new TrainingRequest(request.Dataset, request.Version, request.Model,
-                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0, request.ModelName), context.CancellationToken).ConfigureAwait(false);
+                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0, request.ModelName)
+            {
+                SoftTargets = h.SoftTargets,
+                CrossValidation = request.CrossValidation is { } cv ? new CrossValidationSpec(cv.Folds, cv.Fold) : null,
+            }, context.CancellationToken).ConfigureAwait(false);
             return ToProto(job);
         }
         catch (ArgumentException e)
@@ -112,7 +116,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             Dataset = job.Spec.Dataset,
             Version = job.Spec.Version,
             Model = job.Spec.Model,
-            HyperParameters = new Proto.HyperParameters { Epochs = h.Epochs, BatchSize = h.BatchSize, LearningRate = h.LearningRate, Optimizer = h.Optimizer, Seed = h.Seed },
+            HyperParameters = new Proto.HyperParameters { Epochs = h.Epochs, BatchSize = h.BatchSize, LearningRate = h.LearningRate, Optimizer = h.Optimizer, Seed = h.Seed, SoftTargets = h.SoftTargets },
             State = job.Status switch
             {
                 JobStatus.Queued => JobState.Queued,
@@ -138,7 +142,9 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             ResumedFromEpoch = job.ResumedFromEpoch,
             WaitingReason = job.Status == JobStatus.Queued ? job.WaitingReason ?? "" : "",
             ModelName = job.Spec.ModelName ?? job.Spec.Dataset,
+            CrossValidation = job.Spec.CrossValidation is { } cv ? new CrossValidation { Folds = cv.Folds, Fold = cv.Fold } : null,
         };
+        proto.OutOfFoldPaths.AddRange(job.OutOfFoldPaths);
         proto.History.AddRange(job.History.Select(e => new Proto.EpochSummary
         {
             Epoch = e.Epoch,

@@ -12,7 +12,32 @@ public enum JobStatus
 }
 
 /// <summary>Hyper-parameters with every default resolved, so equal requests are equal records.</summary>
-public sealed record HyperParameters(int Epochs, int BatchSize, double LearningRate, string Optimizer, long Seed);
+public sealed record HyperParameters(int Epochs, int BatchSize, double LearningRate, string Optimizer, long Seed)
+{
+    /// <summary>Train against the labeled version's <c>_label_probs</c> column (soft targets) instead of the hard labels.</summary>
+    public bool SoftTargets { get; init; }
+}
+
+/// <summary>
+/// A k-fold job: it trains on every labeled row outside fold <see cref="Fold"/> (of <see cref="Folds"/>) and writes the
+/// out-of-fold probabilities of the rows inside it instead of registering a model.
+/// </summary>
+public sealed record CrossValidationSpec(int Folds, int Fold)
+{
+    /// <summary>
+    /// The fold of a row: SplitMix64 of <c>(uint)seed &lt;&lt; 32</c> mixed with the row's index, modulo
+    /// <paramref name="folds"/>. It depends on nothing but the seed and the row, so the k jobs of one seed agree on
+    /// every row's fold and their held-out sets partition the labeled rows.
+    /// </summary>
+    public static int FoldOf(long row, int folds, long seed)
+    {
+        var z = ((ulong)(uint)seed << 32 ^ (ulong)row) + 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z % (ulong)folds);
+    }
+}
 
 /// <summary>What a job needs from the worker that runs it: CUDA devices (0: the CPU) and memory (0: no stated need).</summary>
 public sealed record JobResources(int Gpus, int MemoryMiB)
@@ -32,6 +57,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
     /// <summary>The name the model is registered under; null means the dataset's name.</summary>
     public string? ModelName { get; init; }
 
+    /// <summary>Set for a k-fold job, which writes out-of-fold probabilities and registers no model.</summary>
+    public CrossValidationSpec? CrossValidation { get; init; }
+
     /// <summary>The same spec always has the same id: submitting it twice finds the first job.</summary>
     public string JobId
     {
@@ -43,7 +71,10 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
                 // Jobs without stated resources keep the ids they had before resources existed.
                 + (Resources == JobResources.None ? "" : $"|{Resources.Gpus}|{Resources.MemoryMiB}")
                 // Jobs registering under the dataset's name keep the ids they had before model names existed.
-                + (ModelName is null ? "" : $"|name:{ModelName}");
+                + (ModelName is null ? "" : $"|name:{ModelName}")
+                // Jobs of hard labels and of the whole training split keep the ids they had before these existed.
+                + (h.SoftTargets ? "|soft" : "")
+                + (CrossValidation is { } cv ? $"|cv:{cv.Folds}/{cv.Fold}" : "");
             return $"{Dataset}-v{Version}-{Model}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10]}";
         }
     }
@@ -107,6 +138,9 @@ public sealed record JobRecord(
 
     /// <summary>While queued: why no worker runs it yet.</summary>
     public string? WaitingReason { get; init; }
+
+    /// <summary>A k-fold job that succeeded: the Parquet files of its out-of-fold probabilities (<c>_row</c>, <c>probs</c>).</summary>
+    public IReadOnlyList<string> OutOfFoldPaths { get; init; } = [];
 
     /// <summary>W3C traceparent of the request that created the job, so the run joins the dataset's trace.</summary>
     public string? TraceParent { get; init; }

@@ -11,7 +11,14 @@ namespace BigDataAI.Training.Services;
 public sealed class LabelsNotReadyException(string message) : Exception(message);
 
 /// <summary>A request as a caller states it: zeros and empty strings mean "the default".</summary>
-public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0, int Gpus = 0, int MemoryMiB = 0, string? ModelName = null);
+public sealed record TrainingRequest(string Dataset, int Version, string Model, int Epochs = 0, int BatchSize = 0, double LearningRate = 0, string? Optimizer = null, long Seed = 0, int Gpus = 0, int MemoryMiB = 0, string? ModelName = null)
+{
+    /// <summary>Train against the <c>_label_probs</c> column instead of the hard labels.</summary>
+    public bool SoftTargets { get; init; }
+
+    /// <summary>A k-fold job (null: an ordinary one).</summary>
+    public CrossValidationSpec? CrossValidation { get; init; }
+}
 
 /// <summary>
 /// Validates requests, resolves defaults and versions, and stores queued jobs for the scheduler. The one way a job
@@ -21,6 +28,12 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
 {
     /// <summary>The most classes a job's label may have.</summary>
     public const int MaxClasses = 10_000;
+
+    /// <summary>The most folds a k-fold job may have.</summary>
+    public const int MaxFolds = 100;
+
+    /// <summary>The tensor column of probabilistic labels (one probability per class) that soft targets train against.</summary>
+    public const string LabelProbabilitiesColumn = "_label_probs";
 
     /// <summary>
     /// Applies defaults and checks ranges. A blank model is the catalog's default for <paramref name="schema"/>'s
@@ -58,7 +71,18 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             throw new ArgumentException($"Field 'seed': {request.Seed} is out of range; use 0 to {int.MaxValue}.");
         }
-        return (model, new HyperParameters(epochs, batch, lr, optimizer, seed));
+        if (request.CrossValidation is { } cv)
+        {
+            if (cv.Folds is < 2 or > MaxFolds)
+            {
+                throw new ArgumentException($"Field 'cross_validation.folds': {cv.Folds} is out of range; use 2 to {MaxFolds}.");
+            }
+            if (cv.Fold < 0 || cv.Fold >= cv.Folds)
+            {
+                throw new ArgumentException($"Field 'cross_validation.fold': {cv.Fold} is out of range; folds are numbered 0 to {cv.Folds - 1}.");
+            }
+        }
+        return (model, new HyperParameters(epochs, batch, lr, optimizer, seed) { SoftTargets = request.SoftTargets });
     }
 
     /// <summary>
@@ -108,12 +132,24 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             throw new ArgumentException($"Field 'dataset': '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length} class(es) among its labeled rows; a classifier needs at least 2.");
         }
+        if (schema.IsRegression && request.CrossValidation is not null)
+        {
+            throw new ArgumentException($"Field 'cross_validation': '{manifest.Dataset}' v{manifest.Version} is a regression (its label is a double); k-fold jobs predict class probabilities.");
+        }
+        if (request.SoftTargets)
+        {
+            CheckSoftTargets(schema, labeled.Classes, $"'{manifest.Dataset}' v{manifest.Version}");
+        }
         var modelName = string.IsNullOrWhiteSpace(request.ModelName) ? null : request.ModelName.Trim();
         if (modelName is not null && !DatasetPaths.IsValidName(modelName))
         {
             throw new ArgumentException($"Field 'model_name': '{request.ModelName}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
         }
-        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources) { ModelName = modelName == manifest.Dataset ? null : modelName };
+        var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources)
+        {
+            ModelName = modelName == manifest.Dataset ? null : modelName,
+            CrossValidation = request.CrossValidation,
+        };
         // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.
         var (job, created) = await tracker.SubmitAsync(spec, Activity.Current?.Id, cancellationToken).ConfigureAwait(false);
         if (created)
@@ -121,5 +157,23 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
             logger.LogInformation("Queued job {JobId}: {Model} on {Dataset} v{Version}, {Epochs} epochs, needs {Resources}", job.JobId, model, spec.Dataset, spec.Version, hyper.Epochs, resources);
         }
         return job;
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> (naming the field) unless <paramref name="schema"/> has a tensor column
+    /// <see cref="LabelProbabilitiesColumn"/> of one value per class, for a classifier.
+    /// </summary>
+    public static void CheckSoftTargets(DatasetSchema schema, IReadOnlyList<string> classes, string what)
+    {
+        if (schema.IsRegression)
+        {
+            throw new ArgumentException($"Field 'hyper_parameters.soft_targets': {what} is a regression (its label is a double); soft targets are class probabilities.");
+        }
+        var column = schema.Find(LabelProbabilitiesColumn)
+            ?? throw new ArgumentException($"Field 'hyper_parameters.soft_targets': {what} has no column '{LabelProbabilitiesColumn}' of probabilistic labels (labeling functions write one); train without soft targets or apply rules first.");
+        if (column.Type != ColumnType.Tensor || column.Width != classes.Count)
+        {
+            throw new ArgumentException($"Field 'hyper_parameters.soft_targets': column '{LabelProbabilitiesColumn}' of {what} is {column.TypeName}, but soft targets need a tensor of {classes.Count} values (one per class: {string.Join(", ", classes.Take(10))}{(classes.Count > 10 ? ", ..." : "")}).");
+        }
     }
 }

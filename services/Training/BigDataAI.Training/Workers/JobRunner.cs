@@ -34,6 +34,7 @@ public sealed class JobRunner(
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
+
     private DatasetStore Datasets => datasets;
     private IObjectStore Store => store;
     private ModelRegistry Registry => registry;
@@ -103,8 +104,11 @@ public sealed class JobRunner(
     /// </summary>
     public sealed record PreparedData(FeaturePipeline Features, ModelSpec Spec, TrainingData Train, TrainingData Validation, TrainingData Test);
 
-    /// <summary>Fits the features on <paramref name="train"/> and prepares the three splits for <paramref name="model"/>.</summary>
-    public static PreparedData Prepare(string model, string[] classes, Table train, Table validation, Table test)
+    /// <summary>
+    /// Fits the features on <paramref name="train"/> and prepares the three splits for <paramref name="model"/>. With
+    /// <paramref name="softTargets"/>, the training split also carries its <c>_label_probs</c> column as soft targets.
+    /// </summary>
+    public static PreparedData Prepare(string model, string[] classes, Table train, Table validation, Table test, bool softTargets = false)
     {
         var catalog = ModelCatalog.Find(model) ?? throw new ArgumentException($"Unknown model '{model}'; the catalog has {string.Join(", ", ModelCatalog.Names)}.");
         var regression = train.Schema.IsRegression;
@@ -117,8 +121,41 @@ public sealed class JobRunner(
             ? new(features.Transform(t), t.Targets(), features.Width)
             : new(features.Transform(t), t.ClassIndices(classes), features.Width);
         var spec = regression ? catalog.SpecFor(features, 1) with { Regression = true } : catalog.SpecFor(features, classes.Length);
-        return new PreparedData(features, spec, Data(train), Data(validation), Data(test));
+        var trainData = Data(train);
+        if (softTargets)
+        {
+            JobSubmitter.CheckSoftTargets(train.Schema, classes, "the training rows");
+            var probabilities = (float[])train[JobSubmitter.LabelProbabilitiesColumn].Values;
+            for (var i = 0; i < probabilities.Length; i++)
+            {
+                if (!float.IsFinite(probabilities[i]) || probabilities[i] < 0)
+                {
+                    throw new ArgumentException($"Column '{JobSubmitter.LabelProbabilitiesColumn}' holds {probabilities[i]} at row {train.RowIds[i / classes.Length]}; soft targets must be probabilities (finite, not negative).");
+                }
+            }
+            trainData = new TrainingData(trainData.Features, trainData.Labels, trainData.FeatureCount) { SoftTargets = probabilities };
+        }
+        return new PreparedData(features, spec, trainData, Data(validation), Data(test));
     }
+
+    /// <summary>
+    /// A k-fold job's rows: every labeled row of the three splits, cut by <see cref="CrossValidationSpec.FoldOf"/> into
+    /// those it trains on (every other fold) and those it holds out and predicts (fold <c>cv.Fold</c>).
+    /// </summary>
+    public static (Table Train, Table HeldOut) SplitFolds(IReadOnlyList<Table> splits, CrossValidationSpec cv, long seed)
+    {
+        var all = DatasetStore.Concat(splits[0].Schema, splits);
+        var train = new List<int>(all.Rows);
+        var heldOut = new List<int>(all.Rows / cv.Folds + 1);
+        for (var r = 0; r < all.Rows; r++)
+        {
+            (CrossValidationSpec.FoldOf(all.RowIds[r], cv.Folds, seed) == cv.Fold ? heldOut : train).Add(r);
+        }
+        return (all.Select(train), all.Select(heldOut));
+    }
+
+    /// <summary>Where a k-fold job writes its out-of-fold probabilities: <c>jobs/{id}/out-of-fold/part-NNNNN.parquet</c>.</summary>
+    public static string OutOfFoldPath(string jobId, int part) => $"jobs/{jobId}/out-of-fold/part-{part:D5}.parquet";
 
     /// <summary>One run of one job under one lease.</summary>
     private sealed class JobRun(JobRunner owner, JobRecord start, ObjectLease lease, CancellationToken token)
@@ -192,7 +229,13 @@ public sealed class JobRunner(
                 {
                     splits = await WithStoredEmbeddingsAsync(labeled, splits).ConfigureAwait(false);
                 }
-                var prepared = Prepare(Spec.Model, labeled.Classes, splits[0], splits[1], splits[2]);
+                var softTargets = Spec.HyperParameters.SoftTargets;
+                if (Spec.CrossValidation is { } cv)
+                {
+                    await RunFoldAsync(cv, labeled, splits, device, resume, softTargets, clock).ConfigureAwait(false);
+                    return;
+                }
+                var prepared = Prepare(Spec.Model, labeled.Classes, splits[0], splits[1], splits[2], softTargets);
                 var (train, validation, test, modelSpec) = (prepared.Train, prepared.Validation, prepared.Test, prepared.Spec);
                 Logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
                     JobId, train.Rows, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
@@ -238,6 +281,41 @@ public sealed class JobRunner(
             {
                 TrainingTelemetry.Running.Add(-1);
             }
+        }
+
+        /// <summary>
+        /// A k-fold job: trains on the rows outside its fold (validating on those inside), predicts the held-out rows'
+        /// class probabilities and writes them as Parquet files (<c>_row</c>, <c>probs</c>), then records success with
+        /// their paths and the held-out metrics. Nothing is registered and no ModelTrained is published: the model only
+        /// exists to predict rows it never saw. A resumed run continues from the checkpoint like any job; the files are
+        /// the same whichever run writes them.
+        /// </summary>
+        private async Task RunFoldAsync(CrossValidationSpec cv, LabeledManifest labeled, Table[] splits, string device, TrainingResume? resume, bool softTargets, Stopwatch clock)
+        {
+            var (trainRows, heldOutRows) = SplitFolds(splits, cv, Spec.HyperParameters.Seed);
+            var prepared = Prepare(Spec.Model, labeled.Classes, trainRows, heldOutRows, heldOutRows, softTargets);
+            Logger.LogInformation("Job {JobId} (fold {Fold} of {Folds}) trains on {Train} rows and holds out {HeldOut}; read in {ElapsedMs} ms",
+                JobId, cv.Fold, cv.Folds, prepared.Train.Rows, prepared.Test.Rows, clock.ElapsedMilliseconds);
+            var (metrics, probabilities) = await Task.Factory.StartNew(
+                () => TrainFold(prepared.Spec, device, prepared.Train, prepared.Test, resume),
+                token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+
+            var classes = labeled.Classes.Length;
+            var probsColumn = new ColumnSchema("probs", ColumnType.Tensor, ColumnRole.Ignored, Nullable: false, Shape: [classes]);
+            var table = new Table(new DatasetSchema([probsColumn]), [new Column(probsColumn, probabilities)], heldOutRows.RowIds);
+            var paths = new List<string>();
+            for (var start = 0; start < table.Rows; start += DatasetStore.DefaultRowsPerShard)
+            {
+                var bytes = await ParquetShards.EncodeAsync(table, start, Math.Min(DatasetStore.DefaultRowsPerShard, table.Rows - start), token).ConfigureAwait(false);
+                var path = OutOfFoldPath(JobId, paths.Count);
+                using var content = new MemoryStream(bytes, writable: false);
+                await owner.Store.PutAsync(path, content, token).ConfigureAwait(false);
+                paths.Add(path);
+            }
+            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, TestMetrics = metrics, OutOfFoldPaths = paths }, persist: true).ConfigureAwait(false);
+            TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
+            Logger.LogInformation("Job {JobId} (fold {Fold} of {Folds}) succeeded on worker {WorkerId}: held-out accuracy {Accuracy:P2}, {Rows} out-of-fold rows in {Files} files",
+                JobId, cv.Fold, cv.Folds, owner.Me.Id, metrics.Accuracy, table.Rows, paths.Count);
         }
 
         /// <summary>
@@ -396,10 +474,24 @@ public sealed class JobRunner(
             }
         }
 
-        private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
+        /// <summary>Trains a fold's model and returns its metrics on the held-out rows and their softmax probabilities, [rows, classes].</summary>
+        private (TestMetrics Metrics, float[] Probabilities) TrainFold(ModelSpec modelSpec, string device, TrainingData train, TrainingData heldOut, TrainingResume? resume)
+        {
+            using var result = Trainer.Train(modelSpec, train, heldOut.Rows > 0 ? heldOut : null, OptionsFor(device), Callbacks(), resume, token);
+            if (heldOut.Rows == 0)
+            {
+                return (new TestMetrics(0, [], [], [], [], modelSpec.Classes, 0), []);
+            }
+            var e = Evaluator.Evaluate(result.Model, modelSpec, heldOut);
+            var metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
+            var probabilities = Evaluator.Probabilities(result.Model, modelSpec, heldOut);
+            return (metrics, probabilities);
+        }
+
+        private Models.TrainingOptions OptionsFor(string device)
         {
             var h = Spec.HyperParameters;
-            var trainingOptions = new Models.TrainingOptions
+            return new Models.TrainingOptions
             {
                 Epochs = h.Epochs,
                 BatchSize = h.BatchSize,
@@ -408,7 +500,12 @@ public sealed class JobRunner(
                 Seed = checked((int)h.Seed),
                 Device = owner.Options.Worker.Device == "cpu" ? "cpu" : device,
             };
-            var callbacks = new TrainingCallbacks
+        }
+
+        private TrainingCallbacks Callbacks()
+        {
+            var h = Spec.HyperParameters;
+            return new TrainingCallbacks
             {
                 Batch = new SyncProgress<BatchProgress>(p =>
                 {
@@ -452,8 +549,11 @@ public sealed class JobRunner(
                     }, persist: true).GetAwaiter().GetResult();
                 },
             };
+        }
 
-            using var result = Trainer.Train(modelSpec, train, validation, trainingOptions, callbacks, resume, token);
+        private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
+        {
+            using var result = Trainer.Train(modelSpec, train, validation, OptionsFor(device), Callbacks(), resume, token);
             TestMetrics metrics;
             if (modelSpec.Regression)
             {
