@@ -32,6 +32,9 @@ namespace BigDataAI.Labeling.Rules;
 /// label from the gold labels the caller passed (a project's), <c>rules:&lt;label model id&gt;</c> for one the label
 /// model gave, null for an unlabeled row.</item>
 /// </list>
+/// The label model: with at least <see cref="AnchoredLabelModel.MinimumGoldRows"/> gold rows of two or more classes,
+/// <see cref="AnchoredLabelModel"/> fitted on them (its accuracy on the gold rows cross-fitted); else the unsupervised
+/// <see cref="LabelModel"/>, whose learned accuracies are reported in either case (docs/decisions/0014).
 /// The label model id hashes the parent version, the functions, vote columns, classes and mode: the same request over
 /// the same version is the same model and (its source hash being the id) the same committed version, found again
 /// instead of committed twice.
@@ -120,13 +123,28 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
         }
         else
         {
+            // Unsupervised (Dawid-Skene over the votes alone): the learned accuracies reported, and the labels when
+            // too few rows have gold labels. With enough gold rows the labels come from the gold-anchored model, and
+            // its accuracy on the gold rows is cross-fitted (each row scored by a fit that did not see it).
             var model = LabelModel.Fit(votes, k);
             var majority = LabelModel.MajorityVote(votes, k);
+            var goldRows = Enumerable.Range(0, rows).Where(i => goldSets[i] is { Count: 1 }).ToArray();
+            var goldTruth = goldRows.Select(i => goldSets[i]!.First()).ToArray();
+            var anchored = goldRows.Length >= AnchoredLabelModel.MinimumGoldRows && goldTruth.Distinct().Count() >= 2
+                ? AnchoredLabelModel.Fit(votes, k, goldRows, goldTruth) : null;
+            var heldOut = anchored is null ? null : AnchoredLabelModel.CrossFitted(votes, k, goldRows, goldTruth);
             var posterior = new double[k];
             int right = 0, baselineRight = 0, counted = 0;
             for (var i = 0; i < rows; i++)
             {
-                model.Posterior(votes, i, posterior);
+                if (anchored is not null)
+                {
+                    anchored.Posterior(votes, i, posterior);
+                }
+                else
+                {
+                    model.Posterior(votes, i, posterior);
+                }
                 var best = 0;
                 for (var c = 0; c < k; c++)
                 {
@@ -140,13 +158,25 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
                 if (covered[i] && goldSets[i] is { Count: 1 } truth)
                 {
                     counted++;
-                    right += truth.Contains(best) ? 1 : 0;
+                    right += truth.Contains(heldOut is null ? best : heldOut[Array.BinarySearch(goldRows, i)]) ? 1 : 0;
                     baselineRight += truth.Contains(majority[i]) ? 1 : 0;
                 }
             }
             Score(reply, right, baselineRight, counted);
             AddStats(reply, names, votes, model.Summarize(votes), model.Accuracies, goldSets);
-            fitted = new { mode = "multi-class", prior = model.Prior, accuracies = model.Accuracies, iterations = model.Iterations };
+            fitted = new
+            {
+                mode = "multi-class",
+                fit = anchored is null ? "unsupervised" : "gold-anchored",
+                goldRows = goldRows.Length,
+                prior = anchored?.Prior ?? model.Prior,
+                unsupervised = new { prior = model.Prior, accuracies = model.Accuracies, iterations = model.Iterations },
+                anchored = anchored is null ? null : new
+                {
+                    accuracies = anchored.Accuracies,
+                    emissions = names.Select((_, j) => Enumerable.Range(0, k).Select(c => Enumerable.Range(-1, k + 1).Select(v => anchored.Emission(j, c, v)).ToArray()).ToArray()),
+                },
+            };
         }
         reply.LabeledRows = labels.Count(l => l is not null);
 
