@@ -59,6 +59,28 @@ public sealed class LabelingFunctionsTests(ITestOutputHelper output)
         Assert.Null(compiled[3].Label);
     }
 
+    [Fact]
+    public async Task A_model_function_votes_the_served_models_class_where_its_confidence_reaches_the_threshold()
+    {
+        var table = Mail();
+        var asked = new List<(string Model, int Rows)>();
+        PredictRows predict = (model, rows, _) =>
+        {
+            asked.Add((model, rows.Rows));
+            IReadOnlyList<(string, double)> answers = [("spam", 0.95), ("ham", 0.6), ("ham", 0.99), ("spam", 0.5)];
+            return Task.FromResult(answers);
+        };
+        var function = new LabelingFunction { Name = "classifier", Model = new ModelFunction { ModelName = "mail@3", MinConfidence = 0.9 } };
+        var votes = await LabelingFunctions.ApplyAsync(LabelingFunctions.Compile([function], table.Schema, Classes, predict), [], table, Classes);
+
+        Assert.Equal([1, -1, 0, -1], Enumerable.Range(0, 4).Select(r => votes[r, 0]));
+        Assert.Equal([("mail@3", 4)], asked);
+
+        PredictRows alien = (_, rows, _) => Task.FromResult<IReadOnlyList<(string, double)>>([.. Enumerable.Repeat(("eggs", 1.0), rows.Rows)]);
+        var e = await Assert.ThrowsAsync<RulesException>(() => LabelingFunctions.ApplyAsync(LabelingFunctions.Compile([function], table.Schema, Classes, alien), [], table, Classes));
+        Assert.StartsWith("Labeling function 'classifier': model 'mail@3' predicts class 'eggs'", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("regex", "Labeling function 'bad-regex': the regex '(unclosed' is invalid")]
     [InlineData("backreference", "Labeling function 'bad-regex': the regex '(a)\\1' uses a construct that is not supported")]
