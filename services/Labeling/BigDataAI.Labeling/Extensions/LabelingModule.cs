@@ -32,6 +32,7 @@ public sealed class LabelingModule : ServiceModule
             return true;
         }).ValidateOnStart();
         builder.Services.AddSingleton<DatasetLabeler>();
+        builder.Services.AddSingleton<Rules.RulesApplier>();
         builder.Services.AddHostedService<LabelingReconciler>();
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton<PlatformClients>();

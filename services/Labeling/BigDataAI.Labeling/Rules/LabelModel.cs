@@ -185,7 +185,10 @@ public sealed class LabelModel
     }
 
     /// <summary>Per function: coverage, overlap and conflict over the rows, and the accuracy this model learned for it.</summary>
-    public IReadOnlyList<FunctionSummary> Summarize(int[,] votes)
+    public IReadOnlyList<FunctionSummary> Summarize(int[,] votes) => Summarize(votes, Accuracies);
+
+    /// <summary>Per function: coverage, overlap and conflict over the rows, beside the accuracy a label model learned for it (<paramref name="learned"/>).</summary>
+    public static IReadOnlyList<FunctionSummary> Summarize(int[,] votes, IReadOnlyList<double> learned)
     {
         var rows = votes.GetLength(0);
         var functions = votes.GetLength(1);
@@ -212,7 +215,7 @@ public sealed class LabelModel
                 overlapped += other ? 1 : 0;
                 conflicted += against ? 1 : 0;
             }
-            summaries.Add(new FunctionSummary(j, (double)covered / rows, (double)overlapped / rows, (double)conflicted / rows, Accuracies[j]));
+            summaries.Add(new FunctionSummary(j, (double)covered / rows, (double)overlapped / rows, (double)conflicted / rows, learned[j]));
         }
         return summaries;
     }
