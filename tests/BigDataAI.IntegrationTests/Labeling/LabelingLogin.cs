@@ -33,6 +33,17 @@ public static class LabelingLogin
         return settings;
     }
 
+    /// <summary>A labeling client whose every call carries <paramref name="user"/>'s token.</summary>
+    public static LabelingClient Client(ServiceHost host, string user = Admin)
+    {
+        var token = new LabelingClient(host.Channel).Login(new LoginRequest { User = user, Password = PasswordOf(user) }).Token;
+        return new LabelingClient(Grpc.Core.Interceptors.CallInvokerExtensions.Intercept(host.Channel.CreateCallInvoker(), metadata =>
+        {
+            metadata.Add("authorization", "Bearer " + token);
+            return metadata;
+        }));
+    }
+
     /// <summary>Logs <paramref name="user"/> in over gRPC and returns the metadata that carries its token.</summary>
     public static async Task<Metadata> HeadersAsync(ServiceHost host, string user)
     {

@@ -28,7 +28,7 @@ public sealed class RulesTests(ServersFixture servers, ITestOutputHelper output)
     /// <summary>Every fifth row keeps its label (the gold rows); the others are uploaded unlabeled, their truth kept here.</summary>
     private const int GoldEvery = 5;
 
-    private static LabelingClient Labeling(ServiceHost host) => new(host.Channel);
+    private static LabelingClient Labeling(ServiceHost host) => LabelingLogin.Client(host);
 
     private static LabelingFunction Keyword(string name, string column, string label, params string[] words) =>
         new() { Name = name, Keyword = new KeywordFunction { Column = column, Label = label, Words = { words } } };
@@ -105,7 +105,7 @@ public sealed class RulesTests(ServersFixture servers, ITestOutputHelper output)
     [Fact]
     public async Task The_label_model_beats_majority_vote_on_the_spam_corpus_and_commits_probabilistic_labels()
     {
-        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling);
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling, settings: LabelingLogin.Settings());
         using var files = new TempFolder();
         var name = "rules-" + Guid.NewGuid().ToString("N")[..8];
         var labeling = Labeling(host);
@@ -217,7 +217,7 @@ public sealed class RulesTests(ServersFixture servers, ITestOutputHelper output)
     [Fact]
     public async Task Bad_functions_answer_INVALID_ARGUMENT_naming_them_and_an_unknown_dataset_NOT_FOUND()
     {
-        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling);
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling, settings: LabelingLogin.Settings());
         using var files = new TempFolder();
         var name = "rules-bad-" + Guid.NewGuid().ToString("N")[..8];
         var (path, _) = HideLabels(files, hide: true);

@@ -9,15 +9,15 @@ namespace BigDataAI.Labeling.Apis;
 internal sealed partial class LabelingApi
 {
     /// <summary>INVALID_ARGUMENT names the function, column or row that cannot run as declared; NOT_FOUND for an unknown dataset or version.</summary>
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = Auth.LabelingRoles.AdminPolicy)]
     public override async Task<ApplyRulesReply> ApplyRules(ApplyRulesRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.Dataset))
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "dataset is empty: name the dataset to apply rules to."));
         }
-        // Seam for projects: with project_id set, the labels people gave in that project are the gold labels (row id ->
-        // classes); until projects pass them, the version's own labels are.
-        IReadOnlyDictionary<long, string[]>? gold = null;
+        // With a project, the labels people gave there (resolved per row) are the gold labels; else the version's own.
+        IReadOnlyDictionary<long, string[]>? gold = string.IsNullOrEmpty(request.ProjectId) ? null : Get<Projects.ProjectService>().ResolvedLabels(request.ProjectId);
         try
         {
             return await Get<RulesApplier>().ApplyAsync(request, gold, context.CancellationToken).ConfigureAwait(false);

@@ -658,8 +658,15 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         return result;
     }
 
+    // Versions are immutable: a manifest read once is the manifest.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int), DatasetManifest> _manifests = new();
+
     public async Task<DatasetManifest> ManifestAsync(string dataset, int version, CancellationToken cancellationToken)
     {
+        if (version > 0 && _manifests.TryGetValue((dataset, version), out var known))
+        {
+            return known;
+        }
         if (version == 0)
         {
             var all = await datasets.ListAsync(dataset, cancellationToken).ConfigureAwait(false);
@@ -667,8 +674,10 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
                 ? throw new RpcException(new Status(StatusCode.NotFound, $"Dataset '{dataset}' does not exist."))
                 : all.MaxBy(m => m.Version)!;
         }
-        return await datasets.GetAsync(dataset, version, cancellationToken).ConfigureAwait(false)
+        var manifest = await datasets.GetAsync(dataset, version, cancellationToken).ConfigureAwait(false)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"Dataset '{dataset}' has no version {version}."));
+        _manifests.TryAdd((dataset, version), manifest);
+        return manifest;
     }
 
     private static string[] ValidateClasses(Project project, IReadOnlyList<string> classes)

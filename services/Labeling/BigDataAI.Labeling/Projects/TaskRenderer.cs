@@ -7,14 +7,14 @@ namespace BigDataAI.Labeling.Projects;
 
 /// <summary>
 /// Shows a row to a person: its cells as text, its image bytes as they are, and an image-shaped tensor (IDX pixels
-/// [28x28], [H x W x 1|3]) as a PNG. Reads one shard at a time and keeps the few most recently used ones, so paging
-/// through 100,000 tasks reads each shard once and never holds the whole version.
+/// [28x28], [H x W x 1|3]) as a PNG. Reads one shard at a time and keeps the most recently used ones up to
+/// <c>Labeling:TaskCacheMegabytes</c>, so paging through 100,000 tasks in a random order reads each shard about once.
 /// </summary>
-public sealed class TaskRenderer(DatasetStore datasets)
+public sealed class TaskRenderer(DatasetStore datasets, Microsoft.Extensions.Options.IOptions<Services.LabelingOptions> options)
 {
-    private const int CachedShards = 8;
-    private readonly LinkedList<(string Key, Table Table, Dictionary<long, int> Index)> _cache = new();
+    private readonly LinkedList<(string Key, Table Table, Dictionary<long, int> Index, long Bytes)> _cache = new();
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private long _cachedBytes;
 
     /// <summary>Columns never shown: the platform's own.</summary>
     public static bool IsPlatformColumn(string name) => name == DatasetSchema.RowColumn || name.StartsWith("_label_", StringComparison.Ordinal);
@@ -40,9 +40,15 @@ public sealed class TaskRenderer(DatasetStore datasets)
             {
                 index[table.RowIds[i]] = i;
             }
-            _cache.AddFirst((key, table, index));
-            while (_cache.Count > CachedShards)
+            // A random queue touches shards at random: keep as many decoded shards as the budget holds (by their size in
+            // memory), the least recently used going first.
+            var bytes = SizeOf(table);
+            _cache.AddFirst((key, table, index, bytes));
+            _cachedBytes += bytes;
+            var budget = (long)options.Value.TaskCacheMegabytes * 1024 * 1024;
+            while (_cache.Count > 1 && _cachedBytes > budget)
             {
+                _cachedBytes -= _cache.Last!.Value.Bytes;
                 _cache.RemoveLast();
             }
             return (table, index.TryGetValue(row, out var at) ? at : throw Missing(manifest, row));
@@ -51,6 +57,23 @@ public sealed class TaskRenderer(DatasetStore datasets)
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>About how many bytes a decoded shard holds.</summary>
+    private static long SizeOf(Table table)
+    {
+        long bytes = table.Rows * 8L;
+        foreach (var column in table.Columns)
+        {
+            bytes += column.Values switch
+            {
+                float[] v => v.Length * 4L,
+                string?[] v => v.Sum(x => 24L + (x?.Length ?? 0) * 2L),
+                byte[]?[] v => v.Sum(x => 24L + (x?.Length ?? 0)),
+                _ => table.Rows * 16L,
+            };
+        }
+        return bytes;
     }
 
     private static InvalidDataException Missing(DatasetManifest manifest, long row) =>

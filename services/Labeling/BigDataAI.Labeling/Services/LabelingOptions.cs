@@ -25,6 +25,9 @@ public sealed class LabelingOptions
     /// </summary>
     public string Database { get; set; } = Path.Combine(".labeling", "labeling.db");
 
+    /// <summary>Memory for decoded shards that tasks are shown from (most recently used kept).</summary>
+    public int TaskCacheMegabytes { get; set; } = 256;
+
     /// <summary>Addresses of the inference and training services ("self": this host). See <see cref="PlatformClients"/>.</summary>
     public string? InferenceAddress { get; set; }
 
