@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using BigDataAI.Hosting;
 using BigDataAI.Labeling.IntegrationEvents.EventHandling;
+using BigDataAI.Labeling.Page;
 using BigDataAI.Labeling.Services;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,7 +33,11 @@ public sealed class LabelingModule : ServiceModule
         builder.Services.TryAddSingleton<PlatformClients>();
     }
 
-    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<LabelingApi>();
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<LabelingApi>();
+        endpoints.MapLabelingPage();
+    }
 
     public override void AddConsumers(IBusRegistrationConfigurator bus) =>
         bus.AddConsumer<DatasetIngestedConsumer, DatasetIngestedConsumerDefinition>();
