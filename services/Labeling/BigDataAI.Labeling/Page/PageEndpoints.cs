@@ -43,9 +43,10 @@ public static class PageEndpoints
         ArgumentNullException.ThrowIfNull(endpoints);
         _ = Files.Value; // a missing embedded file fails at start, not on the first request
         var group = endpoints.MapGroup("/labeling").AllowAnonymous().ExcludeFromDescription();
-        group.MapGet("", (HttpContext context) =>
-            Results.Redirect(BasePath + context.Request.QueryString.Value, permanent: false, preserveMethod: true));
-        group.MapGet("/", (HttpContext context) => Serve(context, "index.html"));
+        // Routing does not tell "/labeling" from "/labeling/": one endpoint, which looks at the path itself.
+        group.MapGet("/", (HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
+            ? Serve(context, "index.html")
+            : Results.Redirect(context.Request.PathBase + BasePath + context.Request.QueryString.Value, permanent: false, preserveMethod: true));
         group.MapGet("/{file}", (HttpContext context, string file) => Serve(context, file));
         return group;
     }

@@ -34,6 +34,8 @@ const state = {
   fetching: null,     // the page request in flight
   history: [],        // submitted { task, classes, sent } for Backspace, newest last
   selection: new Set(),
+  keys: new Map(),    // class -> key
+  byKey: new Map(),   // key -> class
   shownAt: 0,
   labeled: 0,         // labels submitted in this session (minus undone ones)
   pending: 0,         // requests that change labels, in flight
@@ -240,19 +242,46 @@ const imageUrl = cell => `data:${cell.mediaType || 'image/png'};base64,${cell.im
 
 // ---------------------------------------------------------------- showing a task
 
+/**
+ * Each class's key: a class named by one key character keeps it (digits 0-9 are their own keys), the others take the
+ * unused keys in the order 1-9, 0, a-z. Classes beyond 36 are clicked.
+ */
+function assignKeys(classes) {
+  const keys = new Map();
+  const used = new Set();
+  const names = new Set(classes.map(c => c.toLowerCase()));
+  for (const name of classes) {
+    const own = name.toLowerCase();
+    if (own.length === 1 && KEYS.includes(own) && !used.has(own)) {
+      keys.set(name, own);
+      used.add(own);
+    }
+  }
+  const free = KEYS.filter(k => !used.has(k) && !names.has(k));
+  for (const name of classes) {
+    if (!keys.has(name) && free.length > 0) {
+      keys.set(name, free.shift());
+    }
+  }
+  return keys;
+}
+
 function renderClassButtons() {
   const classes = state.project.classes ?? [];
-  $('classes').replaceChildren(...classes.map((name, i) => {
+  state.keys = assignKeys(classes);
+  state.byKey = new Map([...state.keys].map(([name, key]) => [key, name]));
+  $('classes').replaceChildren(...classes.map(name => {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = 'class';
     button.dataset.class = name;
     button.setAttribute('aria-pressed', 'false');
-    if (i < KEYS.length) {
-      const key = document.createElement('kbd');
-      key.textContent = KEYS[i];
-      button.append(key, ' ');
-      button.setAttribute('aria-keyshortcuts', KEYS[i]);
+    const key = state.keys.get(name);
+    if (key !== undefined) {
+      const kbd = document.createElement('kbd');
+      kbd.textContent = key;
+      button.append(kbd, ' ');
+      button.setAttribute('aria-keyshortcuts', key);
     }
     button.append(name);
     button.addEventListener('click', () => pick(name));
@@ -342,7 +371,7 @@ function renderSelection() {
 
 function updateProgress() {
   const left = state.queue.length + state.beyond;
-  $('progress').textContent = `${state.labeled} labeled now · ${left}${state.exhausted ? '' : '+'} left`;
+  $('progress').textContent = `${state.labeled} labeled now · ${left} left`;
 }
 
 // ---------------------------------------------------------------- picking, submitting, undoing
@@ -461,11 +490,10 @@ function onKey(event) {
   } else if (event.key === 'Escape') {
     hideBanner();
   } else {
-    const index = KEYS.indexOf(event.key.toLowerCase());
-    const classes = state.project?.classes ?? [];
-    if (index >= 0 && index < classes.length) {
+    const name = state.byKey?.get(event.key.toLowerCase());
+    if (name !== undefined) {
       event.preventDefault();
-      pick(classes[index]);
+      pick(name);
     }
   }
 }
