@@ -7,12 +7,12 @@
 //   1. opens ?project=ID without a log-in and expects the log-in form with the server's 401 in the banner;
 //   2. logs in with a wrong password (expects a 401 in the banner), then with the right one;
 //   3. labels N tasks: the class's key (read from its button) per task, then Enter (the class is chosen from the row
-//      number, so the test knows what to expect), saving --screenshot of the first task before its key is pressed;
+//      number, so the test knows what to expect; multi-label projects get two classes, toggled by key), saving --screenshot of the first task before its key is pressed;
 //   4. presses Backspace, expects the last task back, picks another class and presses Enter again;
 //   5. waits until the page has no request in flight and no error in its banner.
 // With --screenshot-only it logs in, saves the screenshot of the first task and stops.
 // The last line of stdout is JSON: { unauthenticatedBanner, wrongPasswordBanner, labels: [{ row, classes }],
-//                                    undone: { row, classes }, shownRows: [...] }.
+//                                    undone: { row, classes }, shownRows: [...], nextTaskMs: [...] }.
 import { chromium } from 'playwright-core';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, arg, i, all) => {
@@ -94,51 +94,84 @@ try {
   if (args['screenshot-only'] === 'true') {
     console.log(JSON.stringify({ unauthenticatedBanner, wrongPasswordBanner, labels: [], shownRows: [await shownRow()] }));
   } else {
-    // 3. Label with the keyboard: the class is the row number modulo the number of classes.
+    // 3. Label with the keyboard: the class is the row number modulo the number of classes (multi-label: that class and
+    //    the next, with a third toggled on and off again on the way).
+    const multi = await page.evaluate(() => document.body.dataset.multiLabel === 'true');
+    const pressedClasses = () => page.locator('#classes button[aria-pressed=true]').evaluateAll(b => b.map(x => x.dataset.class));
+    const sameSet = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+    /** Presses keys until exactly `wanted` is selected: single-label, the class's key; multi-label, toggles. */
+    const choose = async wanted => {
+      if (multi) {
+        const extra = classes.find(c => !wanted.includes(c));
+        for (const name of await pressedClasses()) {
+          if (!wanted.includes(name)) {
+            await page.keyboard.press(keyOf[name]);
+          }
+        }
+        if (extra !== undefined && !(await pressedClasses()).includes(extra)) {
+          await page.keyboard.press(keyOf[extra]); // on ...
+        }
+        for (const name of wanted) {
+          if (!(await pressedClasses()).includes(name)) {
+            await page.keyboard.press(keyOf[name]);
+          }
+        }
+        if (extra !== undefined) {
+          await page.keyboard.press(keyOf[extra]); // ... and off again
+        }
+      } else {
+        await page.keyboard.press(keyOf[wanted[0]]);
+      }
+      const pressed = await pressedClasses();
+      if (!sameSet(pressed, wanted)) {
+        throw new Error(`the keys should select ${JSON.stringify(wanted)} but selected ${JSON.stringify(pressed)}`);
+      }
+    };
+    const classesFor = index => multi ? [classes[index], classes[(index + 1) % classes.length]] : [classes[index]];
+
     const labels = [];
     const shownRows = [];
+    const nextTaskMs = []; // from pressing Enter to the next task on the page
     for (let i = 0; i < labelCount; i++) {
       const row = await shownRow();
       if (!row) {
         throw new Error(`no task shown after ${i} labels`);
       }
       shownRows.push(row);
-      const index = Number(BigInt(row) % BigInt(classes.length));
-      await page.keyboard.press(keyOf[classes[index]]);
-      const pressed = await page.locator('#classes button[aria-pressed=true]').evaluateAll(b => b.map(x => x.dataset.class));
-      if (pressed.length !== 1 || pressed[0] !== classes[index]) {
-        throw new Error(`key ${keyOf[classes[index]]} should select only "${classes[index]}" but selected ${JSON.stringify(pressed)}`);
-      }
+      const wanted = classesFor(Number(BigInt(row) % BigInt(classes.length)));
+      await choose(wanted);
       // A person takes a moment; durationMs is measured from showing the task to Enter.
       await page.waitForTimeout(30);
+      const pressedAt = Date.now();
       await page.keyboard.press('Enter');
-      labels.push({ row, classes: [classes[index]] });
+      labels.push({ row, classes: wanted });
       if (i < labelCount - 1) {
         await waitForRowOtherThan(row);
+        nextTaskMs.push(Date.now() - pressedAt);
       }
     }
 
-    // 4. Backspace brings the last task back, with the class chosen; label it again with the next class.
+    // 4. Backspace brings the last task back, with the classes chosen; label it again with other classes.
     await waitForIdle();
     const last = labels[labels.length - 1];
     await page.keyboard.press('Backspace');
     await page.waitForFunction(r => document.body.dataset.row === r && document.body.dataset.pending === '0', last.row);
-    const restored = await page.locator('#classes button[aria-pressed=true]').evaluateAll(b => b.map(x => x.dataset.class));
-    if (JSON.stringify(restored) !== JSON.stringify(last.classes)) {
+    const restored = await pressedClasses();
+    if (!sameSet(restored, last.classes)) {
       throw new Error(`after Backspace the page should show row ${last.row} with ${JSON.stringify(last.classes)} chosen, not ${JSON.stringify(restored)}`);
     }
     const undone = { ...last };
-    const other = (classes.indexOf(last.classes[0]) + 1) % classes.length;
-    await page.keyboard.press(keyOf[classes[other]]);
+    const again = classesFor((classes.indexOf(last.classes[0]) + 1) % classes.length);
+    await choose(again);
     await page.keyboard.press('Enter');
-    last.classes = [classes[other]];
+    last.classes = again;
 
     // 5. Every label stored, nothing refused.
     await waitForIdle();
     if (!(await page.locator('#banner').isHidden())) {
       throw new Error(`the page shows an error: "${await bannerText()}"`);
     }
-    console.log(JSON.stringify({ unauthenticatedBanner, wrongPasswordBanner, labels, undone, shownRows }));
+    console.log(JSON.stringify({ unauthenticatedBanner, wrongPasswordBanner, labels, undone, shownRows, nextTaskMs }));
   }
   if (problems.length > 0) {
     throw new Error(problems.join('\n'));

@@ -12,7 +12,8 @@ internal sealed record PageRun(
     string WrongPasswordBanner,
     IReadOnlyList<PageLabel> Labels,
     PageLabel? Undone,
-    IReadOnlyList<string> ShownRows);
+    IReadOnlyList<string> ShownRows,
+    IReadOnlyList<int>? NextTaskMs);
 
 internal sealed record PageLabel(string Row, IReadOnlyList<string> Classes);
 

@@ -187,6 +187,7 @@ async function openProject(project) {
   state.project = project;
   Object.assign(state, { queue: [], lastPosition: '0', beyond: 0, exhausted: false, fetching: null, history: [], labeled: 0 });
   document.title = `${project.name || project.projectId} · BigDataAI labeling`;
+  document.body.dataset.multiLabel = String(Boolean(project.multiLabel));
   $('project-name').textContent = project.name || project.projectId;
   renderClassButtons();
   show('labeling');
