@@ -203,7 +203,7 @@ function refill() {
     return state.fetching ?? Promise.resolve();
   }
   const project = state.project;
-  state.fetching = (async () => {
+  const fetching = (async () => {
     try {
       const reply = await api('GET', projectPath(`/tasks?count=${PAGE_SIZE}&after=${encodeURIComponent(state.lastPosition)}`));
       if (state.project !== project) {
@@ -221,12 +221,15 @@ function refill() {
         preloadImages(task);
       }
     } catch (error) {
-      fail(error);
+      fail(error); // the queue stays as it was; Enter on an empty queue asks again
     } finally {
-      state.fetching = null;
+      if (state.fetching === fetching) {
+        state.fetching = null;
+      }
     }
   })();
-  return state.fetching;
+  state.fetching = fetching;
+  return fetching;
 }
 
 function preloadImages(task) {
@@ -292,7 +295,7 @@ function renderClassButtons() {
 
 function showTask() {
   const task = state.queue[0];
-  $('done').hidden = task !== undefined || state.fetching !== null;
+  $('done').hidden = task !== undefined || !state.exhausted;
   $('task').hidden = task === undefined;
   $('classes').hidden = task === undefined;
   updateProgress();
@@ -397,6 +400,9 @@ function pick(name) {
 function submit() {
   const task = state.queue[0];
   if (task === undefined) {
+    // Nothing shown: the last page request failed, or others have finished the project; ask the service again.
+    state.exhausted = false;
+    refill().then(showTask);
     return;
   }
   const classes = [...state.selection];
@@ -437,7 +443,7 @@ function submit() {
         showTask();
       } else {
         updateProgress();
-        $('done').hidden = state.queue.length > 0;
+        $('done').hidden = state.queue.length > 0 || !state.exhausted;
       }
     });
   }
@@ -465,6 +471,9 @@ async function undo() {
     state.queue.unshift({ ...entry.task, restored: entry.classes });
     showTask();
   } catch (error) {
+    if (error.status === 404) {
+      state.history = state.history.filter(e => e !== entry); // withdrawn already (another tab): nothing to undo here
+    }
     fail(error);
   } finally {
     state.undoing = false;
