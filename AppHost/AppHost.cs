@@ -55,6 +55,11 @@ try
     // Labeling calls inference (pre-labels, model votes) and training (retraining, k-fold jobs for label errors) over
     // gRPC; it finds them through the service-discovery settings a reference gives (services__inference__grpc__0).
     labeling.WithReference(inference).WithReference(training);
+    if (!builder.ExecutionContext.IsPublishMode)
+    {
+        // Projects, tasks and labels are kept in SQLite, beside the broker's and the blob store's data.
+        labeling.WithEnvironment("Labeling__Database", Path.Combine(LocalInfrastructure.DataFolder(builder), "labeling", "labeling.db"));
+    }
 
     app = builder.Build();
 }

@@ -136,7 +136,7 @@ internal static class LocalInfrastructure
         $"DefaultEndpointsProtocol=http;AccountName={AzuriteAccount};AccountKey={AzuriteKey};BlobEndpoint=http://{endpoint.Property(EndpointProperty.IPV4Host)}:{endpoint.Property(EndpointProperty.Port)}/{AzuriteAccount};");
 
     /// <summary>The data folder: <see cref="DataFolderKey"/>, else <c>.data</c> beside the AppHost project (kept between runs, like a container volume).</summary>
-    private static string DataFolder(IDistributedApplicationBuilder builder)
+    internal static string DataFolder(IDistributedApplicationBuilder builder)
     {
         var folder = builder.Configuration[DataFolderKey] is { Length: > 0 } configured
             ? Path.GetFullPath(configured)

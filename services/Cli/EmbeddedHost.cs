@@ -25,6 +25,9 @@ public static class EmbeddedHost
             // Labeling calls inference and training over gRPC; here they are in this process.
             ["Labeling:InferenceAddress"] = "self",
             ["Labeling:TrainingAddress"] = "self",
+            // One person on this machine: loopback calls without a token are the local user, and projects live beside the store.
+            ["Labeling:Authentication:LocalUser"] = "local",
+            ["Labeling:Database"] = Path.GetFullPath(Path.Combine(dataDirectory, "labeling", "labeling.db")),
         };
         if (quiet)
         {

@@ -136,6 +136,15 @@ public sealed class DatasetStore(IObjectStore store)
     public Task<Table> ReadAsync(DatasetManifest manifest, CancellationToken cancellationToken = default) =>
         ReadShardsAsync(manifest.FormatVersion, manifest.Shards, manifest.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
 
+    /// <summary>One shard of a version (by its index in <see cref="DatasetManifest.Shards"/>), checked against its SHA-256.</summary>
+    public Task<Table> ReadShardAsync(DatasetManifest manifest, int index, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, manifest.Shards.Count);
+        var shard = manifest.Shards[index];
+        return ReadShardsAsync(manifest.FormatVersion, [shard], shard.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
+    }
+
     /// <summary>
     /// Commits the labeled form of a version: each split's rows with the source's columns (their row ids kept).
     /// Returns the stored manifest (an earlier identical commit wins).

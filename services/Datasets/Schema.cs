@@ -140,4 +140,5 @@ public sealed record DatasetSchema(IReadOnlyList<ColumnSchema> Columns)
 /// <param name="Step">"ingest" for an upload; later steps (cleaning, labeling) name themselves.</param>
 /// <param name="SourceFiles">The files the step read (upload roles, archive entries or storage paths).</param>
 /// <param name="ParentVersion">The version this one was derived from, or null for an upload.</param>
-public sealed record DatasetLineage(string Step, IReadOnlyList<string> SourceFiles, int? ParentVersion = null);
+/// <param name="Recipe">How the step was asked to run, as the step's own JSON (e.g. an augmentation's operations and seed), or null.</param>
+public sealed record DatasetLineage(string Step, IReadOnlyList<string> SourceFiles, int? ParentVersion = null, string? Recipe = null);

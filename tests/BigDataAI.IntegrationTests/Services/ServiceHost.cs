@@ -131,6 +131,8 @@ public sealed class ServiceHost : IAsyncDisposable
             ["Training:Worker:Device"] = "cpu",
             ["Labeling:InferenceAddress"] = "self",
             ["Labeling:TrainingAddress"] = "self",
+            // Per container: a host started again on the same container finds its projects and labels.
+            ["Labeling:Database"] = Path.Combine(Path.GetTempPath(), "bigdataai-tests", container + ".db"),
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
             ["Logging:LogLevel:Microsoft.Hosting"] = "Warning",

@@ -1,5 +1,7 @@
 using BigDataAI.Datasets;
 using BigDataAI.Labeling.Apis;
+using BigDataAI.Labeling.Auth;
+using BigDataAI.Labeling.Projects;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using BigDataAI.Hosting;
@@ -13,7 +15,10 @@ using Microsoft.Extensions.Hosting;
 
 namespace BigDataAI.Labeling;
 
-/// <summary>The labeling module: labels and splits every ingested version.</summary>
+/// <summary>
+/// The labeling module: labels and splits every ingested version; projects where people label rows (gRPC and the page's
+/// JSON API under /labeling), rules, label errors and augmentation (LabelingService).
+/// </summary>
 public sealed class LabelingModule : ServiceModule
 {
     public override string Name => "labeling";
@@ -31,11 +36,22 @@ public sealed class LabelingModule : ServiceModule
         builder.Services.AddHostedService<LabelingReconciler>();
         builder.Services.AddGrpc();
         builder.Services.TryAddSingleton<PlatformClients>();
+        // Projects: the database, people's log-in, tasks and labels, pre-labels and the retraining loop.
+        builder.Services.AddSingleton<ProjectDatabase>();
+        LabelingAuthentication.Add(builder);
+        builder.Services.AddHostedService<AnnotatorSeeder>();
+        builder.Services.AddSingleton<TaskRenderer>();
+        builder.Services.AddSingleton<ProjectService>();
+        builder.Services.AddSingleton<PreLabeler>();
+        builder.Services.AddSingleton<ProjectAutomation>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectAutomation>());
+        builder.Services.TryAddSingleton<Augmentation.DatasetAugmenter>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGrpcService<LabelingApi>();
+        LabelingHttpApi.Map(endpoints);
         endpoints.MapLabelingPage();
     }
 

@@ -34,6 +34,13 @@ public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, 
         else
         {
             var manifest = await datasets.GetRequiredAsync(dataset, version, cancellationToken).ConfigureAwait(false);
+            if (manifest.Lineage?.Step == "augment")
+            {
+                // An augmented version carries its own split (generated rows in train only), committed by Augment right
+                // after the version; a stratified split here would mix generated rows into validation and test. A
+                // retried Augment completes it.
+                throw new InvalidOperationException($"{dataset} v{version} is an augmented version without its labeled manifest yet; Augment commits it (call it again if it was interrupted).");
+            }
             var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
             var o = options.Value;
             // Rows with a null label are unlabeled: they go to no split (people, rules or models label them later).
