@@ -1,91 +1,96 @@
+using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
+using BigDataAI.Client;
+using BigDataAI.Contracts.Labeling;
 using BigDataAI.IntegrationTests.EndToEnd;
 using BigDataAI.IntegrationTests.Infrastructure;
 using BigDataAI.IntegrationTests.Services;
 using BigDataAI.Labeling.Page;
+using BigDataAI.Labeling.Projects;
+using BigDataAI.Protos.Ingestion.V1;
 using BigDataAI.Protos.Labeling.V1;
-using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
-using LabelTask = BigDataAI.Protos.Labeling.V1.Task;
 using Task = System.Threading.Tasks.Task;
 
 namespace BigDataAI.IntegrationTests.Labeling;
 
 /// <summary>
-/// The labeling page (services/Labeling/BigDataAI.Labeling/Page) served by a real host on an HTTP/1.1 port and used in
-/// a real browser. Set BIGDATAAI_SCREENSHOTS to a folder (docs/images) to keep the pictures.
+/// The labeling page (services/Labeling/BigDataAI.Labeling/Page) served by a real host on an HTTP/1.1 port beside its
+/// HTTP/2 gRPC port, used in a real browser against the real project store. Set BIGDATAAI_SCREENSHOTS to a folder
+/// (docs/images) to keep the pictures.
 /// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class LabelingPageTests(ServersFixture servers, ITestOutputHelper output)
 {
     private const string User = "ana";
     private const string Password = "ana-secret-1";
+    private const string Admin = "boss";
+    private const string AdminPassword = "boss-secret-1";
 
     [Fact]
     public async Task A_person_labels_rows_with_the_keyboard_and_the_service_stores_who_chose_which_class_and_how_long_it_took()
     {
         PageDriver.RequireBrowser();
-        var api = new StandInLabelingApi(TimeProvider.System);
-        api.AddUser(User, Password, "annotator");
-        // A project of 100,000 tasks: the page only ever holds a page or two of them.
-        var digits = DigitsProject(api, tasks: 100_000);
-        var notes = NotesProject(api);
-        var scenes = ScenesProject(api);
-        await using var host = await StartAsync(api);
+        await using var host = await StartAsync();
         var screenshots = Environment.GetEnvironmentVariable("BIGDATAAI_SCREENSHOTS") is { Length: > 0 } folder ? folder : Path.GetTempPath();
+        var digits = await DigitsProjectAsync(host, rows: 1000);
 
         // 12 labels: the page's queue (10 a page, more asked for when 3 are left) is refilled on the way.
         var run = await PageDriver.RunAsync(output, PageUrl(host), digits.ProjectId, User, Password, labels: 12,
             screenshot: Path.Combine(screenshots, "labeling-page-image.png"));
 
-        Assert.StartsWith("401", run.UnauthenticatedBanner, StringComparison.Ordinal);
-        Assert.Contains("Log in first", run.UnauthenticatedBanner, StringComparison.Ordinal);
-        Assert.StartsWith("401", run.WrongPasswordBanner, StringComparison.Ordinal);
-        Assert.Contains("wrong password", run.WrongPasswordBanner, StringComparison.Ordinal);
+        Assert.StartsWith("401 Unauthorized: Log in first", run.UnauthenticatedBanner, StringComparison.Ordinal);
+        Assert.StartsWith("401 Unauthorized: ", run.WrongPasswordBanner, StringComparison.Ordinal);
 
         // Enter shows the next task from the page's queue, without waiting for the service (the bound is loose for CI's
-        // two cores; here it is a few milliseconds, most of it the driver's own round trip).
+        // two cores; most of the time measured is the driver's own round trip).
         Assert.NotNull(run.NextTaskMs);
         Assert.Equal(11, run.NextTaskMs.Count);
         output.WriteLine($"Enter to next task: median {run.NextTaskMs.Order().ElementAt(5)} ms, max {run.NextTaskMs.Max()} ms");
         Assert.True(run.NextTaskMs.Max() < 1000, $"Enter to next task took {string.Join(", ", run.NextTaskMs)} ms");
-
-        // The page showed the tasks in queue order, each once, across the page boundary.
-        var queueOrder = TaskOrder(digits.ProjectId).Take(12).Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(queueOrder, run.ShownRows);
+        Assert.Equal(run.ShownRows.Count, run.ShownRows.Distinct().Count());
 
         // Stored: one label per row the page labeled, by the person logged in, with the class chosen by key (the last one
         // undone with Backspace and chosen again), and the time it took.
-        var stored = api.Labels(digits.ProjectId);
+        var projects = host.Services.GetRequiredService<ProjectService>();
+        var resolved = projects.ResolvedLabels(digits.ProjectId);
+        var stored = StoredLabels(host, digits.ProjectId);
         Assert.Equal(run.Labels.Count, stored.Count);
         foreach (var expected in run.Labels)
         {
-            var label = Assert.Single(stored, l => l.Row.ToString(System.Globalization.CultureInfo.InvariantCulture) == expected.Row);
+            var row = long.Parse(expected.Row, CultureInfo.InvariantCulture);
+            var label = Assert.Single(stored, l => l.Row == row);
             Assert.Equal(expected.Classes, label.Classes);
+            Assert.Equal(expected.Classes, resolved[row]);
             Assert.Equal(User, label.Annotator);
-            Assert.Equal($"human:{User}", label.Source);
-            Assert.True(label.DurationMs > 0, $"row {label.Row}: durationMs {label.DurationMs}");
-            Assert.True(label.DurationMs < 60_000, $"row {label.Row}: durationMs {label.DurationMs}");
+            Assert.True(label.DurationMs > 0, $"row {row}: durationMs {label.DurationMs}");
+            Assert.True(label.DurationMs < 60_000, $"row {row}: durationMs {label.DurationMs}");
         }
         Assert.NotNull(run.Undone);
         Assert.Equal(run.Labels[^1].Row, run.Undone.Row);
         Assert.NotEqual(run.Undone.Classes, run.Labels[^1].Classes);
+        var project = await projects.GetAsync(digits.ProjectId, CancellationToken.None);
+        Assert.Equal(12, project.Labels);
 
         // Multi-label: keys toggle, and the stored label has every class chosen.
-        var tagged = await PageDriver.RunAsync(output, PageUrl(host), scenes.ProjectId, User, Password, labels: 4);
-        var sceneLabels = api.Labels(scenes.ProjectId);
-        Assert.Equal(4, sceneLabels.Count);
+        var notes = await NotesProjectAsync(host, multiLabel: true);
+        var tagged = await PageDriver.RunAsync(output, PageUrl(host), notes.ProjectId, User, Password, labels: 4);
+        var notesLabels = StoredLabels(host, notes.ProjectId);
+        Assert.Equal(4, notesLabels.Count);
         foreach (var expected in tagged.Labels)
         {
             Assert.Equal(2, expected.Classes.Count);
-            var label = Assert.Single(sceneLabels, l => l.Row.ToString(System.Globalization.CultureInfo.InvariantCulture) == expected.Row);
-            Assert.Equal(expected.Classes.Order(), label.Classes.Order());
+            var label = Assert.Single(notesLabels, l => l.Row == long.Parse(expected.Row, CultureInfo.InvariantCulture));
+            Assert.Equal(expected.Classes.Order(StringComparer.Ordinal), label.Classes);
             Assert.True(label.DurationMs > 0, $"row {label.Row}: durationMs {label.DurationMs}");
         }
 
         // A text task, for the README's picture.
-        var text = await PageDriver.RunAsync(output, PageUrl(host), notes.ProjectId, User, Password, labels: 0,
+        var topics = await NotesProjectAsync(host, multiLabel: false);
+        var text = await PageDriver.RunAsync(output, PageUrl(host), topics.ProjectId, User, Password, labels: 0,
             screenshot: Path.Combine(screenshots, "labeling-page-text.png"), screenshotOnly: true);
         Assert.Single(text.ShownRows);
     }
@@ -93,7 +98,7 @@ public sealed class LabelingPageTests(ServersFixture servers, ITestOutputHelper 
     [Fact]
     public async Task The_page_is_served_over_HTTP_1_1_with_its_content_types_ETags_and_content_security_policy_beside_gRPC_on_HTTP_2()
     {
-        await using var host = await StartAsync(new StandInLabelingApi(TimeProvider.System));
+        await using var host = await StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(host.PageAddress!), DefaultRequestVersion = HttpVersion.Version11 };
 
         using var bare = await http.GetAsync(new Uri("/labeling?project=p1", UriKind.Relative));
@@ -131,120 +136,108 @@ public sealed class LabelingPageTests(ServersFixture servers, ITestOutputHelper 
         Assert.Empty(datasets.Datasets);
     }
 
-    private Task<ServiceHost> StartAsync(StandInLabelingApi api) =>
-        ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling, pageEndpoint: true, configureApp: app => api.Map(app));
+    private Task<ServiceHost> StartAsync() =>
+        ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling, pageEndpoint: true, settings: new Dictionary<string, string?>
+        {
+            [$"Labeling:Users:{User}:Password"] = Password,
+            [$"Labeling:Users:{User}:Roles"] = "annotator",
+            [$"Labeling:Users:{Admin}:Password"] = AdminPassword,
+            [$"Labeling:Users:{Admin}:Roles"] = "admin",
+        });
 
     private static string PageUrl(ServiceHost host) => $"{host.PageAddress}/labeling/";
 
-    private readonly Dictionary<string, List<long>> _orders = [];
-
-    private IEnumerable<long> TaskOrder(string projectId) => _orders[projectId];
-
-    /// <summary>MNIST digits as PNG cells, in a seeded random queue order, pre-labeled by a "model" that is mostly right.</summary>
-    private Project DigitsProject(StandInLabelingApi api, int tasks)
+    /// <summary>The first <paramref name="rows"/> MNIST digits, a project over them, and pre-labels from a "model" that is mostly right.</summary>
+    private static async Task<Project> DigitsProjectAsync(ServiceHost host, int rows)
     {
         var mnist = MnistSample.Load();
-        var classes = Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var project = new Project
+        var pixels = new byte[rows * MnistSample.Pixels];
+        var digits = new byte[rows];
+        for (var r = 0; r < rows; r++)
         {
-            ProjectId = "digits-" + Guid.NewGuid().ToString("N")[..8],
-            Name = "MNIST digits, second opinion",
-            Dataset = "mnist",
-            Version = 1,
-            Classes = { classes },
-            Order = QueueOrder.Random,
-            AnnotatorsPerRow = 1,
-            Tasks = tasks,
-            PreLabelModelId = "mlp-3f2a",
-        };
-        var random = new Random(7);
-        var rows = Enumerable.Range(0, tasks).OrderBy(_ => random.Next()).ToList();
-        var images = new Dictionary<int, ByteString>();
-        var list = rows.Select((row, position) =>
-        {
-            // More tasks than digits: rows beyond the sample repeat its images.
-            var sample = row % mnist.Rows;
-            if (!images.TryGetValue(sample, out var png))
+            var features = mnist.Features(r);
+            for (var i = 0; i < MnistSample.Pixels; i++)
             {
-                images[sample] = png = ByteString.CopyFrom(mnist.Png(sample));
+                pixels[(r * MnistSample.Pixels) + i] = (byte)Math.Round(features[i] * 255);
             }
-            var digit = mnist.Label(sample);
+            digits[r] = (byte)mnist.Label(r);
+        }
+        var name = "page-digits-" + Guid.NewGuid().ToString("N")[..8];
+        using var files = new TempFolder();
+        await host.Ingestion.UploadIdxAsync(files, name, (TestData.IdxImages(rows, 28, 28, pixels), TestData.IdxLabels(rows, digits)));
+        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name, timeout: TimeSpan.FromSeconds(60));
+        var project = await CreateProjectAsync(host, new CreateProjectRequest { Name = "MNIST digits, second opinion", Dataset = name, Rows = TaskRows.All, Order = QueueOrder.Random, Seed = 7 });
+
+        // Pre-labels as PreLabel stores them (no model is trained here): right nine times in ten.
+        var random = new Random(7);
+        var service = host.Services.GetRequiredService<ProjectService>();
+        var preLabels = service.TaskRowsOf(project.ProjectId, all: true).ToDictionary(t => t.Row, t =>
+        {
+            var digit = digits[t.Row];
             var right = random.NextDouble() < 0.9;
             var said = right ? digit : (digit + 1 + random.Next(9)) % 10;
             var confidence = right ? 0.75 + (random.NextDouble() * 0.24) : 0.35 + (random.NextDouble() * 0.3);
-            return new LabelTask
-            {
-                Row = row,
-                Position = position + 1,
-                Cells = { new Cell { Column = "image", Image = png, MediaType = "image/png" } },
-                PreLabel = new PreLabel { Label = classes[said], Confidence = confidence, ModelId = "mlp-3f2a" },
-                Needed = 1,
-                CurrentLabel = classes[digit],
-            };
-        }).ToList();
-        api.AddProject(project, list);
-        _orders[project.ProjectId] = [.. list.Select(t => t.Row)];
+            var probabilities = Enumerable.Range(0, 10).Select(c => c == said ? confidence : (1 - confidence) / 9);
+            return new PreLabel { Label = project.Classes[said], Confidence = confidence, Probabilities = { probabilities }, ModelId = "mlp-page-test" };
+        });
+        await service.SetPreLabelsAsync(project.ProjectId, "mlp-page-test", preLabels, CancellationToken.None);
         return project;
     }
 
-    /// <summary>A multi-label project over a table of cells.</summary>
-    private Project ScenesProject(StandInLabelingApi api)
+    /// <summary>Short notes in four topics (a text column), as a single- or multi-label project, pre-labeled by topic.</summary>
+    private static async Task<Project> NotesProjectAsync(ServiceHost host, bool multiLabel)
     {
-        var project = new Project
+        var name = "page-notes-" + Guid.NewGuid().ToString("N")[..8];
+        using var files = new TempFolder();
+        var zip = Path.Combine(files.Path, "notes.zip");
+        SampleData.WriteNotesZip(zip, documents: 40, seed: 5);
+        await host.Ingestion.UploadAsync(new UploadHeader { Dataset = name, Format = DatasetFormat.Archive, Files = { "archive" }, Source = "generated notes (LabelingPageTests)" }, [("archive", zip)]);
+        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name, timeout: TimeSpan.FromSeconds(60));
+        var project = await CreateProjectAsync(host, new CreateProjectRequest
         {
-            ProjectId = "scenes-" + Guid.NewGuid().ToString("N")[..8],
-            Name = "What is in the scene",
-            Dataset = "scenes",
-            Version = 1,
-            Classes = { "animal", "person", "vehicle", "outdoors" },
-            MultiLabel = true,
-            Tasks = 20,
-        };
-        var list = Enumerable.Range(0, 20).Select(i => new LabelTask
+            Name = multiLabel ? "Notes: every topic they touch" : "Field notes by topic",
+            Dataset = name,
+            Rows = TaskRows.All,
+            MultiLabel = multiLabel,
+            Order = QueueOrder.Random,
+            Seed = 3,
+        });
+        var service = host.Services.GetRequiredService<ProjectService>();
+        var rows = service.TaskRowsOf(project.ProjectId, all: true);
+        await service.SetPreLabelsAsync(project.ProjectId, "text-page-test", rows.ToDictionary(t => t.Row, t => new PreLabel
         {
-            Row = 1000 + i,
-            Position = i + 1,
-            Cells =
-            {
-                new Cell { Column = "caption", Text = $"scene {i}" },
-                new Cell { Column = "width", Text = "640" },
-                new Cell { Column = "height", Text = "480" },
-            },
-            PreLabel = i % 2 == 0 ? new PreLabel { Label = "outdoors", Confidence = 0.6 } : null,
-            Needed = 1,
-        }).ToList();
-        api.AddProject(project, list);
-        _orders[project.ProjectId] = [.. list.Select(t => t.Row)];
+            Label = SampleData.NoteTopics[t.Row % SampleData.NoteTopics.Length],
+            Confidence = 0.81,
+            Probabilities = { Enumerable.Range(0, 4).Select(c => c == t.Row % 4 ? 0.81 : 0.19 / 3) },
+            ModelId = "text-page-test",
+        }), CancellationToken.None);
         return project;
     }
 
-    private Project NotesProject(StandInLabelingApi api)
+    private static async Task<Project> CreateProjectAsync(ServiceHost host, CreateProjectRequest request)
     {
-        string[] notes =
-        [
-            "After the storm the harbour was quiet, so we took the boat out again and the wind was very kind to our old jib.",
-            "Simmer the onion with garlic and butter, then add the flour and bake it for twenty minutes.",
-            "The release broke the build again: a thread in the cache library deadlocks when the server starts.",
-        ];
-        var project = new Project
-        {
-            ProjectId = "notes-" + Guid.NewGuid().ToString("N")[..8],
-            Name = "Field notes by topic",
-            Dataset = "notes",
-            Version = 2,
-            Classes = { "cooking", "sailing", "software", "weather" },
-            Tasks = notes.Length,
-        };
-        var list = notes.Select((note, i) => new LabelTask
-        {
-            Row = 40 + i,
-            Position = i + 1,
-            Cells = { new Cell { Column = "text", Text = note } },
-            PreLabel = new PreLabel { Label = i == 0 ? "sailing" : i == 1 ? "cooking" : "software", Confidence = 0.81 - (i * 0.1), ModelId = "text-minilm-1" },
-            Needed = 1,
-        }).ToList();
-        api.AddProject(project, list);
-        _orders[project.ProjectId] = [.. list.Select(t => t.Row)];
-        return project;
+        var labeling = new LabelingService.LabelingServiceClient(host.Channel);
+        var login = await labeling.LoginAsync(new LoginRequest { User = Admin, Password = AdminPassword });
+        return await labeling.CreateProjectAsync(request, new Metadata { { "authorization", $"Bearer {login.Token}" } });
     }
+
+    /// <summary>The project's labels as the service stored them (its SQLite file).</summary>
+    private static List<(long Row, string Annotator, string[] Classes, long DurationMs)> StoredLabels(ServiceHost host, string projectId)
+    {
+        var database = host.Services.GetRequiredService<ProjectDatabase>();
+        using var connection = database.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT row, annotator, classes, duration_ms FROM labels WHERE project_id = $p ORDER BY at, row";
+        command.Parameters.AddWithValue("$p", projectId);
+        using var reader = command.ExecuteReader();
+        var labels = new List<(long, string, string[], long)>();
+        while (reader.Read())
+        {
+            labels.Add((reader.GetInt64(0), reader.GetString(1), ClassesOf(reader.GetString(2)), reader.GetInt64(3)));
+        }
+        return labels;
+    }
+
+    /// <summary>The store keeps a label's classes sorted and joined by '|'.</summary>
+    private static string[] ClassesOf(string stored) => stored.Length == 0 ? [] : stored.Split('|');
 }
