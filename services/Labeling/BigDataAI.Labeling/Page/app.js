@@ -339,14 +339,20 @@ function renderCells(cells) {
     figure.append(img, caption);
     return figure;
   });
-  if (others.length === 1 && images.length === 0) {
+  // A text to read (the longest cell, when it has a few words) is shown large; the other cells go in a table under it.
+  const words = cell => (cell.text ?? '').trim().split(/\s+/).length;
+  const prose = images.length === 0 ? others.reduce((a, b) => (b.text ?? '').length > (a?.text ?? '').length ? b : a, undefined) : undefined;
+  const rest = prose !== undefined && (others.length === 1 || words(prose) >= 5) ? others.filter(c => c !== prose) : others;
+  if (rest !== others) {
     const text = document.createElement('blockquote');
     text.className = 'text';
-    text.textContent = others[0].text ?? '';
+    text.textContent = prose.text ?? '';
+    text.title = prose.column;
     nodes.push(text);
-  } else if (others.length > 0) {
+  }
+  if (rest.length > 0) {
     const table = document.createElement('table');
-    for (const cell of others) {
+    for (const cell of rest) {
       const row = table.insertRow();
       const head = document.createElement('th');
       head.scope = 'row';
