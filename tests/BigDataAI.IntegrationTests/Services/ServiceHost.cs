@@ -97,8 +97,7 @@ public sealed class ServiceHost : IAsyncDisposable
 
     /// <summary>
     /// Starts <paramref name="modules"/> in one host. <paramref name="container"/> lets two hosts share storage (then the
-    /// caller deletes it). <paramref name="pageEndpoint"/> adds an HTTP/1.1 port for browsers (<see cref="PageAddress"/>);
-    /// <paramref name="configureApp"/> maps what a test adds after the modules' endpoints.
+    /// caller deletes it). <paramref name="pageEndpoint"/> adds an HTTP/1.1 port for browsers (<see cref="PageAddress"/>).
     /// </summary>
     public static async Task<ServiceHost> StartAsync(
         ServersFixture servers,
@@ -107,8 +106,7 @@ public sealed class ServiceHost : IAsyncDisposable
         string? container = null,
         IReadOnlyDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? configureServices = null,
-        bool pageEndpoint = false,
-        Action<WebApplication>? configureApp = null)
+        bool pageEndpoint = false)
     {
         var ownsContainer = container is null;
         container ??= NewContainerName("svc");
@@ -172,7 +170,6 @@ public sealed class ServiceHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapModules();
-        configureApp?.Invoke(app);
         // The modules' queues are durable and shared by name across the test run: start from empty ones, not from
         // messages other tests left for datasets and models in their own containers.
         await DeleteModuleQueuesAsync(servers, modules).ConfigureAwait(false);
