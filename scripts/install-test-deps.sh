@@ -2,7 +2,10 @@
 # Installs the servers the integration tests start as processes (there is no Docker here):
 #   - RabbitMQ from Debian (rabbitmq-server), run by tests/BigDataAI.IntegrationTests/Infrastructure/RabbitMqServer.cs;
 #   - strace from Debian, which tests/BigDataAI.IntegrationTests/Faults/NetworkIsolationTests.cs runs the hosts under;
-#   - Azurite from npm, pinned in tools/package.json + tools/package-lock.json, installed into tools/node_modules.
+#   - Azurite from npm, pinned in tools/package.json + tools/package-lock.json, installed into tools/node_modules;
+#   - chromium from Debian and playwright-core from npm (pinned in tools/labeling-page-test/, installed into its
+#     node_modules; it downloads no browser), which tests/BigDataAI.IntegrationTests/Labeling/LabelingPageTests.cs
+#     drives the labeling page with.
 # Idempotent: whatever is already in place is left alone. Needs root (or sudo) for apt-get, and node + npm.
 set -euo pipefail
 
@@ -64,6 +67,21 @@ else
   command -v strace >/dev/null 2>&1 || fail "strace is still missing after apt-get install strace"
 fi
 
+# --- chromium (Debian package): the labeling page's browser test runs it headless through playwright-core ---
+if [ -x /usr/bin/chromium ]; then
+  say "chromium is installed"
+else
+  command -v apt-get >/dev/null 2>&1 || fail "chromium is missing and apt-get is not available: install Chromium yourself (the test looks for /usr/bin/chromium, or \$CHROMIUM)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-cache show chromium >/dev/null 2>&1; then
+    say "apt-get update"
+    as_root apt-get update -qq
+  fi
+  say "installing chromium"
+  as_root apt-get install -y -qq --no-install-recommends chromium || { as_root apt-get update -qq; as_root apt-get install -y -qq --no-install-recommends chromium; }
+  [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is still missing after apt-get install chromium"
+fi
+
 # --- Azurite (npm, pinned) ---
 command -v node >/dev/null 2>&1 || fail "node is not installed (Node.js 20+ is needed to run Azurite)"
 command -v npm >/dev/null 2>&1 || fail "npm is not installed (needed to install Azurite into tools/)"
@@ -75,4 +93,16 @@ else
   say "installing azurite $wanted into tools/node_modules (npm ci)"
   (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
   [ -x "$tools/node_modules/.bin/azurite-blob" ] || fail "tools/node_modules/.bin/azurite-blob is missing after npm ci"
+fi
+
+# --- playwright-core (npm, pinned) for the labeling page's browser test ---
+page_test="$tools/labeling-page-test"
+wanted="$(cd "$page_test" && node -p "require('./package.json').dependencies['playwright-core']")"
+installed="$(cd "$page_test" && node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")"
+if [ "$installed" = "$wanted" ]; then
+  say "playwright-core $installed is installed in tools/labeling-page-test/node_modules"
+else
+  say "installing playwright-core $wanted into tools/labeling-page-test/node_modules (npm ci)"
+  (cd "$page_test" && npm ci --no-audit --no-fund --loglevel=error)
+  [ -f "$page_test/node_modules/playwright-core/package.json" ] || fail "playwright-core is missing from tools/labeling-page-test/node_modules after npm ci"
 fi

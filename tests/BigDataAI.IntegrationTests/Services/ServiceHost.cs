@@ -8,7 +8,9 @@ using BigDataAI.Training;
 using Grpc.Net.Client;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
+using System.Net;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -44,7 +46,7 @@ public sealed class ServiceHost : IAsyncDisposable
     private readonly ServersFixture _servers;
     private readonly Modules _modules;
 
-    private ServiceHost(WebApplication app, ServersFixture servers, Modules modules, string container, bool ownsContainer, MessageLog messages, BlobContainerClient blobs)
+    private ServiceHost(WebApplication app, ServersFixture servers, Modules modules, string container, bool ownsContainer, MessageLog messages, BlobContainerClient blobs, string address, string? pageAddress)
     {
         _app = app;
         _servers = servers;
@@ -53,7 +55,8 @@ public sealed class ServiceHost : IAsyncDisposable
         Container = container;
         Messages = messages;
         Blobs = blobs;
-        Address = app.Urls.Single();
+        Address = address;
+        PageAddress = pageAddress;
         Channel = GrpcChannel.ForAddress(Address);
         Ingestion = new IngestionClient(Channel);
         Training = new TrainingClient(Channel);
@@ -63,6 +66,13 @@ public sealed class ServiceHost : IAsyncDisposable
     public string Container { get; }
 
     public string Address { get; }
+
+    /// <summary>
+    /// The host's HTTP/1.1 endpoint, for browsers (null unless started with <c>pageEndpoint</c>). Kestrel cannot offer
+    /// HTTP/1.1 and HTTP/2 on one cleartext port: with Http1AndHttp2 and no TLS it speaks HTTP/1.1 only and an h2c
+    /// prior-knowledge client (gRPC) gets its connection closed, so the browser gets a port of its own.
+    /// </summary>
+    public string? PageAddress { get; }
 
     public MessageLog Messages { get; }
 
@@ -85,14 +95,18 @@ public sealed class ServiceHost : IAsyncDisposable
     /// <summary>A fresh container name: lower-case letters, digits and '-', 3-63 characters.</summary>
     public static string NewContainerName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)];
 
-    /// <summary>Starts <paramref name="modules"/> in one host. <paramref name="container"/> lets two hosts share storage (then the caller deletes it).</summary>
+    /// <summary>
+    /// Starts <paramref name="modules"/> in one host. <paramref name="container"/> lets two hosts share storage (then the
+    /// caller deletes it). <paramref name="pageEndpoint"/> adds an HTTP/1.1 port for browsers (<see cref="PageAddress"/>).
+    /// </summary>
     public static async Task<ServiceHost> StartAsync(
         ServersFixture servers,
         ITestOutputHelper output,
         Modules modules,
         string? container = null,
         IReadOnlyDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? configureServices = null)
+        Action<IServiceCollection>? configureServices = null,
+        bool pageEndpoint = false)
     {
         var ownsContainer = container is null;
         container ??= NewContainerName("svc");
@@ -127,7 +141,21 @@ public sealed class ServiceHost : IAsyncDisposable
             builder.Configuration.AddInMemoryCollection(settings);
         }
         // Port 0: Kestrel binds a free loopback port itself (no race with other programs); app.Urls gives it after start.
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        ListenOptions? grpcListen = null;
+        ListenOptions? pageListen = null;
+        if (pageEndpoint)
+        {
+            // Two ports: HTTP/2 for gRPC, HTTP/1.1 for the browser (as the AppHost gives every host "grpc" and "http").
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Listen(IPAddress.Loopback, 0, l => { l.Protocols = HttpProtocols.Http2; grpcListen = l; });
+                kestrel.Listen(IPAddress.Loopback, 0, l => { l.Protocols = HttpProtocols.Http1; pageListen = l; });
+            });
+        }
+        else
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
         builder.Logging.ClearProviders();
         builder.Logging.AddTestOutput(output);
 
@@ -156,7 +184,10 @@ public sealed class ServiceHost : IAsyncDisposable
             throw;
         }
         var blobs = servers.Azurite.CreateServiceClient().GetBlobContainerClient(container);
-        return new ServiceHost(app, servers, modules, container, ownsContainer, messages, blobs);
+        // Kestrel writes the bound port back into each ListenOptions.
+        var address = grpcListen is null ? app.Urls.Single() : $"http://{grpcListen.IPEndPoint}";
+        var pageAddress = pageListen is null ? null : $"http://{pageListen.IPEndPoint}";
+        return new ServiceHost(app, servers, modules, container, ownsContainer, messages, blobs, address, pageAddress);
     }
 
     /// <summary>The platform modules that <paramref name="modules"/> names, as the service hosts compose them (training: control plane and a worker).</summary>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using BigDataAI.Hosting;
 using BigDataAI.Labeling.IntegrationEvents.EventHandling;
+using BigDataAI.Labeling.Page;
 using BigDataAI.Labeling.Services;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -53,6 +54,7 @@ public sealed class LabelingModule : ServiceModule
     {
         endpoints.MapGrpcService<LabelingApi>();
         LabelingHttpApi.Map(endpoints);
+        endpoints.MapLabelingPage();
     }
 
     public override void AddConsumers(IBusRegistrationConfigurator bus) =>
