@@ -34,7 +34,13 @@ try
 
     builder.AddService<Projects.BigDataAI_Ingestion_Host>("ingestion", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 
-    var labeling = builder.AddService<Projects.BigDataAI_Labeling_Host>("labeling", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
+    // The labeling page is served on the HTTP/1.1 endpoint (browsers do not speak cleartext HTTP/2); the dashboard links it.
+    var labeling = builder.AddService<Projects.BigDataAI_Labeling_Host>("labeling", infrastructure).WithGrpcEndpoint().WithProbeEndpoint()
+        .WithUrlForEndpoint("http", url =>
+        {
+            url.Url = "/labeling/";
+            url.DisplayText = "Labeling page";
+        });
 
     var training = builder.AddService<Projects.BigDataAI_Training_Host>("training", infrastructure).WithGrpcEndpoint().WithProbeEndpoint();
 

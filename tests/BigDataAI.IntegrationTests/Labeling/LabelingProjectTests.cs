@@ -188,6 +188,7 @@ public sealed class LabelingProjectTests(ServersFixture servers, ITestOutputHelp
         finally
         {
             await servers.Azurite.CreateServiceClient().GetBlobContainerClient(container).DeleteIfExistsAsync();
+            ServiceHost.DeleteDatabase(container);
         }
     }
 

@@ -130,7 +130,7 @@ public sealed class ServiceHost : IAsyncDisposable
             ["Labeling:InferenceAddress"] = "self",
             ["Labeling:TrainingAddress"] = "self",
             // Per container: a host started again on the same container finds its projects and labels.
-            ["Labeling:Database"] = Path.Combine(Path.GetTempPath(), "bigdataai-tests", container + ".db"),
+            ["Labeling:Database"] = DatabasePath(container),
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
             ["Logging:LogLevel:Microsoft.Hosting"] = "Warning",
@@ -285,6 +285,19 @@ public sealed class ServiceHost : IAsyncDisposable
         if (_ownsContainer)
         {
             await Blobs.DeleteIfExistsAsync().ConfigureAwait(false);
+            DeleteDatabase(Container);
         }
     }
+
+    /// <summary>The labeling database of a container's hosts (WAL files too); a caller that shares a container calls it when done.</summary>
+    public static void DeleteDatabase(string container)
+    {
+        var path = DatabasePath(container);
+        foreach (var file in new[] { path, path + "-wal", path + "-shm" })
+        {
+            File.Delete(file);
+        }
+    }
+
+    public static string DatabasePath(string container) => Path.Combine(Path.GetTempPath(), "bigdataai-tests", container + ".db");
 }

@@ -52,8 +52,7 @@ public sealed class ProjectDatabase : IDisposable
             needed INTEGER NOT NULL, labels INTEGER NOT NULL DEFAULT 0, open INTEGER NOT NULL DEFAULT 1,
             conflict INTEGER NOT NULL DEFAULT 0, resolved TEXT, current_label TEXT, pre_label TEXT,
             PRIMARY KEY (project_id, row)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (project_id, open, position);
-        CREATE INDEX IF NOT EXISTS tasks_conflicts ON tasks (project_id, conflict, position);
+        CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (project_id, open, conflict, position);
         CREATE TABLE IF NOT EXISTS labels (
             project_id TEXT NOT NULL, row INTEGER NOT NULL, annotator TEXT NOT NULL, classes TEXT NOT NULL,
             at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, adjudication INTEGER NOT NULL DEFAULT 0,

@@ -252,12 +252,13 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
                 }
             }
             // Counted without walking the queue: the project's waiting counter, less the waiting rows the caller labeled
-            // (k > 1); for the adjudicator, the rows in conflict (few).
+            // (k > 1), found from the caller's own labels (CROSS JOIN makes SQLite start from them, by the
+            // labels_by_annotator index); for the adjudicator, the rows in conflict (few).
             remaining = adjudicating
                 ? (long)ProjectDatabase.Scalar(connection, "SELECT COUNT(*) FROM tasks WHERE project_id = $p AND conflict = 1 AND open = 1", null, ("$p", projectId))!
                 : (long)ProjectDatabase.Scalar(connection, "SELECT waiting FROM projects WHERE id = $p", null, ("$p", projectId))!
                   - (long)ProjectDatabase.Scalar(connection,
-                      "SELECT COUNT(*) FROM labels l JOIN tasks t ON t.project_id = l.project_id AND t.row = l.row WHERE l.project_id = $p AND l.annotator = $u AND t.open = 1 AND t.conflict = 0 AND t.labels < t.needed",
+                      "SELECT COUNT(*) FROM labels l CROSS JOIN tasks t ON t.project_id = l.project_id AND t.row = l.row WHERE l.project_id = $p AND l.annotator = $u AND t.open = 1 AND t.conflict = 0 AND t.labels < t.needed",
                       null, ("$p", projectId), ("$u", user))!;
         }
         var manifest = await ManifestAsync(project.Dataset, project.Version, cancellationToken).ConfigureAwait(false);
