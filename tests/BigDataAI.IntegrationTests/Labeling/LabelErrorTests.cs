@@ -97,10 +97,18 @@ public sealed class LabelErrorTests(ServersFixture servers, ITestOutputHelper ou
         var restored = reply.Issues.Where(i => flipped.Contains(i.Row)).Count(i => i.Suggested == truth.Label((int)i.Row).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(restored >= hits * 0.8, $"{restored} of {hits} suggestions are the true digit");
 
-        // The same search again finds the same jobs (their ids come from the spec) and the same flags.
-        var again = await FindLabelErrorsAsync(host, request);
+        // The same search again finds the same jobs (their ids come from the spec) and the same flags; with a review
+        // project, the flagged rows head its queue, most suspect first.
+        var labeling = LabelingLogin.Client(host);
+        var review = await labeling.CreateProjectAsync(new CreateProjectRequest { Name = "review flips", Dataset = name, Rows = TaskRows.All });
+        var again = await FindLabelErrorsAsync(host, new FindLabelErrorsRequest(request) { ProjectId = review.ProjectId });
         Assert.Equal(reply.JobIds, again.JobIds);
         Assert.Equal(reply.Issues.Select(i => i.Row), again.Issues.Select(i => i.Row));
+        Assert.Equal(again.Issues.Count, again.Queued);
+        var queue = await LabelingLogin.Client(host, "alice").NextTasksAsync(new NextTasksRequest { ProjectId = review.ProjectId, Count = 20 });
+        Assert.Equal(again.Issues.Take(20).Select(i => i.Row), queue.Tasks.Select(t => t.Row));
+        var missing = await Assert.ThrowsAsync<RpcException>(() => FindLabelErrorsAsync(host, new FindLabelErrorsRequest(request) { ProjectId = "p-none" }));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
 
         // Bad input, each naming its field.
         var folds = await Assert.ThrowsAsync<RpcException>(() => FindLabelErrorsAsync(host, new FindLabelErrorsRequest { Dataset = name, Folds = 1 }));

@@ -360,13 +360,15 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         database.WriteAsync((c, t) =>
         {
             _ = Load(c, t, projectId);
-            var first = (long?)ProjectDatabase.Scalar(c, "SELECT MIN(position) FROM tasks WHERE project_id = $p", t, ("$p", projectId)) ?? 1;
+            // Positions stay positive (after_position 0 means the start): every task moves back by the rows reviewed,
+            // and those take positions 1..n, most suspect first.
+            ProjectDatabase.Execute(c, "UPDATE tasks SET position = position + $n WHERE project_id = $p", t, ("$n", (long)rows.Count), ("$p", projectId));
             var queued = 0;
             for (var i = 0; i < rows.Count; i++)
             {
                 var (wasOpen, wasWaiting) = Counted(c, t, projectId, rows[i]);
                 using var command = ProjectDatabase.Command(c, "UPDATE tasks SET position = $pos, open = 1, conflict = 0, needed = labels + 1 WHERE project_id = $p AND row = $r", t,
-                    ("$pos", first - rows.Count + i), ("$p", projectId), ("$r", rows[i]));
+                    ("$pos", (long)(i + 1)), ("$p", projectId), ("$r", rows[i]));
                 if (command.ExecuteNonQuery() == 1)
                 {
                     queued++;
