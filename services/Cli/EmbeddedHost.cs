@@ -13,7 +13,8 @@ namespace BigDataAI.Cli;
 /// </summary>
 public static class EmbeddedHost
 {
-    public static WebApplication Build(string dataDirectory, string url, bool quiet, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <param name="pageUrl">When set, a second, HTTP/1.1 listener for browsers (the labeling page at /labeling/); gRPC stays on <paramref name="url"/>.</param>
+    public static WebApplication Build(string dataDirectory, string url, bool quiet, IReadOnlyDictionary<string, string?>? settings = null, string? pageUrl = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         var defaults = new Dictionary<string, string?>
@@ -40,7 +41,22 @@ public static class EmbeddedHost
             builder.Configuration.AddInMemoryCollection(settings);
         }
         Directory.CreateDirectory(defaults["Ingestion:TempDirectory"]!);
-        builder.WebHost.UseUrls(url);
+        if (pageUrl is null)
+        {
+            builder.WebHost.UseUrls(url);
+        }
+        else
+        {
+            // Browsers speak HTTP/1.1 to a cleartext port and gRPC clients HTTP/2 with prior knowledge; one cleartext port
+            // cannot serve both (docs/labeling-page.md). The gRPC listener comes first: "self" addresses are the first one.
+            var grpc = new Uri(url);
+            var page = new Uri(pageUrl);
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Listen(System.Net.IPAddress.Parse(grpc.Host), grpc.Port, l => l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+                kestrel.Listen(System.Net.IPAddress.Parse(page.Host), page.Port, l => l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
+            });
+        }
 
         builder.AddServiceDefaults();
         builder.AddModules(new IngestionModule(), new LabelingModule(), new TrainingControlPlaneModule(), new TrainingWorkerModule(), new InferenceModule());

@@ -148,12 +148,18 @@ predict.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var serve = new Command("serve", "Run all four services in this process (in-memory messaging, folder storage) until Ctrl+C") { dataDir, port };
+var pagePort = new Option<int>("--page-port") { Description = "HTTP/1.1 port for the labeling page (0 = any free port, -1 = none)", DefaultValueFactory = _ => 5081 };
+var serve = new Command("serve", "Run all four services in this process (in-memory messaging, folder storage) until Ctrl+C") { dataDir, port, pagePort };
 serve.SetAction((r, ct) => Run(async () =>
 {
     var url = $"http://127.0.0.1:{(r.GetValue(port) == 0 ? Demo.FreePort() : r.GetValue(port))}";
-    await using var app = EmbeddedHost.Build(r.GetValue(dataDir)!, url, quiet: false);
+    var pageUrl = r.GetValue(pagePort) switch { < 0 => null, 0 => $"http://127.0.0.1:{Demo.FreePort()}", var p => $"http://127.0.0.1:{p}" };
+    await using var app = EmbeddedHost.Build(r.GetValue(dataDir)!, url, quiet: false, pageUrl: pageUrl);
     Console.WriteLine($"BigDataAI (embedded) serving gRPC on {url}; storage in {Path.GetFullPath(r.GetValue(dataDir)!)}");
+    if (pageUrl is not null)
+    {
+        Console.WriteLine($"Labeling page: {pageUrl}/labeling/ (you are the local user 'local'; loopback only)");
+    }
     await app.RunAsync(ct);
     return 0;
 }));

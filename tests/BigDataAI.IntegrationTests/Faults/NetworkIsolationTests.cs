@@ -66,7 +66,7 @@ public sealed class NetworkIsolationTests(ServersFixture servers, ITestOutputHel
             Assert.True(File.Exists(cli), $"{cli} does not exist: build it with `dotnet build services/Cli/BigDataAI.Cli.csproj -c {configuration}`.");
             var embeddedPort = ServerTools.FreeLoopbackPort();
             await using var embedded = HostProcess.Start("embedded", cli, embeddedPort, environment, ConnectTrace.Launcher(Path.Combine(traces, "embedded.strace")),
-                ["serve", "--port", embeddedPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", Path.Combine(data.Path, "embedded")]);
+                ["serve", "--port", embeddedPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--page-port", "0", "--data", Path.Combine(data.Path, "embedded")]);
             await using (var platform = await DistributedPlatform.StartAsync(servers, output, TimeSpan.FromSeconds(120), ct,
                 environment: environment, launcher: name => ConnectTrace.Launcher(Path.Combine(traces, name + ".strace"))))
             {
