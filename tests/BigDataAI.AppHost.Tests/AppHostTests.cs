@@ -93,20 +93,22 @@ public sealed class AppHostTests(ITestOutputHelper output)
         using var data = new TempFolder();
 
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.BigDataAI_AppHost>([$"BIGDATAAI_DATA={data.Path}"], ct);
-        // Only what this test needs: fewer processes on a 2-core machine.
-        foreach (var name in new[] { "training", "training-worker", "inference" })
+        // Only what this test needs: fewer processes on a 2-core machine. (Labeling goes too: it references training and
+        // inference, and a reference to a removed resource would never resolve.) The worker references only the broker
+        // and the blob store.
+        foreach (var name in new[] { "labeling", "training", "inference" })
         {
             builder.Resources.Remove(builder.Resources.Single(r => r.Name == name));
         }
-        // A Kestrel endpoint whose URL is not one: the labeling host throws at start and exits.
-        builder.CreateResourceBuilder<ProjectResource>("labeling").WithEnvironment("Kestrel__Endpoints__broken__Url", "not a url");
+        // A Kestrel endpoint whose URL is not one: the worker host throws at start and exits.
+        builder.CreateResourceBuilder<ProjectResource>("training-worker").WithEnvironment("Kestrel__Endpoints__broken__Url", "not a url");
 
         await using var app = await builder.BuildAsync(ct);
         await app.StartAsync(ct);
 
-        var failed = await app.ResourceNotifications.WaitForResourceAsync("labeling",
+        var failed = await app.ResourceNotifications.WaitForResourceAsync("training-worker",
             e => e.Snapshot.State?.Text is "Exited" or "FailedToStart" or "Finished", ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
-        Step($"labeling: {failed.Snapshot.State?.Text}, exit code {failed.Snapshot.ExitCode}");
+        Step($"training-worker: {failed.Snapshot.State?.Text}, exit code {failed.Snapshot.ExitCode}");
         Assert.NotEqual(0, failed.Snapshot.ExitCode ?? -1);
 
         var log = await ReadLogAsync(app, failed.ResourceId, text => text.Contains("not a url", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
