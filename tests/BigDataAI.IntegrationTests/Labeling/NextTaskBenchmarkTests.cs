@@ -88,7 +88,7 @@ public sealed class NextTaskBenchmarkTests(ServersFixture servers, ITestOutputHe
         var largeProject = await CreateAsync(host, 100_000);
         await LabelAsync(host, largeProject, 100);
         var large = await TimeAsync(alice, largeProject, 99_900);
-        // The count of what remains reads the caller's own labels (about 1.5 µs each): shown with 2,000 of them.
+        // The count of what remains reads the caller's own labels (a few µs each): shown with 2,000 of them.
         await LabelAsync(host, largeProject, 1_900);
         var busy = await TimeAsync(alice, largeProject, 98_000);
         output.WriteLine($"Next 10 tasks (gRPC, loopback), after 100 labels: 1,000 tasks p50 {small.P50:F2} ms, p95 {small.P95:F2} ms; 100,000 tasks p50 {large.P50:F2} ms, p95 {large.P95:F2} ms; ratio p50 {large.P50 / small.P50:F2}");
