@@ -187,7 +187,9 @@ internal sealed class LocalUserHandler(IOptionsMonitor<AuthenticationSchemeOptio
     {
         var user = labeling.Value.Authentication.LocalUser;
         var remote = Context.Connection.RemoteIpAddress;
-        if (string.IsNullOrEmpty(user) || (remote is not null && !IPAddress.IsLoopback(remote)))
+        // A caller it cannot place (no address) or one that came through a proxy is never the local user.
+        if (string.IsNullOrEmpty(user) || remote is null || !IPAddress.IsLoopback(remote)
+            || Request.Headers.ContainsKey("X-Forwarded-For") || Request.Headers.ContainsKey("Forwarded"))
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }

@@ -532,7 +532,7 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
             else if (oldLabel?.Format(r) is { } text)
             {
                 SetLabel(labelValues, r, text);
-                sources[r] = previousSource is null ? "source" : ((string?[])previousSource.Values)[r] ?? "source";
+                sources[r] = previousSource is null ? "source" : previousSource.Format(r) ?? "source";
             }
         }
         foreach (var column in table.Columns)
