@@ -24,24 +24,34 @@ public sealed class DatasetStore(IObjectStore store)
     /// </summary>
     public async Task<DatasetManifest> CommitAsync(string dataset, Table table, DatasetSource source, DatasetLineage? lineage = null, int rowsPerShard = DefaultRowsPerShard, CancellationToken cancellationToken = default)
     {
-        DatasetPaths.EnsureValidName(dataset);
         if (table.Rows == 0)
         {
             throw new ArgumentException("A dataset needs at least one row.", nameof(table));
         }
-        var classes = table.DistinctClasses();
-        var (counts, unlabeled) = CountClasses(table, classes);
-        var shards = await WriteShardsAsync(table, (i, sha) => $"{DatasetPaths.ShardFolder(dataset, source.Sha256)}part-{i:D5}-{sha[..16]}.parquet", rowsPerShard, cancellationToken).ConfigureAwait(false);
+        var writer = BeginVersion(dataset, table.Schema, source.Sha256, rowsPerShard);
+        await writer.AppendAsync(table, cancellationToken).ConfigureAwait(false);
+        return await writer.CommitAsync(source, lineage ?? new DatasetLineage("ingest", source.Files), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a new version of <paramref name="dataset"/> written shard by shard (<see cref="VersionWriter"/>); its shards
+    /// go under a folder named by <paramref name="shardKey"/> (the source's SHA-256, or any id unique to the write).
+    /// </summary>
+    public VersionWriter BeginVersion(string dataset, DatasetSchema schema, string shardKey, int rowsPerShard = DefaultRowsPerShard)
+    {
+        DatasetPaths.EnsureValidName(dataset);
+        ArgumentException.ThrowIfNullOrEmpty(shardKey);
+        return new VersionWriter(this, dataset, schema, DatasetPaths.ShardFolder(dataset, shardKey.Length >= 16 ? shardKey : shardKey.PadRight(16, '0')), rowsPerShard);
+    }
+
+    /// <summary>Writes the manifest <paramref name="manifestOf"/>(version) at the next free version number, create-only.</summary>
+    internal async Task<DatasetManifest> CommitManifestAsync(string dataset, Func<int, DatasetManifest> manifestOf, CancellationToken cancellationToken)
+    {
         var version = await LatestVersionAsync(dataset, cancellationToken).ConfigureAwait(false);
         while (true)
         {
             version++;
-            var manifest = new DatasetManifest(FormatVersion, dataset, version, table.Rows, classes, counts, shards, source, DateTimeOffset.UtcNow)
-            {
-                Schema = table.Schema,
-                UnlabeledRows = unlabeled,
-                Lineage = lineage ?? new DatasetLineage("ingest", source.Files),
-            };
+            var manifest = manifestOf(version);
             if (await TryCreateJsonAsync(DatasetPaths.Manifest(dataset, version), manifest, cancellationToken).ConfigureAwait(false))
             {
                 return manifest;
@@ -135,6 +145,31 @@ public sealed class DatasetStore(IObjectStore store)
     /// <summary>Reads every row of a raw version, verifying each shard's checksum.</summary>
     public Task<Table> ReadAsync(DatasetManifest manifest, CancellationToken cancellationToken = default) =>
         ReadShardsAsync(manifest.FormatVersion, manifest.Shards, manifest.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
+
+    /// <summary>
+    /// The rows of a raw version shard by shard, each checked against its SHA-256: memory holds one shard at a time,
+    /// whatever the version's size.
+    /// </summary>
+    public async IAsyncEnumerable<Table> StreamAsync(DatasetManifest manifest, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        for (var i = 0; i < manifest.Shards.Count; i++)
+        {
+            yield return await ReadShardAsync(manifest, i, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One split of a labeled version shard by shard (see <see cref="StreamAsync(DatasetManifest, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<Table> StreamSplitAsync(LabeledManifest manifest, string split, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (!manifest.Splits.TryGetValue(split, out var info))
+        {
+            throw new DatasetNotFoundException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no '{split}' split.");
+        }
+        foreach (var shard in info.Shards)
+        {
+            yield return await ReadShardsAsync(manifest.FormatVersion, [shard], shard.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>One shard of a version (by its index in <see cref="DatasetManifest.Shards"/>), checked against its SHA-256.</summary>
     public Task<Table> ReadShardAsync(DatasetManifest manifest, int index, CancellationToken cancellationToken = default)
@@ -265,6 +300,19 @@ public sealed class DatasetStore(IObjectStore store)
             shards.Add(new ShardInfo(path, count, bytes.Length, sha));
         }
         return shards;
+    }
+
+    /// <summary>Encodes and stores one shard at <paramref name="pathOf"/>(its SHA-256).</summary>
+    internal async Task<ShardInfo> WriteShardAsync(Table shard, Func<string, string> pathOf, CancellationToken cancellationToken)
+    {
+        var bytes = await ParquetShards.EncodeAsync(shard, 0, shard.Rows, cancellationToken).ConfigureAwait(false);
+        var sha = ParquetShards.Sha256(bytes);
+        var path = pathOf(sha);
+        using (var content = new MemoryStream(bytes, writable: false))
+        {
+            await store.PutAsync(path, content, cancellationToken).ConfigureAwait(false);
+        }
+        return new ShardInfo(path, shard.Rows, bytes.Length, sha);
     }
 
     private async Task<Table> ReadShardsAsync(int formatVersion, IReadOnlyList<ShardInfo> shards, long rows, DatasetSchema schema, string[] classes, CancellationToken cancellationToken)

@@ -162,6 +162,14 @@ public sealed class Table
 
     public Column? Find(string name) => Columns.FirstOrDefault(c => c.Name == name);
 
+    /// <summary>The <paramref name="count"/> rows from <paramref name="start"/>, as a new table.</summary>
+    public Table Slice(int start, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Rows - start);
+        return Select([.. Enumerable.Range(start, count)]);
+    }
+
     /// <summary>The rows at <paramref name="indices"/>, in that order, as a new table.</summary>
     public Table Select(IReadOnlyList<int> indices) =>
         new(Schema, [.. Columns.Select(c => c.Select(indices))], [.. indices.Select(i => RowIds[i])]);

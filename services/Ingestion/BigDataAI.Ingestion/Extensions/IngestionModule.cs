@@ -26,5 +26,9 @@ public sealed class IngestionModule : ServiceModule
         builder.Services.AddSingleton<DatasetIngestor>();
     }
 
-    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<IngestionApi>();
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<IngestionApi>();
+        endpoints.MapGrpcService<DataQualityApi>();
+    }
 }

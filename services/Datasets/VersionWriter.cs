@@ -1,0 +1,160 @@
+using System.Globalization;
+
+namespace BigDataAI.Datasets;
+
+/// <summary>
+/// Writes one new dataset version a piece at a time, so memory holds one shard of rows, not the version: rows are
+/// appended in chunks of any size, each full shard is encoded and stored as soon as it fills, the classes and their
+/// counts are kept as they go, and <see cref="CommitAsync"/> writes the manifest last, create-only, under the next free
+/// version number. Until then nothing is visible; an abandoned writer leaves only unreferenced shards.
+/// </summary>
+/// <remarks>
+/// Observers see every row once, shard by shard, in order, before the shard is stored (the profile is computed this way).
+/// Row ids are the caller's (<see cref="Table.RowIds"/>); a version's ids must be unique and are normally 0..rows-1.
+/// </remarks>
+public sealed class VersionWriter
+{
+    private readonly DatasetStore _store;
+    private readonly string _dataset;
+    private readonly string _shardFolder;
+    private readonly int _rowsPerShard;
+    private readonly List<ShardInfo> _shards = [];
+    private readonly List<Table> _pending = [];
+    private readonly Dictionary<string, long> _classCounts = new(StringComparer.Ordinal);
+    private readonly List<IShardObserver> _observers = [];
+    private int _pendingRows;
+    private long _rows;
+    private long _unlabeled;
+    private bool _committed;
+
+    internal VersionWriter(DatasetStore store, string dataset, DatasetSchema schema, string shardFolder, int rowsPerShard)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerShard, 1);
+        schema.Validate();
+        _store = store;
+        _dataset = dataset;
+        Schema = schema;
+        _shardFolder = shardFolder;
+        _rowsPerShard = rowsPerShard;
+    }
+
+    public DatasetSchema Schema { get; }
+
+    /// <summary>Rows appended so far.</summary>
+    public long Rows => _rows + _pendingRows;
+
+    /// <summary>Shards stored so far.</summary>
+    public IReadOnlyList<ShardInfo> Shards => _shards;
+
+    /// <summary>Adds an observer that sees every shard's rows before it is stored.</summary>
+    public VersionWriter Observe(IShardObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        _observers.Add(observer);
+        return this;
+    }
+
+    /// <summary>Appends rows (a table of exactly this writer's schema); full shards are stored at once.</summary>
+    public async Task AppendAsync(Table rows, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ObjectDisposedException.ThrowIf(_committed, this);
+        if (!rows.Schema.Equals(Schema))
+        {
+            throw new ArgumentException($"The rows' schema ({Describe(rows.Schema)}) is not the version's ({Describe(Schema)}).", nameof(rows));
+        }
+        var start = 0;
+        while (start < rows.Rows)
+        {
+            var take = Math.Min(_rowsPerShard - _pendingRows, rows.Rows - start);
+            _pending.Add(start == 0 && take == rows.Rows ? rows : rows.Slice(start, take));
+            _pendingRows += take;
+            start += take;
+            if (_pendingRows == _rowsPerShard)
+            {
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores what remains and writes the manifest as the next version. <paramref name="decorate"/> may add fields to the
+    /// manifest (it is called again with each version number tried).
+    /// </summary>
+    public async Task<DatasetManifest> CommitAsync(DatasetSource source, DatasetLineage lineage, Func<DatasetManifest, DatasetManifest>? decorate = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_committed, this);
+        await FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_rows == 0)
+        {
+            throw new ArgumentException("A dataset needs at least one row.");
+        }
+        _committed = true;
+        var classes = OrderClasses(_classCounts.Keys, Schema.Label?.Type);
+        var counts = classes.Select(c => _classCounts[c]).ToArray();
+        return await _store.CommitManifestAsync(_dataset, version => decorate is null ? Manifest(version) : decorate(Manifest(version)), cancellationToken).ConfigureAwait(false);
+
+        DatasetManifest Manifest(int version) => new(DatasetStore.FormatVersion, _dataset, version, _rows, classes, counts, [.. _shards], source, DateTimeOffset.UtcNow)
+        {
+            Schema = Schema,
+            UnlabeledRows = _unlabeled,
+            Lineage = lineage,
+        };
+    }
+
+    /// <summary>Class names sorted as <see cref="Table.DistinctClasses"/> sorts them (numerically for numeric labels).</summary>
+    public static string[] OrderClasses(IEnumerable<string> classes, ColumnType? labelType) => labelType switch
+    {
+        ColumnType.Int64 => [.. classes.OrderBy(s => long.Parse(s, CultureInfo.InvariantCulture))],
+        ColumnType.Double => [.. classes.OrderBy(s => double.Parse(s, CultureInfo.InvariantCulture))],
+        _ => [.. classes.Order(StringComparer.Ordinal)],
+    };
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_pendingRows == 0)
+        {
+            return;
+        }
+        var shard = DatasetStore.Concat(Schema, _pending);
+        _pending.Clear();
+        _pendingRows = 0;
+        Count(shard);
+        foreach (var observer in _observers)
+        {
+            observer.Observe(shard);
+        }
+        _shards.Add(await _store.WriteShardAsync(shard, sha => $"{_shardFolder}part-{_shards.Count:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false));
+        _rows += shard.Rows;
+    }
+
+    private void Count(Table shard)
+    {
+        if (Schema.Label is not { } label)
+        {
+            _unlabeled += shard.Rows;
+            return;
+        }
+        var column = shard[label.Name];
+        for (var r = 0; r < shard.Rows; r++)
+        {
+            if (column.IsNull(r))
+            {
+                _unlabeled++;
+            }
+            else if (!Schema.IsRegression)
+            {
+                var text = column.Format(r)!;
+                _classCounts[text] = _classCounts.GetValueOrDefault(text) + 1;
+            }
+        }
+    }
+
+    private static string Describe(DatasetSchema schema) => string.Join(", ", schema.Columns.Select(c => $"{c.Name}:{c.TypeName}"));
+}
+
+/// <summary>Sees the rows of a version being written, one shard at a time, in order.</summary>
+public interface IShardObserver
+{
+    void Observe(Table shard);
+}
