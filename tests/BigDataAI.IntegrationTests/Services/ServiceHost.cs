@@ -293,6 +293,10 @@ public sealed class ServiceHost : IAsyncDisposable
     public static void DeleteDatabase(string container)
     {
         var path = DatabasePath(container);
+        if (!Directory.Exists(Path.GetDirectoryName(path)))
+        {
+            return; // no labeling module ever ran on this machine: there is nothing to delete (File.Delete would throw)
+        }
         foreach (var file in new[] { path, path + "-wal", path + "-shm" })
         {
             File.Delete(file);
