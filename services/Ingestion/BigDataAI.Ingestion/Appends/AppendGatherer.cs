@@ -121,7 +121,7 @@ public sealed class AppendGatherer(
         }
     }
 
-    /// <summary>One commit; true when nothing staged is left uncommitted from the listing (false: try again).</summary>
+    /// <summary>One commit; false when another write took the version number first (then the next round tries again).</summary>
     private async Task<bool> CommitAsync(string dataset, CancellationToken cancellationToken)
     {
         using var activity = IngestionTelemetry.Source.StartActivity("append.commit");
@@ -195,7 +195,12 @@ public sealed class AppendGatherer(
                 logger.LogWarning("Appends to {Dataset}: could not delete the committed batch {Path} ({Reason})", dataset, path, e.Message);
             }
         }
-        return take.Count == staged.Count - obsolete.Count;
+        if (take.Count < staged.Count - obsolete.Count)
+        {
+            // Staged after a hole: they wait for the missing batch, whose staging makes the dataset due again.
+            logger.LogInformation("Appends to {Dataset}: {Waiting} staged batches wait for an earlier sequence of their producer", dataset, staged.Count - obsolete.Count - take.Count);
+        }
+        return true;
     }
 
     private async IAsyncEnumerable<Table> ReadAsync(IReadOnlyList<(string Path, string Producer, long Sequence)> batches, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)

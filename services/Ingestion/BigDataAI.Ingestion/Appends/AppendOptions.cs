@@ -32,6 +32,12 @@ public sealed class AppendOptions
     /// <summary>AppendRowsBatch messages the broker sends one ingestion process ahead of its acknowledgements (default 8).</summary>
     public int BusPrefetch { get; set; } = 8;
 
+    /// <summary>
+    /// How far ahead of a producer's next expected sequence a bus batch may arrive and still be staged (default 256):
+    /// competing consumers take batches out of order. Further ahead is a gap.
+    /// </summary>
+    public long BusReorderWindow { get; set; } = 256;
+
     /// <summary>The checks that make the host fail at start, naming the setting.</summary>
     public IEnumerable<string> Problems()
     {
@@ -44,5 +50,6 @@ public sealed class AppendOptions
         if (LeaseDuration < TimeSpan.FromSeconds(15) || LeaseDuration > TimeSpan.FromSeconds(60)) yield return "Appends:LeaseDuration must be 15 to 60 s (Azure blob leases).";
         if (BusConcurrency < 1) yield return "Appends:BusConcurrency must be at least 1.";
         if (BusPrefetch < 1) yield return "Appends:BusPrefetch must be at least 1.";
+        if (BusReorderWindow < 0) yield return "Appends:BusReorderWindow must be 0 or more.";
     }
 }

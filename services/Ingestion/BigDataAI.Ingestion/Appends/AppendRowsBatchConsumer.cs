@@ -8,11 +8,12 @@ namespace BigDataAI.Ingestion.Appends;
 /// <summary>
 /// Stages an <see cref="AppendRowsBatch"/> from the bus exactly once (ingestion replicas are competing consumers of one
 /// queue) and publishes <see cref="AppendRowsBatchStaged"/>. The message is acknowledged to the broker only after the
-/// batch is stored. A gap (an earlier batch of the producer is still on its way, e.g. with another consumer) throws, so
-/// the message is retried at Messaging:RetryIntervals; a batch still refused then goes to the _error queue and
-/// MassTransit publishes Fault&lt;AppendRowsBatch&gt; with the reason.
+/// batch is stored. Competing consumers take a producer's batches out of order: a batch up to Appends:BusReorderWindow
+/// ahead of the next expected one is staged and waits for the ones before it (commits take no sequence after a hole).
+/// A batch further ahead is a gap; like any refused batch it is retried at Messaging:RetryIntervals, then goes to the
+/// _error queue, and MassTransit publishes Fault&lt;AppendRowsBatch&gt; with the reason.
 /// </summary>
-public sealed class AppendRowsBatchConsumer(AppendStager stager, ILogger<AppendRowsBatchConsumer> logger) : IConsumer<AppendRowsBatch>
+public sealed class AppendRowsBatchConsumer(AppendStager stager, IOptions<AppendOptions> options, ILogger<AppendRowsBatchConsumer> logger) : IConsumer<AppendRowsBatch>
 {
     public async Task Consume(ConsumeContext<AppendRowsBatch> context)
     {
@@ -21,7 +22,7 @@ public sealed class AppendRowsBatchConsumer(AppendStager stager, ILogger<AppendR
         try
         {
             var result = await stager.StageAsync(batch.Dataset, batch.Producer, batch.Sequence, rows.Count, context.ReceiveContext.Body.Length ?? 0,
-                schema => new AppendRowDecoder(batch.Dataset, schema).Decode(batch.Sequence, rows), context.CancellationToken).ConfigureAwait(false);
+                schema => new AppendRowDecoder(batch.Dataset, schema).Decode(batch.Sequence, rows), context.CancellationToken, options.Value.BusReorderWindow).ConfigureAwait(false);
             await context.Publish(new AppendRowsBatchStaged(batch.Dataset, batch.Producer, batch.Sequence, result.Rows, result.Duplicate, DateTimeOffset.UtcNow), context.CancellationToken).ConfigureAwait(false);
         }
         catch (AppendRejectedException e)

@@ -17,7 +17,8 @@ public sealed record StageResult(bool Duplicate, int Rows);
 /// alike: a batch is checked against the producer's last known sequence (a retry is a duplicate, a jump a gap),
 /// decoded with the dataset's columns, and stored create-only as one Parquet file at a path named by its producer and
 /// sequence (<see cref="AppendPaths.Staged"/>), so a retry that races the first delivery, in this process or another,
-/// finds the path taken. Only then is the batch acknowledged. At most <c>Appends:MaxPendingBatches</c> batches and
+/// finds the path taken. A sequence is a duplicate when every sequence up to it is staged or committed, or when its own
+/// path is taken. Only then is the batch acknowledged. At most <c>Appends:MaxPendingBatches</c> batches and
 /// <c>Appends:MaxPendingBytes</c> bytes of one dataset are being staged at once; further callers wait
 /// (<see cref="AppendGate"/>): that is the back-pressure a slow store exerts on producers.
 /// </summary>
@@ -61,7 +62,12 @@ public sealed class AppendStager
     /// into a table of the given columns (those of the dataset's newest version). Returns once the batch is stored.
     /// </summary>
     /// <param name="bytes">The batch's size as received, counted against <c>Appends:MaxPendingBytes</c>.</param>
-    public async Task<StageResult> StageAsync(string dataset, string producer, long sequence, int rows, long bytes, Func<DatasetSchema, Table> decode, CancellationToken cancellationToken)
+    /// <param name="reorderWindow">
+    /// How far ahead of the next expected sequence a batch may be and still be staged (0 for a gRPC call, which is
+    /// ordered; Appends:BusReorderWindow for the bus, whose competing consumers may take batches out of order). A batch
+    /// staged ahead waits, staged, until the ones before it arrive: commits take only sequences without a hole.
+    /// </param>
+    public async Task<StageResult> StageAsync(string dataset, string producer, long sequence, int rows, long bytes, Func<DatasetSchema, Table> decode, CancellationToken cancellationToken, long reorderWindow = 0)
     {
         Validate(dataset, producer);
         if (sequence is < 1 or > AppendPaths.MaxSequence)
@@ -81,6 +87,7 @@ public sealed class AppendStager
         var gate = _gates.GetOrAdd(dataset, _ => new AppendGate(_options.MaxPendingBatches, _options.MaxPendingBytes));
         using var admitted = await gate.EnterAsync(bytes, cancellationToken).ConfigureAwait(false);
 
+        // known: every sequence up to it is staged or committed (with no hole below it).
         var key = (dataset, producer);
         if (!_known.TryGetValue(key, out var known) || sequence > known + 1)
         {
@@ -90,11 +97,11 @@ public sealed class AppendStager
         if (sequence <= known)
         {
             AppendTelemetry.Batches.Add(1, new KeyValuePair<string, object?>("outcome", "duplicate"));
-            _logger.LogInformation("Append to {Dataset} from {Producer}: batch {Sequence} was already staged or committed (last {Known}); acknowledged as a duplicate",
+            _logger.LogInformation("Append to {Dataset} from {Producer}: batch {Sequence} was already staged or committed (all up to {Known} are); acknowledged as a duplicate",
                 dataset, producer, sequence, known);
             return new StageResult(Duplicate: true, rows);
         }
-        if (sequence > known + 1)
+        if (sequence > known + 1 + reorderWindow)
         {
             AppendTelemetry.Batches.Add(1, new KeyValuePair<string, object?>("outcome", "gap"));
             throw new AppendRejectedException(AppendRejection.Precondition,
@@ -111,7 +118,10 @@ public sealed class AppendStager
         {
             created = await _datasets.Objects.TryCreateAsync(AppendPaths.Staged(dataset, producer, sequence), content, cancellationToken).ConfigureAwait(false);
         }
-        _known.AddOrUpdate(key, sequence, (_, old) => Math.Max(old, sequence));
+        if (sequence == known + 1)
+        {
+            _known.AddOrUpdate(key, sequence, (_, old) => Math.Max(old, sequence));
+        }
         if (!created)
         {
             AppendTelemetry.Batches.Add(1, new KeyValuePair<string, object?>("outcome", "duplicate"));
@@ -127,22 +137,27 @@ public sealed class AppendStager
     }
 
     /// <summary>
-    /// The last sequence of <paramref name="producer"/> that is staged or committed, from storage: the staged batches are
-    /// listed before the committed sequences are read, so a commit (which deletes staged batches) in between is seen.
+    /// The sequence of <paramref name="producer"/> up to which every batch is staged or committed, from storage: the
+    /// committed one, then each next one that is staged. The staged batches are listed before the committed sequences
+    /// are read, so a commit (which deletes staged batches) in between is seen.
     /// </summary>
     private async Task<long> RefreshAsync(string dataset, string producer, CancellationToken cancellationToken)
     {
-        long staged = 0;
+        var staged = new HashSet<long>();
         await foreach (var path in _datasets.Objects.ListAsync(AppendPaths.StagedFolder(dataset, producer), cancellationToken).ConfigureAwait(false))
         {
             if (AppendPaths.TryParseStaged(path, out var p, out var sequence) && p == producer)
             {
-                staged = Math.Max(staged, sequence);
+                staged.Add(sequence);
             }
         }
         var newest = await _datasets.GetAsync(dataset, 0, cancellationToken).ConfigureAwait(false);
         var committed = newest is null ? null : await CommittedSequencesAsync(_datasets, newest, cancellationToken).ConfigureAwait(false);
-        var known = Math.Max(staged, committed?.GetValueOrDefault(producer) ?? 0);
+        var known = committed?.GetValueOrDefault(producer) ?? 0;
+        while (staged.Contains(known + 1))
+        {
+            known++;
+        }
         _known.AddOrUpdate((dataset, producer), known, (_, old) => Math.Max(old, known));
         return _known[(dataset, producer)];
     }
