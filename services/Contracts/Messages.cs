@@ -8,6 +8,31 @@ namespace BigDataAI.Contracts.Ingestion
         long Rows,
         string SourceSha256,
         DateTimeOffset IngestedAt);
+
+    // --- appends (begin) ---
+    /// <summary>
+    /// Rows to append to <paramref name="Dataset"/> (docs/streaming-appends.md), staged exactly once per
+    /// <paramref name="Producer"/> and <paramref name="Sequence"/> (1, 2, 3, ...): a redelivered or resent batch is not
+    /// appended twice. Each row maps column names to JSON values typed by the dataset's newest version: numbers (int64,
+    /// double), true/false, strings (string; ISO 8601 for a timestamp; base64 for binary), arrays of numbers (tensor),
+    /// null or a missing key (a null). The one message that carries rows rather than a reference: the rows are the data
+    /// being delivered, and a batch is bounded by Appends:MaxBatchRows.
+    /// </summary>
+    public sealed record AppendRowsBatch(
+        string Dataset,
+        string Producer,
+        long Sequence,
+        IReadOnlyList<IReadOnlyDictionary<string, System.Text.Json.JsonElement>> Rows);
+
+    /// <summary>A batch of <see cref="AppendRowsBatch"/> was durably staged (or had been: <paramref name="Duplicate"/>).</summary>
+    public sealed record AppendRowsBatchStaged(
+        string Dataset,
+        string Producer,
+        long Sequence,
+        int Rows,
+        bool Duplicate,
+        DateTimeOffset StagedAt);
+    // --- appends (end) ---
 }
 
 namespace BigDataAI.Contracts.Labeling

@@ -265,6 +265,113 @@ public sealed class DatasetStore(IObjectStore store)
         return await ReadShardsAsync(manifest.FormatVersion, info.Shards, info.Rows, manifest.Schema, [], cancellationToken).ConfigureAwait(false);
     }
 
+    // --- appends (begin) ---
+    /// <summary>
+    /// Commits rows appended to <paramref name="parent"/> as version <c>parent.Version + 1</c>, as a Delta Lake append
+    /// does: its manifest lists the parent's shards followed by new ones holding <paramref name="rows"/> (tables of the
+    /// parent's schema, read one at a time; their own row ids are replaced by ids continuing from the parent's row
+    /// count), with the parent's class counts plus the new rows' and <paramref name="sequences"/> as
+    /// <see cref="DatasetManifest.AppendSequences"/>. The new shards are stored first under a folder named by
+    /// <paramref name="shardKey"/>, the manifest last, create-only. Returns null when another version took that number
+    /// first (the parent is no longer the newest): nothing is visible then, and the caller starts again from the newest.
+    /// </summary>
+    public async Task<DatasetManifest?> CommitAppendAsync(DatasetManifest parent, IAsyncEnumerable<Table> rows, string shardKey, DatasetSource source, DatasetLineage lineage,
+        IReadOnlyDictionary<string, long> sequences, int rowsPerShard = DefaultRowsPerShard, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parent);
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerShard, 1);
+        var schema = parent.EffectiveSchema;
+        var folder = DatasetPaths.ShardFolder(parent.Dataset, shardKey.Length >= 16 ? shardKey : shardKey.PadRight(16, '0'));
+        var shards = new List<ShardInfo>();
+        var pending = new List<Table>();
+        var pendingRows = 0;
+        var nextId = parent.Rows;
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < parent.Classes.Length; i++)
+        {
+            counts[parent.Classes[i]] = i < parent.ClassCounts.Length ? parent.ClassCounts[i] : 0;
+        }
+        var unlabeled = parent.UnlabeledRows;
+        await foreach (var part in rows.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (!part.Schema.Equals(schema))
+            {
+                throw new ArgumentException($"Appended rows have other columns than {parent.Dataset} v{parent.Version}.", nameof(rows));
+            }
+            var ids = new long[part.Rows];
+            for (var r = 0; r < ids.Length; r++)
+            {
+                ids[r] = nextId++;
+            }
+            pending.Add(new Table(schema, part.Columns, ids));
+            pendingRows += part.Rows;
+            while (pendingRows >= rowsPerShard)
+            {
+                await FlushAppendShardAsync(rowsPerShard).ConfigureAwait(false);
+            }
+        }
+        if (pendingRows > 0)
+        {
+            await FlushAppendShardAsync(pendingRows).ConfigureAwait(false);
+        }
+        var added = nextId - parent.Rows;
+        if (added == 0)
+        {
+            throw new ArgumentException("An append needs at least one row.", nameof(rows));
+        }
+        var classes = VersionWriter.OrderClasses(counts.Keys, schema.Label?.Type);
+        var manifest = parent with
+        {
+            Version = parent.Version + 1,
+            Rows = parent.Rows + added,
+            Classes = classes,
+            ClassCounts = [.. classes.Select(c => counts[c])],
+            Shards = [.. parent.Shards, .. shards],
+            Source = source,
+            CreatedAt = DateTimeOffset.UtcNow,
+            Schema = schema,
+            UnlabeledRows = unlabeled,
+            Lineage = lineage,
+            AppendSequences = sequences,
+        };
+        return await TryCreateJsonAsync(DatasetPaths.Manifest(parent.Dataset, manifest.Version), manifest, cancellationToken).ConfigureAwait(false) ? manifest : null;
+
+        async Task FlushAppendShardAsync(int take)
+        {
+            var all = Concat(schema, pending);
+            var shard = take == all.Rows ? all : all.Slice(0, take);
+            pending.Clear();
+            pendingRows = all.Rows - take;
+            if (pendingRows > 0)
+            {
+                pending.Add(all.Slice(take, pendingRows));
+            }
+            if (schema.Label is { } label)
+            {
+                var column = shard[label.Name];
+                for (var r = 0; r < shard.Rows; r++)
+                {
+                    if (column.IsNull(r))
+                    {
+                        unlabeled++;
+                    }
+                    else if (!schema.IsRegression)
+                    {
+                        var text = column.Format(r)!;
+                        counts[text] = counts.GetValueOrDefault(text) + 1;
+                    }
+                }
+            }
+            else
+            {
+                unlabeled += shard.Rows;
+            }
+            shards.Add(await WriteShardAsync(shard, sha => $"{folder}part-{shards.Count:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false));
+        }
+    }
+    // --- appends (end) ---
+
     private async Task<int> LatestVersionAsync(string dataset, CancellationToken cancellationToken)
     {
         var latest = 0;

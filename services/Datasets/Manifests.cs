@@ -39,6 +39,14 @@ public sealed record DatasetManifest(
     /// <summary>How the version was made (format 2).</summary>
     public DatasetLineage? Lineage { get; init; }
 
+    // --- appends (begin) ---
+    /// <summary>
+    /// Versions made by streaming appends: per producer, the last sequence number committed into this version or an
+    /// earlier one (docs/streaming-appends.md). Null on other versions.
+    /// </summary>
+    public IReadOnlyDictionary<string, long>? AppendSequences { get; init; }
+    // --- appends (end) ---
+
     /// <summary>Format 1 only: floats per row.</summary>
     public int? FeatureCount { get; init; }
 

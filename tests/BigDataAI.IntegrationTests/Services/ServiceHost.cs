@@ -219,6 +219,10 @@ public sealed class ServiceHost : IAsyncDisposable
     {
         var names = new List<string>();
         var formatter = PlatformEndpointNameFormatter.Instance;
+        if (modules.HasFlag(Modules.Ingestion))
+        {
+            names.Add(formatter.Consumer<global::BigDataAI.Ingestion.Appends.AppendRowsBatchConsumer>());
+        }
         if (modules.HasFlag(Modules.Labeling))
         {
             names.Add(formatter.Consumer<global::BigDataAI.Labeling.IntegrationEvents.EventHandling.DatasetIngestedConsumer>());

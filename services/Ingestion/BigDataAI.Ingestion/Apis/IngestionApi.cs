@@ -15,7 +15,7 @@ namespace BigDataAI.Ingestion.Apis;
 /// gRPC face of ingestion. Uploaded files are buffered to local temporary files (never in storage) and
 /// deleted whatever the outcome; a dataset version becomes visible only after it is completely committed.
 /// </summary>
-internal sealed class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
+internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
     : IngestionService.IngestionServiceBase
 {
     public override async Task<UploadReply> Upload(IAsyncStreamReader<UploadRequest> requestStream, ServerCallContext context)

@@ -1,6 +1,7 @@
 using BigDataAI.Datasets;
 using BigDataAI.Hosting;
 using BigDataAI.Ingestion.Apis;
+using BigDataAI.Ingestion.Appends;
 using BigDataAI.Ingestion.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace BigDataAI.Ingestion;
 
-/// <summary>The ingestion module: uploads and imports over gRPC (IngestionService).</summary>
+/// <summary>The ingestion module: uploads and imports over gRPC (IngestionService), and streaming appends (gRPC and the bus).</summary>
 public sealed class IngestionModule : ServiceModule
 {
     public override string Name => "ingestion";
@@ -24,7 +25,14 @@ public sealed class IngestionModule : ServiceModule
             .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
             .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
+        // --- appends (begin) ---
+        builder.AddAppends();
+        // --- appends (end) ---
     }
+
+    // --- appends (begin) ---
+    public override void AddConsumers(MassTransit.IBusRegistrationConfigurator bus) => bus.AddAppendConsumers();
+    // --- appends (end) ---
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)
     {
