@@ -26,7 +26,18 @@ public static class PerceptualHash
     public static int Distance(ulong a, ulong b) => BitOperations.PopCount(a ^ b);
 
     /// <summary>The dHash of an encoded image, or null when SkiaSharp cannot decode the bytes.</summary>
-    public static ulong? OfEncoded(ReadOnlySpan<byte> encoded)
+    public static ulong? OfEncoded(ReadOnlySpan<byte> encoded) =>
+        DecodeGray(encoded) is { } image ? OfGray(image.Gray, image.Width, image.Height) : null;
+
+    /// <summary>The dHash of one image tensor of <paramref name="shape"/> (see the remarks for the layouts read).</summary>
+    public static ulong OfTensor(ReadOnlySpan<float> values, IReadOnlyList<int> shape)
+    {
+        var image = TensorGray(values, shape);
+        return OfGray(image.Gray, image.Width, image.Height);
+    }
+
+    /// <summary>An encoded image as a gray plane of 0-255 values, (R + G + B) / 3; null when SkiaSharp cannot decode it.</summary>
+    public static (float[] Gray, int Width, int Height)? DecodeGray(ReadOnlySpan<byte> encoded)
     {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data);
@@ -47,32 +58,34 @@ public static class PerceptualHash
         {
             gray[i] = (bytes[4 * i] + bytes[4 * i + 1] + bytes[4 * i + 2]) / 3f;
         }
-        return OfGray(gray, info.Width, info.Height);
+        return (gray, info.Width, info.Height);
     }
 
-    /// <summary>The dHash of one image tensor of <paramref name="shape"/> (see the remarks for the layouts read).</summary>
-    public static ulong OfTensor(ReadOnlySpan<float> values, IReadOnlyList<int> shape)
+    /// <summary>One image tensor as a gray plane (the mean of its first three channels), in the tensor's own value range.</summary>
+    public static (float[] Gray, int Width, int Height) TensorGray(ReadOnlySpan<float> values, IReadOnlyList<int> shape)
     {
         var (height, width, channels, channelsFirst) = Layout(shape);
         if (values.Length != height * width * channels)
         {
             throw new ArgumentException($"{values.Length} values for an image of shape [{string.Join(", ", shape)}].", nameof(values));
         }
+        var gray = new float[width * height];
         if (channels == 1)
         {
-            return OfGray(values, width, height);
+            values.CopyTo(gray);
+            return (gray, width, height);
         }
-        var gray = new float[width * height];
+        var used = Math.Min(channels, 3);
         for (var p = 0; p < gray.Length; p++)
         {
             float sum = 0;
-            for (var c = 0; c < Math.Min(channels, 3); c++)
+            for (var c = 0; c < used; c++)
             {
                 sum += channelsFirst ? values[c * gray.Length + p] : values[p * channels + c];
             }
-            gray[p] = sum / Math.Min(channels, 3);
+            gray[p] = sum / used;
         }
-        return OfGray(gray, width, height);
+        return (gray, width, height);
     }
 
     /// <summary>Whether a tensor of <paramref name="shape"/> can be read as an image (see the remarks).</summary>

@@ -24,6 +24,9 @@ public sealed class IngestionModule : ServiceModule
             .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
             .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
+        // Data quality: cleaning into derived versions and drift between versions (DataQualityApi.Cleaning.cs).
+        builder.Services.AddSingleton<Quality.DatasetCleaner>();
+        builder.Services.AddSingleton<Quality.DriftAnalyzer>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)
