@@ -306,7 +306,7 @@ internal sealed class MissingValuesStep(int index, ColumnSchema column, string a
         return rows;
     }
 
-    private object Typed(double value) => column.Type == ColumnType.Int64 ? (long)Math.Round(value, MidpointRounding.AwayFromZero) : value;
+    private object Typed(double value) => column.Type == ColumnType.Int64 ? (long)Math.Round(value, MidpointRounding.AwayFromZero) : (object)value;
 }
 
 /// <summary>Clips one numeric column to quantile or IQR bounds of the step's input (a seeded sample of its values).</summary>
