@@ -182,6 +182,11 @@ root.Subcommands.Add(trials);
 root.Subcommands.Add(workers);
 root.Subcommands.Add(predict);
 root.Subcommands.Add(bench);
+// Data quality: clean (derived versions) and drift (QualityCommands.cs).
+foreach (var command in QualityCommands.Create(dataset, version, r => Channel(r.GetValue(ingestionUrl) ?? r.GetValue(server)!), Run, server, ingestionUrl))
+{
+    root.Subcommands.Add(command);
+}
 return await root.Parse(args).InvokeAsync();
 
 static IReadOnlyList<ColumnOverride> ColumnOverrides(IEnumerable<string> specs) => [.. specs.Select(spec =>

@@ -141,4 +141,11 @@ public sealed record DatasetSchema(IReadOnlyList<ColumnSchema> Columns)
 /// <param name="SourceFiles">The files the step read (upload roles, archive entries or storage paths).</param>
 /// <param name="ParentVersion">The version this one was derived from, or null for an upload.</param>
 /// <param name="Recipe">How the step was asked to run, as the step's own JSON (e.g. an augmentation's operations and seed), or null.</param>
-public sealed record DatasetLineage(string Step, IReadOnlyList<string> SourceFiles, int? ParentVersion = null, string? Recipe = null);
+public sealed record DatasetLineage(string Step, IReadOnlyList<string> SourceFiles, int? ParentVersion = null, string? Recipe = null)
+{
+    /// <summary>A recipe of several steps (cleaning): what each step did, in order; null for other steps.</summary>
+    public IReadOnlyList<LineageStepCounts>? StepCounts { get; init; }
+}
+
+/// <summary>What one step of a recipe did: rows it read, rows it dropped, cells it changed, what it found (by kind).</summary>
+public sealed record LineageStepCounts(string Step, long RowsIn, long RowsDropped, long CellsChanged, IReadOnlyDictionary<string, long>? Found = null, IReadOnlyList<double>? Bounds = null);

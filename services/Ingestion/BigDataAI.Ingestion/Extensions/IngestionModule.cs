@@ -28,6 +28,9 @@ public sealed class IngestionModule : ServiceModule
         // --- appends (begin) ---
         builder.AddAppends();
         // --- appends (end) ---
+        // Data quality: cleaning into derived versions and drift between versions (DataQualityApi.Cleaning.cs).
+        builder.Services.AddSingleton<Quality.DatasetCleaner>();
+        builder.Services.AddSingleton<Quality.DriftAnalyzer>();
     }
 
     // --- appends (begin) ---
