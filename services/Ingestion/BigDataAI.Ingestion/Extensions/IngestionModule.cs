@@ -24,6 +24,8 @@ public sealed class IngestionModule : ServiceModule
             .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
             .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
+        // validation (ingest): each dataset's expectations, checked on every new version
+        builder.Services.TryAddSingleton(sp => new Datasets.Expectations.ExpectationStore(sp.GetRequiredService<Storage.IObjectStore>()));
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)

@@ -21,8 +21,11 @@ internal sealed class TableRules
     /// <param name="labelRequired">Whether a file without <paramref name="labelColumn"/> is refused rather than stored unlabeled.</param>
     /// <param name="hints">The upload's overrides, at most one per column.</param>
     /// <param name="lineNumbered">Rows are line numbers (JSON Lines), and messages say "line".</param>
-    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false)
+    /// <param name="expectedTypes">Types the dataset's expectations declare, used for a column present in the file that no hint types.</param>
+    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false,
+        IReadOnlyDictionary<string, ColumnType>? expectedTypes = null)
     {
+        ExpectedTypes = expectedTypes ?? new Dictionary<string, ColumnType>();
         ArgumentNullException.ThrowIfNull(fileName);
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
         FileName = fileName;
@@ -47,6 +50,21 @@ internal sealed class TableRules
         $"{noun} '{DatasetSchema.RowColumn}' is reserved for the row index the platform stores; rename the {(noun == "key" ? "key" : "column")}";
 
     public ColumnHint? HintFor(string name) => _hints.GetValueOrDefault(name);
+
+    /// <summary>Types the dataset's expectations declare per column.</summary>
+    public IReadOnlyDictionary<string, ColumnType> ExpectedTypes { get; }
+
+    /// <summary>The type a column must have before any cell is read: the hint's, else the expectations', else null (inferred).</summary>
+    public ColumnType? DeclaredType(string name) => HintFor(name)?.Type ?? (ExpectedTypes.TryGetValue(name, out var t) ? t : null);
+
+    /// <summary>The reason code and message for a cell that does not fit its column's <paramref name="type"/>.</summary>
+    public (string Reason, string Message) Misfit(string name, ColumnType type, ReadOnlySpan<byte> cell)
+    {
+        var by = HintFor(name)?.Type is not null ? " (the type the upload declared for this column)"
+            : ExpectedTypes.ContainsKey(name) ? " (the type the dataset's expectations declare for this column)" : "";
+        return (by.Contains("expectations", StringComparison.Ordinal) ? "expectation_type" : "type_mismatch",
+            $"'{TextCells.Shorten(Encoding.UTF8.GetString(cell))}' is not {TextCells.Article(type)} {type.ToString().ToLowerInvariant()}{by}");
+    }
 
     /// <summary>The override's role, else label for the label column, else feature.</summary>
     public ColumnRole RoleOf(string name) => HintFor(name)?.Role ?? (name == LabelColumn ? ColumnRole.Label : ColumnRole.Feature);

@@ -100,6 +100,21 @@ internal static partial class TextCells
         return true;
     }
 
+    /// <summary>Whether the cell's text is of <paramref name="type"/> (as <see cref="TrySet"/> would read it), without storing it.</summary>
+    public static bool Fits(ColumnType type, ReadOnlySpan<byte> cell)
+    {
+        var v = cell.Trim((byte)' ');
+        return type switch
+        {
+            ColumnType.Int64 => IsInt64(v),
+            ColumnType.Double => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d),
+            ColumnType.Bool => IsBool(v, out _),
+            ColumnType.Timestamp => TryTimestamp(v, out _),
+            ColumnType.String => true,
+            _ => false,
+        };
+    }
+
     /// <summary>Sets row <paramref name="row"/> of <paramref name="column"/> from the cell's text; false when the text is not of the column's type.</summary>
     public static bool TrySet(Column column, int row, ReadOnlySpan<byte> cell)
     {
@@ -147,3 +162,78 @@ internal static partial class TextCells
 
     public static string Article(ColumnType type) => type is ColumnType.Int64 ? "an" : "a";
 }
+
+/// <summary>
+/// What the first pass keeps of a text column to choose its type: how many non-null cells fit int64, double, bool and
+/// timestamp (never the cells themselves).
+/// </summary>
+internal struct TypeVotes
+{
+    public long Values;
+    public long Nulls;
+    public long Ints;
+    public long Doubles;
+    public long Bools;
+    public long Times;
+
+    public void Add(ReadOnlySpan<byte> cell)
+    {
+        Values++;
+        var v = cell.Trim((byte)' ');
+        if (TextCells.IsInt64(v))
+        {
+            Ints++;
+            Doubles++;
+            return; // an integer is never true/false or a date
+        }
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
+        {
+            Doubles++;
+            return;
+        }
+        if (TextCells.IsBool(v, out _))
+        {
+            Bools++;
+            return;
+        }
+        if (TextCells.TryTimestamp(v, out _))
+        {
+            Times++;
+        }
+    }
+
+    /// <summary>
+    /// The first type that fits every value: int64, double, bool, timestamp, else string (also for no values). When up
+    /// to <paramref name="allowedMisfits"/> values may be bad rows (quarantine), a type that fits more than half the
+    /// values and misses at most that many is chosen instead of string: a numeric column with a few "abc" stays numeric.
+    /// </summary>
+    public readonly ColumnType Choose(long allowedMisfits)
+    {
+        if (Values == 0)
+        {
+            return ColumnType.String;
+        }
+        if (Ints == Values) return ColumnType.Int64;
+        if (Doubles == Values) return ColumnType.Double;
+        if (Bools == Values) return ColumnType.Bool;
+        if (Times == Values) return ColumnType.Timestamp;
+        if (allowedMisfits > 0)
+        {
+            (ColumnType Type, long Fits)[] candidates = [(ColumnType.Int64, Ints), (ColumnType.Double, Doubles), (ColumnType.Bool, Bools), (ColumnType.Timestamp, Times)];
+            var best = candidates[0];
+            foreach (var candidate in candidates)
+            {
+                if (candidate.Fits > best.Fits)
+                {
+                    best = candidate;
+                }
+            }
+            if (best.Fits * 2 > Values && Values - best.Fits <= allowedMisfits)
+            {
+                return best.Type;
+            }
+        }
+        return ColumnType.String;
+    }
+}
+
