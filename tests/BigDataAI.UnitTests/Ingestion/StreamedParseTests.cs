@@ -43,6 +43,9 @@ public sealed class StreamedParseTests
         Assert.All(chunks, c => Assert.True(c.Rows.Rows <= chunkRows));
         Assert.Equal((7 + chunkRows - 1) / chunkRows, chunks.Count);
         AssertSame(whole, DatasetStore.Concat(table.Schema, [.. chunks.Select(c => c.Rows)]));
+        // Reusing the arrays gives the same rows, as long as each chunk is used before the next is read.
+        var copies = table.Read(chunkRows, bad, reuse: true).Select(c => c.Rows.Slice(0, c.Rows.Rows)).ToList();
+        AssertSame(whole, DatasetStore.Concat(table.Schema, copies));
         Assert.Equal([2L, 3, 4, 5, 6, 7, 8], chunks.SelectMany(c => c.SourceRows)); // a blank line is skipped; a quoted line break is one row
         Assert.Equal(
             [("id", ColumnType.Int64, false), ("height", ColumnType.Double, true), ("member", ColumnType.Bool, false), ("seen", ColumnType.Timestamp, false),
@@ -62,6 +65,8 @@ public sealed class StreamedParseTests
         var chunks = table.Read(chunkRows, []).ToList();
 
         AssertSame(whole, DatasetStore.Concat(table.Schema, [.. chunks.Select(c => c.Rows)]));
+        var copies = table.Read(chunkRows, [], reuse: true).Select(c => c.Rows.Slice(0, c.Rows.Rows)).ToList();
+        AssertSame(whole, DatasetStore.Concat(table.Schema, copies));
         Assert.Equal([1L, 3, 4, 5, 6], chunks.SelectMany(c => c.SourceRows)); // line numbers, the blank line counted
         Assert.Equal(
             [("id", "int64", false), ("address.city", "string", true), ("address.zip", "string", true), ("v", "tensor[2]", false),

@@ -216,6 +216,7 @@ public static class JsonLinesParser
                 _firstGoodLine = number;
             }
             _objects.Clear();
+            chunk?.BeginRow();
             var reader = new Utf8JsonReader(line, Options);
             try
             {
@@ -567,13 +568,13 @@ public static class JsonLinesParser
         }
 
         /// <summary>The second pass: every line again, good rows into chunks, bad ones into <paramref name="bad"/>.</summary>
-        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, long rows, Func<Stream> open, int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken)
+        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, long rows, Func<Stream> open, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
         {
             _row = -1;
             _good = -1;
             using var input = ParserInput.Open(open(), fileName);
             var lines = new LineReader(input, fileName);
-            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, rows)));
+            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, rows)), reuse);
             while (true)
             {
                 if (!NextLine(lines, out var line, out var offset))
@@ -631,8 +632,8 @@ public static class JsonLinesParser
 
     private sealed class JsonTable(DatasetSchema schema, long rows, Reading reading, Func<Stream> open) : StreamedTable(schema, rows)
     {
-        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default) =>
-            reading.SecondPass(Schema, SourceRows, open, chunkRows, bad, cancellationToken);
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false) =>
+            reading.SecondPass(Schema, SourceRows, open, chunkRows, bad, reuse, cancellationToken);
     }
 
     /// <summary>Splits the decompressed data into lines (without their \n or \r\n), counting them and their byte offsets.</summary>

@@ -35,7 +35,12 @@ public abstract class StreamedTable(DatasetSchema schema, long sourceRows)
     /// <paramref name="bad"/> in quarantine mode; the caller drains it after each chunk. In strict mode a bad row is a
     /// <see cref="DataFormatException"/>.
     /// </summary>
-    public abstract IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default);
+    /// <remarks>
+    /// With <paramref name="reuse"/> a chunk's arrays are filled again for the next chunk: the caller must be done with a
+    /// chunk (e.g. have stored it) before it asks for the next. That keeps the allocations, and so the peak memory, of a
+    /// large file to those of one chunk.
+    /// </remarks>
+    public abstract IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false);
 
     /// <summary>Every row in one table (strict: there are no bad rows), for callers that want the whole table.</summary>
     public Table ReadAll(CancellationToken cancellationToken = default)
@@ -52,7 +57,7 @@ public abstract class StreamedTable(DatasetSchema schema, long sourceRows)
     {
         private Table? _table = table;
 
-        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default)
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false)
         {
             var all = _table ?? throw new InvalidOperationException("An in-memory table is read once.");
             _table = null; // let it go as the slices are stored
@@ -101,16 +106,44 @@ internal sealed class ChunkBuilder
     private long[] _rowIds;
     private long[] _sourceRows;
 
-    public ChunkBuilder(DatasetSchema schema, int capacity)
+    private readonly bool _reuse;
+
+    /// <param name="reuse">Fill the same arrays again after a full chunk is taken (its reader must be done with it).</param>
+    public ChunkBuilder(DatasetSchema schema, int capacity, bool reuse = false)
     {
         _schema = schema;
         _capacity = Math.Max(1, capacity);
+        _reuse = reuse;
         (_columns, _rowIds, _sourceRows) = Allocate();
     }
 
+    private bool _cleared = true;
+
     public int Count { get; private set; }
     public bool IsFull => Count == _capacity;
-    public Column this[int column] => _columns[column];
+
+    /// <summary>A column of the chunk being filled (cleared first when its arrays were handed out and are reused).</summary>
+    public Column this[int column]
+    {
+        get
+        {
+            BeginRow();
+            return _columns[column];
+        }
+    }
+
+    /// <summary>Called before a row is filled: arrays handed out in the last chunk and reused are cleared first.</summary>
+    public void BeginRow()
+    {
+        if (!_cleared)
+        {
+            foreach (var c in _columns)
+            {
+                Array.Clear(c.Values);
+            }
+            _cleared = true;
+        }
+    }
 
     private (Column[], long[], long[]) Allocate() =>
         ([.. _schema.Columns.Select(c => Column.Allocate(c, _capacity))], new long[_capacity], new long[_capacity]);
@@ -144,7 +177,13 @@ internal sealed class ChunkBuilder
     {
         Column[] columns;
         long[] ids, sources;
-        if (Count == _capacity)
+        if (Count == _capacity && _reuse)
+        {
+            // The table wraps the arrays; the next row clears its own cells before it is filled (see Clear).
+            (columns, ids, sources) = (_columns, (long[])_rowIds.Clone(), (long[])_sourceRows.Clone());
+            _cleared = false;
+        }
+        else if (Count == _capacity)
         {
             (columns, ids, sources) = (_columns, _rowIds, _sourceRows);
             (_columns, _rowIds, _sourceRows) = Allocate();

@@ -210,13 +210,13 @@ public static class TableParser
         }
 
         /// <summary>The second pass: good rows converted into chunks, bad ones (quarantine mode) into <paramref name="bad"/>.</summary>
-        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken)
+        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
         {
             using var input = ParserInput.Open(open(), rules.FileName);
             using var stream = new ParserInputStream(input);
             using var reader = CsvReader.Create(stream, Options(separator), leaveOpen: true);
             reader.Read(); // the header, checked in the first pass
-            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, _rows)));
+            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, _rows)), reuse);
             long row = 1;
             while (reader.Read())
             {
@@ -243,6 +243,7 @@ public static class TableParser
         /// <summary>Converts the record into the chunk's next row; a cell that does not fit its column's type is returned as a bad row (quarantine) or thrown (strict).</summary>
         private QuarantinedRow? Convert(CsvReader reader, ChunkBuilder chunk, long row)
         {
+            chunk.BeginRow();
             var at = chunk.Count;
             for (var c = 0; c < _header.Length; c++)
             {
@@ -270,8 +271,8 @@ public static class TableParser
 
     private sealed class CsvTable(DatasetSchema schema, long rows, CsvReading reading) : StreamedTable(schema, rows)
     {
-        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default) =>
-            reading.SecondPass(Schema, chunkRows, bad, cancellationToken);
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false) =>
+            reading.SecondPass(Schema, chunkRows, bad, reuse, cancellationToken);
     }
 
     private static string[] ReadHeader(CsvReader reader, TableRules rules)

@@ -148,7 +148,8 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
         var lineNumbered = upload.Format == UploadFormat.Jsonl;
         try
         {
-            foreach (var chunk in table.Read(rowsPerShard, bad, cancellationToken))
+            // Each chunk is stored (the writer flushes a full shard inside AppendAsync) before the next reuses its arrays.
+            foreach (var chunk in table.Read(rowsPerShard, bad, cancellationToken, reuse: true))
             {
                 var rows = chunk.Rows;
                 if (checker.Check(rows) is { Count: > 0 } violations)
