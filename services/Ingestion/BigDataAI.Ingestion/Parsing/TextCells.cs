@@ -38,31 +38,6 @@ internal static partial class TextCells
         return false;
     }
 
-    /// <summary>The first type that fits every non-null cell: int64, double, bool, timestamp, else string (also for no values).</summary>
-    public static ColumnType Infer(CellBuffer values)
-    {
-        bool ints = true, doubles = true, bools = true, times = true;
-        var any = false;
-        for (var r = 0; r < values.Count; r++)
-        {
-            if (values.IsNull(r))
-            {
-                continue;
-            }
-            any = true;
-            var v = values.Get(r).Trim((byte)' ');
-            ints = ints && IsInt64(v);
-            doubles = doubles && (ints || double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d));
-            bools = bools && IsBool(v, out _);
-            times = times && TryTimestamp(v, out _);
-            if (!ints && !doubles && !bools && !times)
-            {
-                return ColumnType.String;
-            }
-        }
-        return !any ? ColumnType.String : ints ? ColumnType.Int64 : doubles ? ColumnType.Double : bools ? ColumnType.Bool : times ? ColumnType.Timestamp : ColumnType.String;
-    }
-
     /// <summary>Whether the text is a culture-invariant integer (an optional sign and digits) that fits an int64.</summary>
     public static bool IsInt64(ReadOnlySpan<byte> v) => long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
 

@@ -85,7 +85,10 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
 
         var started = Stopwatch.GetTimestamp();
         var expectations = await expectationStore.GetAsync(upload.Dataset, cancellationToken).ConfigureAwait(false);
-        var previous = await datasets.GetAsync(upload.Dataset, 0, cancellationToken).ConfigureAwait(false);
+        // The schema rule compares with the latest uploaded version: versions labeling derives (with label columns of
+        // its own, e.g. _label_source) are not what the next upload has to match.
+        var previous = (await datasets.ListAsync(upload.Dataset, cancellationToken).ConfigureAwait(false))
+            .LastOrDefault(m => m.Lineage is null || m.Lineage.Step == "ingest");
         var streams = new List<Stream>();
         try
         {
