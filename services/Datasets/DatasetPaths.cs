@@ -10,6 +10,8 @@ namespace BigDataAI.Datasets;
 /// datasets/{name}/v{version:000000}/labeled/manifest.json  labeled, split version (written last, create-only)
 /// datasets/{name}/v{version:000000}/labeled/train-00000-{shard sha256[..16]}.parquet
 /// datasets/{name}/v{version:000000}/labeled/derived/{step}/manifest.json   columns derived from the labeled splits
+/// datasets/{name}/data/{sha256[..16]}/quarantine-00000-{shard sha256[..16]}.parquet   rows an upload quarantined
+/// datasets/{name}/expectations.json                         what every new version must hold (replaced whole)
 /// </code>
 /// Shard folders are keyed by the upload's hash and shard names end in the shard's own hash, so a path always
 /// holds the same bytes: a lost race or a repeated commit rewrites identical content or writes beside it.
@@ -39,6 +41,8 @@ public static partial class DatasetPaths
     public static string LabeledShardPrefix(string dataset, int version, string split) => VersionFolder(dataset, version) + $"labeled/{split}-";
     public static string DerivedManifest(string dataset, int version, string name) => VersionFolder(dataset, version) + $"labeled/derived/{name}/manifest.json";
     public static string DerivedShardPrefix(string dataset, int version, string name, string split) => VersionFolder(dataset, version) + $"labeled/derived/{name}/{split}-";
+    /// <summary>The dataset's expectations (validation, ingest), checked on every new version.</summary>
+    public static string Expectations(string dataset) => $"{Root}{dataset}/expectations.json";
 
     /// <summary>Parses a raw manifest path into its dataset name and version.</summary>
     public static bool TryParseManifest(string path, out string dataset, out int version)

@@ -44,6 +44,39 @@ public sealed class DatasetStore(IObjectStore store)
         return new VersionWriter(this, dataset, schema, DatasetPaths.ShardFolder(dataset, shardKey.Length >= 16 ? shardKey : shardKey.PadRight(16, '0')), rowsPerShard);
     }
 
+    // --- quarantine (ingest) ---
+    /// <summary>
+    /// Starts collecting a new version's quarantined rows; their shards go beside the version's own (the same
+    /// <paramref name="shardKey"/>), named quarantine-00000-{sha256[..16]}.parquet.
+    /// </summary>
+    public QuarantineWriter BeginQuarantine(string dataset, string shardKey, int rowsPerShard = DefaultRowsPerShard)
+    {
+        DatasetPaths.EnsureValidName(dataset);
+        ArgumentException.ThrowIfNullOrEmpty(shardKey);
+        return new QuarantineWriter(this, DatasetPaths.ShardFolder(dataset, shardKey.Length >= 16 ? shardKey : shardKey.PadRight(16, '0')) + "quarantine-", rowsPerShard);
+    }
+
+    /// <summary>A version's quarantined rows (<see cref="QuarantineShards.Schema"/>) shard by shard, each checked against its SHA-256; nothing when it has none.</summary>
+    public async IAsyncEnumerable<Table> StreamQuarantineAsync(DatasetManifest manifest, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var shard in manifest.Quarantine?.Shards ?? [])
+        {
+            yield return await ReadShardsAsync(FormatVersion, [shard], shard.Rows, QuarantineShards.Schema, [], cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>All of a version's quarantined rows, in source order.</summary>
+    public async Task<IReadOnlyList<QuarantinedRow>> ReadQuarantineAsync(DatasetManifest manifest, CancellationToken cancellationToken = default)
+    {
+        var rows = new List<QuarantinedRow>();
+        await foreach (var shard in StreamQuarantineAsync(manifest, cancellationToken).ConfigureAwait(false))
+        {
+            rows.AddRange(QuarantineShards.FromTable(shard));
+        }
+        return rows;
+    }
+    // --- quarantine (ingest) end ---
+
     /// <summary>Writes the manifest <paramref name="manifestOf"/>(version) at the next free version number, create-only.</summary>
     internal async Task<DatasetManifest> CommitManifestAsync(string dataset, Func<int, DatasetManifest> manifestOf, CancellationToken cancellationToken)
     {

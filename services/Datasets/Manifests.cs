@@ -59,6 +59,11 @@ public sealed record DatasetManifest(
     /// <summary>The schema of the stored rows, whatever the format.</summary>
     [JsonIgnore]
     public DatasetSchema EffectiveSchema => Schema ?? LegacySchema.Of(FeatureShape ?? [FeatureCount ?? 1]);
+
+    // --- validation (ingest) ---
+    /// <summary>The rows an upload in quarantine mode could not store (null when none): read with DatasetStore.ReadQuarantineAsync.</summary>
+    public QuarantineInfo? Quarantine { get; init; }
+    // --- validation (ingest) end ---
 }
 
 /// <summary>The schema a format-1 version is read with: one tensor column <c>features</c> and the label's class names.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using BigDataAI.Datasets;
+using BigDataAI.Datasets.Expectations;
 using BigDataAI.Hosting;
 using BigDataAI.Ingestion.Parsing;
 using BigDataAI.Ingestion.Services;
@@ -15,7 +16,7 @@ namespace BigDataAI.Ingestion.Apis;
 /// gRPC face of ingestion. Uploaded files are buffered to local temporary files (never in storage) and
 /// deleted whatever the outcome; a dataset version becomes visible only after it is completely committed.
 /// </summary>
-internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
+internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStore datasets, ExpectationStore expectations, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<IngestionApi> logger)
     : IngestionService.IngestionServiceBase
 {
     public override async Task<UploadReply> Upload(IAsyncStreamReader<UploadRequest> requestStream, ServerCallContext context)
@@ -32,6 +33,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         var header = requestStream.Current.Header;
         var format = ValidateHeader(header);
         var hints = ParseHints(header);
+        var policy = ParsePolicy(header);
         // Before the files arrive: an upload that could not be announced is refused at once (UNAVAILABLE), not after
         // its bytes were sent or by blocking until the broker is back.
         publisher.EnsureConnected();
@@ -75,7 +77,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                 }
             }
 
-            return await IngestAsync(header, format, hints, files, ct).ConfigureAwait(false);
+            return await IngestAsync(header, format, hints, policy, files, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -93,6 +95,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         var header = request.Header ?? throw Invalid("Field 'header' is missing: say the dataset, format and files as for Upload.");
         var format = ValidateHeader(header);
         var hints = ParseHints(header);
+        var policy = ParsePolicy(header);
         var wanted = DatasetIngestor.RolesOf(format);
         var sources = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var file in request.Files)
@@ -142,7 +145,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                 }
             }
             IngestionTelemetry.Bytes.Add(total);
-            return await IngestAsync(header, format, hints, files, ct).ConfigureAwait(false);
+            return await IngestAsync(header, format, hints, policy, files, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -248,7 +251,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
     }
 
     /// <summary>Parses, commits and announces received files (the end of Upload and ImportDataset alike).</summary>
-    private async Task<UploadReply> IngestAsync(UploadHeader header, UploadFormat format, IReadOnlyList<ColumnHint> hints, Dictionary<string, UploadBuffer> files, CancellationToken ct)
+    private async Task<UploadReply> IngestAsync(UploadHeader header, UploadFormat format, IReadOnlyList<ColumnHint> hints, RowPolicy policy, Dictionary<string, UploadBuffer> files, CancellationToken ct)
     {
         try
         {
@@ -257,13 +260,33 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                 files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
                 labelColumn,
                 string.IsNullOrWhiteSpace(header.Source) ? null : header.Source,
-                CombinedSha256(format, labelColumn, hints, files))
+                CombinedSha256(format, labelColumn, hints, policy, files))
             {
                 Hints = hints,
                 LabelNamed = !string.IsNullOrEmpty(header.LabelColumn),
+                Policy = policy,
+                AllowSchemaChange = header.AllowSchemaChange,
             };
             var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
-            return new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
+            var reply = new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
+            if (result.Manifest.Quarantine is { } quarantine)
+            {
+                reply.QuarantinedRows = quarantine.Rows;
+                reply.QuarantineReasons.Add(quarantine.Reasons.ToDictionary());
+            }
+            return reply;
+        }
+        catch (SchemaChangeException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+        catch (QuarantineLimitException e)
+        {
+            logger.LogWarning("Rejected upload to {Dataset}: {Reason}", header.Dataset, e.Message);
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+            throw Invalid(e.Message);
         }
         catch (DataFormatException e)
         {
@@ -315,6 +338,112 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         return hints;
     }
 
+    // --- validation and expectations (ingest) ---
+    /// <summary>The header's validation mode and bad-row limit, checked.</summary>
+    private static RowPolicy ParsePolicy(UploadHeader header)
+    {
+        switch (header.Validation)
+        {
+            case ValidationMode.Unspecified or ValidationMode.Strict:
+                if (header.HasMaxBadFraction)
+                {
+                    throw Invalid("Header field 'max_bad_fraction' applies to validation VALIDATION_MODE_QUARANTINE only; strict mode refuses the first bad row.");
+                }
+                return RowPolicy.Strict;
+            case ValidationMode.Quarantine:
+                var fraction = header.HasMaxBadFraction ? header.MaxBadFraction : DefaultMaxBadFraction;
+                if (!(fraction >= 0 && fraction <= 1))
+                {
+                    throw Invalid($"Header field 'max_bad_fraction': {fraction.ToString("R", CultureInfo.InvariantCulture)} is outside 0-1; it is the largest share of bad rows (bad / all) with which the version is still created.");
+                }
+                return new RowPolicy(true, fraction);
+            default:
+                throw Invalid($"Header field 'validation': {header.Validation} is not a validation mode (use VALIDATION_MODE_STRICT or VALIDATION_MODE_QUARANTINE).");
+        }
+    }
+
+    /// <summary>max_bad_fraction when a quarantine upload does not say.</summary>
+    public const double DefaultMaxBadFraction = 0.05;
+
+    public override async Task<ExpectationsReply> SetExpectations(SetExpectationsRequest request, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        if (!DatasetPaths.IsValidName(request.Dataset))
+        {
+            throw Invalid($"Field 'dataset': '{request.Dataset}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
+        }
+        var columns = new List<Datasets.Expectations.ColumnExpectation>();
+        for (var i = 0; i < request.Columns.Count; i++)
+        {
+            var c = request.Columns[i];
+            ColumnType? type = null;
+            if (!string.IsNullOrEmpty(c.Type))
+            {
+                type = Enum.TryParse<ColumnType>(c.Type, ignoreCase: true, out var t) && !char.IsDigit(c.Type[0]) && t is ColumnType.Int64 or ColumnType.Double or ColumnType.Bool or ColumnType.String or ColumnType.Timestamp ? t
+                    : throw Invalid($"Field 'columns[{i}].type': '{c.Type}' is not a type a column may be expected to have; use one of int64, double, bool, string, timestamp.");
+            }
+            columns.Add(new Datasets.Expectations.ColumnExpectation(c.Column)
+            {
+                Type = type,
+                Min = c.HasMin ? c.Min : null,
+                Max = c.HasMax ? c.Max : null,
+                AllowedValues = c.AllowedValues.Count > 0 ? [.. c.AllowedValues] : null,
+                NotNull = c.NotNull,
+                Unique = c.Unique,
+            });
+        }
+        var declared = new DatasetExpectations(columns) { UpdatedAt = DateTimeOffset.UtcNow };
+        var latest = await datasets.GetAsync(request.Dataset, 0, ct).ConfigureAwait(false);
+        if (declared.Problems(latest?.EffectiveSchema) is { Count: > 0 } problems)
+        {
+            throw Invalid($"Field 'columns': {string.Join("; ", problems)}.");
+        }
+        await expectations.PutAsync(request.Dataset, declared, ct).ConfigureAwait(false);
+        logger.LogInformation("Expectations of {Dataset} set: {Columns} columns (latest version {Version})", request.Dataset, columns.Count, latest?.Version ?? 0);
+        return ToReply(request.Dataset, declared);
+    }
+
+    public override async Task<ExpectationsReply> GetExpectations(GetExpectationsRequest request, ServerCallContext context)
+    {
+        if (!DatasetPaths.IsValidName(request.Dataset))
+        {
+            throw Invalid($"Field 'dataset': '{request.Dataset}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
+        }
+        return ToReply(request.Dataset, await expectations.GetAsync(request.Dataset, context.CancellationToken).ConfigureAwait(false));
+    }
+
+    private static ExpectationsReply ToReply(string dataset, DatasetExpectations declared)
+    {
+        var reply = new ExpectationsReply
+        {
+            Dataset = dataset,
+            Path = DatasetPaths.Expectations(dataset),
+            UpdatedAt = declared.UpdatedAt?.ToString("O", CultureInfo.InvariantCulture) ?? "",
+        };
+        foreach (var e in declared.Columns)
+        {
+            var c = new Protos.Ingestion.V1.ColumnExpectation
+            {
+                Column = e.Column,
+                Type = e.Type?.ToString().ToLowerInvariant() ?? "",
+                NotNull = e.NotNull,
+                Unique = e.Unique,
+            };
+            if (e.Min is { } min)
+            {
+                c.Min = min;
+            }
+            if (e.Max is { } max)
+            {
+                c.Max = max;
+            }
+            c.AllowedValues.AddRange(e.AllowedValues ?? []);
+            reply.Columns.Add(c);
+        }
+        return reply;
+    }
+    // --- validation and expectations (ingest) end ---
+
     private static UploadFormat ValidateHeader(UploadHeader header)
     {
         if (!DatasetPaths.IsValidName(header.Dataset))
@@ -344,13 +473,16 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         return format;
     }
 
-    private static string CombinedSha256(UploadFormat format, string labelColumn, IReadOnlyList<ColumnHint> hints, Dictionary<string, UploadBuffer> files)
+    private static string CombinedSha256(UploadFormat format, string labelColumn, IReadOnlyList<ColumnHint> hints, RowPolicy policy, Dictionary<string, UploadBuffer> files)
     {
+        // Quarantine mode stores other rows than strict mode would (or refuses where strict would not): another dataset.
+        var validation = policy.Quarantine ? $"quarantine:{policy.MaxBadFraction.ToString("R", CultureInfo.InvariantCulture)}\n" : "";
         // One hash over the dataset format, the format, the label column, the column hints and each file's hash in role
         // order: the same files read the same way give the same dataset (the same CSV with another label column is
         // another dataset, and so is a file stored before typed columns existed).
         var text = $"format{DatasetStore.FormatVersion}\n" + format + "\n" + (format != UploadFormat.Idx ? "label:" + labelColumn + "\n" : "")
             + string.Concat(hints.Select(h => $"column:{h.Name}:{h.Role}:{h.Type}\n"))
+            + validation
             + string.Join("\n", files.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}:{f.Value.Sha256}"));
         return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
     }

@@ -31,6 +31,8 @@ public sealed class IngestionModule : ServiceModule
         // Data quality: cleaning into derived versions and drift between versions (DataQualityApi.Cleaning.cs).
         builder.Services.AddSingleton<Quality.DatasetCleaner>();
         builder.Services.AddSingleton<Quality.DriftAnalyzer>();
+        // validation (ingest): each dataset's expectations, checked on every new version
+        builder.Services.TryAddSingleton(sp => new Datasets.Expectations.ExpectationStore(sp.GetRequiredService<Storage.IObjectStore>()));
     }
 
     // --- appends (begin) ---

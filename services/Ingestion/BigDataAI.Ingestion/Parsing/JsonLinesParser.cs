@@ -28,6 +28,12 @@ namespace BigDataAI.Ingestion.Parsing;
 /// <item>A declared type converts each value's text as a CSV cell's (a number's text, true/false, or the string).</item>
 /// <item>Errors are <see cref="DataFormatException"/>s whose row is the line number (blank lines counted) and whose column
 /// is the key; invalid JSON names the byte offset as well.</item>
+/// <item>Two passes (<see cref="StreamedTable"/>): the first checks every line and keeps, per key, only the counts that
+/// choose its type; the second converts the lines chunk by chunk. Memory holds one chunk, never the file.</item>
+/// <item>In quarantine mode (<see cref="RowPolicy"/>) a line that is not UTF-8, not JSON or not an object, and a value that
+/// does not fit its key's type, make a bad row rather than an error; a key's type is then its majority kind when the rest
+/// are within the bad rows allowed. Problems of the file's shape (a key twice in an object, arrays of several lengths,
+/// a tensor key missing on a line, too many keys) still refuse the file.</item>
 /// </list>
 /// </remarks>
 public static class JsonLinesParser
@@ -50,88 +56,167 @@ public static class JsonLinesParser
         IReadOnlyList<ColumnHint>? hints = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var rules = new TableRules(fileName, labelColumn, labelRequired, hints, lineNumbered: true);
+        return Open(StreamedTable.Rewindable(data), fileName, labelColumn, labelRequired, hints, RowPolicy.Strict, null, cancellationToken).ReadAll(cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the first pass over the lines (checks, type inference, row count) and returns the table ready to be read in
+    /// chunks. <paramref name="open"/> is called once per pass and must give the file from its start; the caller owns the streams.
+    /// </summary>
+    public static StreamedTable Open(Func<Stream> open, string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints,
+        RowPolicy policy, IReadOnlyDictionary<string, ColumnType>? expectedTypes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(policy);
+        var rules = new TableRules(fileName, labelColumn, labelRequired, hints, lineNumbered: true, expectedTypes);
         cancellationToken.ThrowIfCancellationRequested();
-        using var input = ParserInput.Open(data, fileName);
-        var lines = new LineReader(input, fileName);
-        var reading = new Reading(fileName);
-        while (lines.Next(out var line))
+        var reading = new Reading(fileName, rules, policy);
+        using (var input = ParserInput.Open(open(), fileName))
         {
-            if ((lines.Number & 0x3FFF) == 0)
+            var lines = new LineReader(input, fileName);
+            while (NextLine(lines, out var line, out var offset))
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                if ((lines.Number & 0x3FFF) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                reading.ReadLine(line, lines.Number, offset, null, null);
             }
-            var offset = lines.Offset;
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return reading.Finish(open);
+    }
+
+    /// <summary>The next non-blank line, its byte order mark (on line 1) skipped.</summary>
+    private static bool NextLine(LineReader lines, out ReadOnlySpan<byte> line, out long offset)
+    {
+        while (lines.Next(out line))
+        {
+            offset = lines.Offset;
             if (lines.Number == 1 && line.StartsWith("\uFEFF"u8))
             {
                 line = line[3..];
                 offset += 3;
             }
-            if (line.IndexOfAnyExcept(" \t\r"u8) < 0)
+            if (line.IndexOfAnyExcept(" \t\r"u8) >= 0)
             {
-                continue;
+                return true;
             }
-            reading.ReadLine(line, lines.Number, offset);
         }
-        cancellationToken.ThrowIfCancellationRequested();
-        return reading.Finish(rules);
+        offset = 0;
+        return false;
     }
 
-    /// <summary>One flattened key: its values so far (text cells, or a tensor's floats) and what kinds they were.</summary>
+    /// <summary>One flattened key: what kinds its values were (never the values) and, in the second pass, its column.</summary>
     private sealed class Key(string name)
     {
         public string Name { get; } = name;
-        public CellBuffer Cells { get; } = new();
         public int Numbers, Integers, Strings, Timestamps, Bools;
         public long FirstValueLine;
         public string FirstValueKind = "";
 
-        /// <summary>The row this key was last given a value on, to find a key twice in one object.</summary>
-        public int LastRow = -1;
+        /// <summary>The good row this key was last given a value on, to find a key twice in one object.</summary>
+        public long LastRow = -1;
 
-        public List<float>? Tensor;
+        /// <summary>Good rows on which it holds a value (not null, not missing).</summary>
+        public long Values;
+
+        public bool IsTensor;
         public int Width;
-        public int TensorRows;
+        public long TensorRows;
+
+        /// <summary>The second pass: the column index in the chunk, or -1 when the key is no column.</summary>
+        public int Column = -1;
 
         public bool HasScalars => Numbers + Strings + Bools > 0;
 
-        public ColumnType Infer()
+        /// <summary>
+        /// Strict: numbers int64 when all are integers, else double; true/false bool; strings timestamp when all are, else
+        /// string; several kinds string. When <paramref name="allowed"/> values may be bad rows, the kind (or, for strings,
+        /// timestamp) that holds more than half the values with the rest within <paramref name="allowed"/> wins.
+        /// </summary>
+        public ColumnType Infer(long allowed)
         {
             var kinds = (Numbers > 0 ? 1 : 0) + (Strings > 0 ? 1 : 0) + (Bools > 0 ? 1 : 0);
-            return kinds != 1 ? ColumnType.String
-                : Numbers > 0 ? (Integers == Numbers ? ColumnType.Int64 : ColumnType.Double)
-                : Bools > 0 ? ColumnType.Bool
-                : Timestamps == Strings ? ColumnType.Timestamp : ColumnType.String;
+            if (kinds == 0)
+            {
+                return ColumnType.String;
+            }
+            var total = (long)Numbers + Strings + Bools;
+            var kind = kinds == 1 ? (Numbers > 0 ? 0 : Bools > 0 ? 1 : 2) : -1;
+            if (kind < 0 && allowed > 0)
+            {
+                var (best, count) = Numbers >= Strings && Numbers >= Bools ? (0, (long)Numbers) : Bools >= Strings ? (1, (long)Bools) : (2, (long)Strings);
+                kind = count * 2 > total && total - count <= allowed ? best : -1;
+            }
+            return kind switch
+            {
+                0 => Integers == Numbers ? ColumnType.Int64 : ColumnType.Double,
+                1 => ColumnType.Bool,
+                2 => Timestamps == Strings || (allowed > 0 && Timestamps * 2L > Strings && Strings - Timestamps <= allowed && total == Strings) ? ColumnType.Timestamp : ColumnType.String,
+                _ => ColumnType.String,
+            };
         }
     }
 
-    /// <summary>The keys seen so far and the line each row came from.</summary>
-    private sealed class Reading(string fileName)
+    /// <summary>A line that is a bad row (quarantine mode), thrown out of the object being read.</summary>
+    private sealed class BadRowException(QuarantinedRow row) : Exception(row.Message)
+    {
+        public QuarantinedRow Row { get; } = row;
+    }
+
+    /// <summary>The keys seen so far, and the reading of one line in either pass.</summary>
+    private sealed class Reading(string fileName, TableRules rules, RowPolicy policy)
     {
         private static readonly JsonReaderOptions Options = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 64 };
 
         private readonly List<Key> _keys = [];
+        private readonly List<Key> _tensors = [];
         private readonly Dictionary<string, Key> _byName = new(StringComparer.Ordinal);
-        private readonly List<long> _lineOfRow = [];
         private readonly List<float> _array = [];
         private readonly HashSet<string> _objects = new(StringComparer.Ordinal); // this line's keys that hold objects
         private char[] _path = new char[256];
         private byte[] _unescaped = new byte[256];
-        private int _row = -1;
+        private long _row = -1;   // non-blank lines so far - 1: the row id
+        private long _good = -1;  // lines read as objects so far - 1
         private long _line;
+        private long _firstGoodLine;
+        private QuarantinedRow? _firstBad;
+        private ChunkBuilder? _chunk; // the second pass
+        private ColumnType?[] _declared = [];
 
-        public void ReadLine(ReadOnlySpan<byte> line, long number, long offset)
+        /// <summary>
+        /// Reads one non-blank line: in the first pass (<paramref name="chunk"/> null) its keys and kinds, in the second its
+        /// values into the chunk's next row. A bad line is thrown (strict) or added to <paramref name="bad"/> (quarantine).
+        /// </summary>
+        public void ReadLine(ReadOnlySpan<byte> line, long number, long offset, ChunkBuilder? chunk, List<QuarantinedRow>? bad)
         {
             _line = number;
+            _row++;
+            _chunk = chunk;
             if (!Utf8.IsValid(line))
             {
                 var at = FirstInvalidUtf8(line);
-                throw new DataFormatException(fileName, $"the line is not valid UTF-8 text (byte {at} of the line); save the file as UTF-8",
-                    row: number, byteOffset: offset + at, lineNumbered: true);
+                var message = $"the line is not valid UTF-8 text (byte {at} of the line); save the file as UTF-8";
+                if (!policy.Quarantine)
+                {
+                    throw new DataFormatException(fileName, message, row: number, byteOffset: offset + at, lineNumbered: true);
+                }
+                Quarantine(new QuarantinedRow(number, _row, null, "invalid_utf8", message, Encoding.UTF8.GetString(line)), bad);
+                return;
             }
-            _row++;
-            _lineOfRow.Add(number);
+            if (policy.Quarantine && Malformed(line, number) is { } malformed)
+            {
+                Quarantine(malformed, bad);
+                return;
+            }
+            _good++;
+            if (_good == 0)
+            {
+                _firstGoodLine = number;
+            }
             _objects.Clear();
+            chunk?.BeginRow();
             var reader = new Utf8JsonReader(line, Options);
             try
             {
@@ -154,6 +239,54 @@ public static class JsonLinesParser
                 // Utf8JsonReader.CopyString refuses an escape that is not valid UTF-16 (a lone surrogate such as \ud800).
                 throw new DataFormatException(fileName, $"line {number.ToString(CultureInfo.InvariantCulture)} holds a string that is not valid text: {e.Message}",
                     row: number, byteOffset: offset + reader.TokenStartIndex, innerException: e, lineNumbered: true);
+            }
+            catch (BadRowException e)
+            {
+                chunk?.Clear(chunk.Count);
+                Quarantine(e.Row, bad);
+                return;
+            }
+            if (chunk is null)
+            {
+                foreach (var tensor in _tensors)
+                {
+                    if (tensor.TensorRows != _good + 1)
+                    {
+                        throw Error(TensorGap(tensor), tensor.Name);
+                    }
+                }
+            }
+            else
+            {
+                chunk.Commit(_row, number);
+            }
+        }
+
+        private void Quarantine(QuarantinedRow row, List<QuarantinedRow>? bad)
+        {
+            _firstBad ??= row;
+            bad?.Add(row);
+        }
+
+        /// <summary>Quarantine mode: the line's problem when it is not one JSON object (checked before any of it is used).</summary>
+        private QuarantinedRow? Malformed(ReadOnlySpan<byte> line, long number)
+        {
+            var reader = new Utf8JsonReader(line, Options);
+            try
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.StartObject)
+                {
+                    return new QuarantinedRow(number, _row, null, "invalid_json", $"the line is {Describe(reader.TokenType)}, not a JSON object; JSON Lines holds one object per line", Encoding.UTF8.GetString(line));
+                }
+                reader.Skip();
+                reader.Read(); // throws on anything after the object
+                return null;
+            }
+            catch (JsonException e)
+            {
+                return new QuarantinedRow(number, _row, null, "invalid_json",
+                    $"line {number.ToString(CultureInfo.InvariantCulture)} is not valid JSON at byte {(e.BytePositionInLine ?? 0).ToString(CultureInfo.InvariantCulture)} of the line: {Reason(e)}", Encoding.UTF8.GetString(line));
             }
         }
 
@@ -181,8 +314,8 @@ public static class JsonLinesParser
                 if (reader.TokenType == JsonTokenType.StartObject)
                 {
                     var path = _path.AsSpan(0, length);
-                    if ((_byName.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(path, out var same) && same.LastRow == _row)
-                        || !_objects.GetAlternateLookup<ReadOnlySpan<char>>().Add(path))
+                    if (_chunk is null && ((_byName.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(path, out var same) && same.LastRow == _good)
+                        || !_objects.GetAlternateLookup<ReadOnlySpan<char>>().Add(path)))
                     {
                         throw Twice(new string(path));
                     }
@@ -190,19 +323,27 @@ public static class JsonLinesParser
                     ReadObject(ref reader, length + 1);
                     continue;
                 }
+                if (_chunk is not null)
+                {
+                    Fill(ref reader, _path.AsSpan(0, length));
+                    continue;
+                }
                 var key = KeyOf(_path.AsSpan(0, length));
-                if (key.LastRow == _row || (_objects.Count > 0 && _objects.Contains(key.Name)))
+                if (key.LastRow == _good || (_objects.Count > 0 && _objects.Contains(key.Name)))
                 {
                     throw Twice(key.Name);
                 }
-                key.LastRow = _row;
+                key.LastRow = _good;
                 switch (reader.TokenType)
                 {
                     case JsonTokenType.StartArray:
                         ReadArray(ref reader, key);
                         break;
                     case JsonTokenType.Null:
-                        SetNull(key);
+                        if (key.IsTensor)
+                        {
+                            throw Error(TensorGap(key), key.Name);
+                        }
                         break;
                     case JsonTokenType.String:
                         var text = Unescaped(ref reader);
@@ -220,6 +361,52 @@ public static class JsonLinesParser
                         key.Bools++;
                         break;
                 }
+            }
+        }
+
+        /// <summary>The second pass: one value into the chunk's next row (the first pass has checked the line's shape).</summary>
+        private void Fill(ref Utf8JsonReader reader, ReadOnlySpan<char> name)
+        {
+            var chunk = _chunk!;
+            if (!_byName.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var key) || key.Column < 0)
+            {
+                if (reader.TokenType == JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+                return;
+            }
+            var column = chunk[key.Column];
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartArray:
+                    var values = (float[])column.Values;
+                    var at = chunk.Count * key.Width;
+                    var i = 0;
+                    while (true)
+                    {
+                        Next(ref reader);
+                        if (reader.TokenType == JsonTokenType.EndArray)
+                        {
+                            break;
+                        }
+                        values[at + i++] = (float)reader.GetDouble();
+                    }
+                    break;
+                case JsonTokenType.Null:
+                    break;
+                default:
+                    var text = reader.TokenType == JsonTokenType.String ? Unescaped(ref reader) : reader.ValueSpan;
+                    if (!TextCells.TrySet(column, chunk.Count, text))
+                    {
+                        var (reason, message) = rules.Misfit(key.Name, column.Schema.Type, text);
+                        if (!policy.Quarantine)
+                        {
+                            throw Error(message, key.Name);
+                        }
+                        throw new BadRowException(new QuarantinedRow(_line, _row, key.Name, reason, message, Encoding.UTF8.GetString(text)));
+                    }
+                    break;
             }
         }
 
@@ -270,23 +457,17 @@ public static class JsonLinesParser
 
         private void SetScalar(Key key, ReadOnlySpan<byte> text, string kind)
         {
-            if (key.Tensor is not null)
+            if (key.IsTensor)
             {
                 throw Error($"key '{key.Name}' holds {kind} here but an array of numbers on line {key.FirstValueLine}; a key that holds arrays must hold one of {key.Width} numbers on every line", key.Name);
             }
             Remember(key, kind);
-            Pad(key);
-            key.Cells.Add(text);
-        }
-
-        private void SetNull(Key key)
-        {
-            if (key.Tensor is not null)
+            key.Values++;
+            // Strict: a value that does not fit the declared type refuses the file now, before anything is stored.
+            if (!policy.Quarantine && rules.DeclaredType(key.Name) is { } declared && !TextCells.Fits(declared, text))
             {
-                throw Error(TensorGap(key), key.Name);
+                throw Error(rules.Misfit(key.Name, declared, text).Message, key.Name);
             }
-            Pad(key);
-            key.Cells.AddNull();
         }
 
         private void ReadArray(ref Utf8JsonReader reader, Key key)
@@ -317,21 +498,22 @@ public static class JsonLinesParser
             {
                 throw Error($"key '{key.Name}' holds an array here but {key.FirstValueKind} on line {key.FirstValueLine}; a key is either an array of numbers on every line or never an array", key.Name);
             }
-            if (key.Tensor is null)
+            if (!key.IsTensor)
             {
-                key.Tensor = [];
+                key.IsTensor = true;
                 key.Width = _array.Count;
                 Remember(key, $"an array of {_array.Count} numbers");
+                _tensors.Add(key);
+                if (_good > 0)
+                {
+                    // Missing on every line before this one: the first of them is the one to name.
+                    throw new DataFormatException(fileName, TensorGap(key), row: _firstGoodLine, column: key.Name, lineNumbered: true);
+                }
             }
             else if (_array.Count != key.Width)
             {
                 throw Error($"key '{key.Name}' holds an array of {_array.Count} numbers here but of {key.Width} on line {key.FirstValueLine}; a tensor column needs arrays of one length on every line", key.Name);
             }
-            if (key.TensorRows != _row)
-            {
-                throw new DataFormatException(fileName, TensorGap(key), row: _lineOfRow[key.TensorRows], column: key.Name, lineNumbered: true);
-            }
-            key.Tensor.AddRange(_array);
             key.TensorRows++;
         }
 
@@ -347,53 +529,72 @@ public static class JsonLinesParser
             }
         }
 
-        /// <summary>Nulls for the rows before this one where the key was missing.</summary>
-        private void Pad(Key key)
-        {
-            while (key.Cells.Count < _row)
-            {
-                key.Cells.AddNull();
-            }
-        }
-
-        public Table Finish(TableRules rules)
+        /// <summary>The end of the first pass: the columns (types chosen, declared ones checked), ready for the second.</summary>
+        public StreamedTable Finish(Func<Stream> open)
         {
             var rows = _row + 1;
             if (rows == 0)
             {
                 throw new DataFormatException(fileName, "the file holds no JSON object; JSON Lines holds one object per line", row: 1, lineNumbered: true);
             }
+            if (_good < 0)
+            {
+                throw DataFormatException.ForWholeFile(fileName, $"none of its {rows.ToString(CultureInfo.InvariantCulture)} lines is a JSON object; the first: line {_firstBad!.SourceRow}: {_firstBad.Message}");
+            }
+            var good = _good + 1;
             // A key that is only ever null while others are nested under it ("address": null beside "address.city") is no column.
             var nested = _keys.Where(k => k.Name.Contains('.')).Select(k => k.Name).ToList();
-            var keys = _keys.Where(k => k.Tensor is not null || k.HasScalars || !nested.Any(n => n.StartsWith(k.Name + ".", StringComparison.Ordinal))).ToList();
+            var keys = _keys.Where(k => k.IsTensor || k.HasScalars || !nested.Any(n => n.StartsWith(k.Name + ".", StringComparison.Ordinal))).ToList();
             rules.CheckDeclared([.. keys.Select(k => k.Name)], "the file", row: null, NestedNote);
-            var columns = new List<Column>(keys.Count);
+            var allowed = policy.AllowedBadRows(rows);
+            var columns = new List<ColumnSchema>(keys.Count);
             foreach (var key in keys)
             {
-                if (key.Tensor is not null)
+                key.Column = columns.Count;
+                if (key.IsTensor)
                 {
-                    if (key.TensorRows != rows)
-                    {
-                        throw new DataFormatException(fileName, TensorGap(key), row: _lineOfRow[key.TensorRows], column: key.Name, lineNumbered: true);
-                    }
                     if (rules.HintFor(key.Name)?.Type is { } declared)
                     {
                         throw new DataFormatException(fileName,
                             $"the upload declares type {declared.ToString().ToLowerInvariant()}, but the key holds arrays of {key.Width} numbers (a tensor column); declare only its role", column: key.Name);
                     }
-                    var schema = new ColumnSchema(key.Name, ColumnType.Tensor, rules.RoleOf(key.Name), Nullable: false, Shape: [key.Width]);
-                    columns.Add(new Column(schema, key.Tensor.ToArray()));
-                    key.Tensor = null;
+                    columns.Add(new ColumnSchema(key.Name, ColumnType.Tensor, rules.RoleOf(key.Name), Nullable: false, Shape: [key.Width]));
                     continue;
                 }
-                while (key.Cells.Count < rows)
-                {
-                    key.Cells.AddNull();
-                }
-                columns.Add(rules.ToColumn(key.Name, key.Cells, key.Infer(), r => _lineOfRow[r]));
+                columns.Add(new ColumnSchema(key.Name, rules.DeclaredType(key.Name) ?? key.Infer(allowed), rules.RoleOf(key.Name), Nullable: key.Values < good));
             }
-            var schemaOfTable = rules.Validate([.. columns.Select(c => c.Schema)], row: null);
-            return new Table(schemaOfTable, columns, [.. Enumerable.Range(0, rows).Select(i => (long)i)]);
+            var schema = rules.Validate(columns, row: null);
+            return new JsonTable(schema, rows, this, open);
+        }
+
+        /// <summary>The second pass: every line again, good rows into chunks, bad ones into <paramref name="bad"/>.</summary>
+        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, long rows, Func<Stream> open, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
+        {
+            _row = -1;
+            _good = -1;
+            using var input = ParserInput.Open(open(), fileName);
+            var lines = new LineReader(input, fileName);
+            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, rows)), reuse);
+            while (true)
+            {
+                if (!NextLine(lines, out var line, out var offset))
+                {
+                    break;
+                }
+                if ((lines.Number & 0x3FFF) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                ReadLine(line, lines.Number, offset, chunk, bad);
+                if (chunk.IsFull || bad.Count >= chunkRows)
+                {
+                    yield return chunk.Take();
+                }
+            }
+            if (chunk.Count > 0 || bad.Count > 0)
+            {
+                yield return chunk.Take();
+            }
         }
 
         private DataFormatException Error(string reason, string? column = null) =>
@@ -427,6 +628,12 @@ public static class JsonLinesParser
             }
             return at;
         }
+    }
+
+    private sealed class JsonTable(DatasetSchema schema, long rows, Reading reading, Func<Stream> open) : StreamedTable(schema, rows)
+    {
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false) =>
+            reading.SecondPass(Schema, SourceRows, open, chunkRows, bad, reuse, cancellationToken);
     }
 
     /// <summary>Splits the decompressed data into lines (without their \n or \r\n), counting them and their byte offsets.</summary>

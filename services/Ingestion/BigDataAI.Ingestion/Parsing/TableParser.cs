@@ -24,13 +24,18 @@ public sealed record ColumnHint(string Name, ColumnRole? Role = null, ColumnType
 /// A hinted type that a cell does not fit is an error naming the row, column, value and type.</item>
 /// <item>Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row row 2; a quoted cell that
 /// spans lines is still one row. Blank lines are skipped. A NUL character in a cell is an error.</item>
+/// <item>Two passes over the file (<see cref="StreamedTable"/>): the first checks every row and counts, per column, the
+/// cells that fit each type; the second converts the rows chunk by chunk. Memory holds one chunk, never the file.</item>
+/// <item>In quarantine mode (<see cref="RowPolicy"/>) a row with the wrong number of cells, a cell that is not UTF-8, holds a
+/// NUL or does not fit its column's type is a bad row, not an error; a column's type is then the one that fits more than
+/// half its cells, as long as the rest are within the bad rows allowed (<see cref="TypeVotes.Choose"/>).</item>
 /// </list>
 /// </remarks>
 public static class TableParser
 {
     public const string DefaultLabelColumn = "label";
 
-    /// <summary>Parses the table. Throws <see cref="DataFormatException"/> naming the file, row and column of the first problem.</summary>
+    /// <summary>Parses the whole table. Throws <see cref="DataFormatException"/> naming the file, row and column of the first problem.</summary>
     /// <param name="data">The file's bytes (gzip recognised).</param>
     /// <param name="fileName">The name used in messages.</param>
     /// <param name="separator">',' for CSV, '\t' for TSV.</param>
@@ -41,32 +46,177 @@ public static class TableParser
         IReadOnlyList<ColumnHint>? hints = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var rules = new TableRules(fileName, labelColumn, labelRequired, hints);
+        return Open(StreamedTable.Rewindable(data), fileName, separator, labelColumn, labelRequired, hints, RowPolicy.Strict, null, cancellationToken).ReadAll(cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the first pass over the table (checks, type inference, row count) and returns it ready to be read in chunks.
+    /// <paramref name="open"/> is called once per pass and must give the file from its start; the caller owns the streams.
+    /// </summary>
+    /// <param name="expectedTypes">Types the dataset's expectations declare (used where no hint gives a type).</param>
+    public static StreamedTable Open(Func<Stream> open, string fileName, char separator, string labelColumn, bool labelRequired,
+        IReadOnlyList<ColumnHint>? hints, RowPolicy policy, IReadOnlyDictionary<string, ColumnType>? expectedTypes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(policy);
+        var rules = new TableRules(fileName, labelColumn, labelRequired, hints, expectedTypes: expectedTypes);
         cancellationToken.ThrowIfCancellationRequested();
-        using var input = ParserInput.Open(data, fileName);
-        using var stream = new ParserInputStream(input);
-        var options = new CsvReaderOptions
+        var reading = new CsvReading(open, rules, separator, policy);
+        reading.FirstPass(cancellationToken);
+        return reading.Table;
+    }
+
+    private static CsvReaderOptions Options(char separator) => new()
+    {
+        HasHeader = false, // the header is read as a record, so its problems get the same messages
+        Separator = separator,
+        TrackLineNumbers = true,
+        SkipEmptyLines = true,
+        MalformedData = CsvMalformedDataHandling.Throw,
+        FieldCountMismatch = CsvFieldCountHandling.Allow,
+        MaxRecordSize = 16 << 20,
+    };
+
+    /// <summary>One delimited file being read: the header, each column's type votes, and the two passes.</summary>
+    private sealed class CsvReading(Func<Stream> open, TableRules rules, char separator, RowPolicy policy)
+    {
+        private string[] _header = [];
+        private ColumnType?[] _declared = [];
+        private long _rows;
+
+        public StreamedTable Table { get; private set; } = null!;
+
+        public void FirstPass(CancellationToken cancellationToken)
         {
-            HasHeader = false, // the header is read as a record, so its problems get the same messages
-            Separator = separator,
-            TrackLineNumbers = true,
-            SkipEmptyLines = true,
-            MalformedData = CsvMalformedDataHandling.Throw,
-            FieldCountMismatch = CsvFieldCountHandling.Allow,
-            MaxRecordSize = 16 << 20,
-        };
-        string[] header;
-        CellBuffer[] cells;
-        try
-        {
-            using var reader = CsvReader.Create(stream, options, leaveOpen: true);
-            if (!reader.Read())
+            var fileName = rules.FileName;
+            using var input = ParserInput.Open(open(), fileName);
+            using var stream = new ParserInputStream(input);
+            TypeVotes[] votes;
+            try
             {
-                throw new DataFormatException(fileName,
-                    "the file is empty; a table needs a header row naming its columns and at least one data row", row: 1);
+                using var reader = CsvReader.Create(stream, Options(separator), leaveOpen: true);
+                if (!reader.Read())
+                {
+                    throw new DataFormatException(fileName,
+                        "the file is empty; a table needs a header row naming its columns and at least one data row", row: 1);
+                }
+                _header = ReadHeader(reader, rules);
+                _declared = [.. _header.Select(rules.DeclaredType)];
+                votes = new TypeVotes[_header.Length];
+                long row = 1;
+                while (reader.Read())
+                {
+                    row++;
+                    if ((row & 0x3FFF) == 0)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    if (Inspect(reader, row) is not null)
+                    {
+                        continue; // a bad row (quarantine mode): it takes no part in the types
+                    }
+                    for (var c = 0; c < _header.Length; c++)
+                    {
+                        var bytes = reader.GetSpan(c);
+                        if (TextCells.IsNull(bytes))
+                        {
+                            votes[c].Nulls++;
+                        }
+                        else if (_declared[c] is null)
+                        {
+                            votes[c].Add(bytes);
+                        }
+                    }
+                }
+                if (row == 1)
+                {
+                    throw new DataFormatException(fileName, "the file has a header row but no data rows", row: 1);
+                }
+                _rows = row - 1;
             }
-            header = ReadHeader(reader, rules);
-            cells = [.. header.Select(_ => new CellBuffer())];
+            catch (CsvFormatException e)
+            {
+                // CsvHelper counts the header as record 1, as we count rows.
+                throw new DataFormatException(fileName, $"malformed {(separator == '\t' ? "TSV" : "CSV")}: {e.Message}", row: Math.Max(1, e.RecordNumber), innerException: e);
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw new DataFormatException(fileName, $"the file is not valid UTF-8 ({e.Message})", byteOffset: input.Position, innerException: e);
+            }
+            var allowed = policy.AllowedBadRows(_rows);
+            var columns = new ColumnSchema[_header.Length];
+            for (var c = 0; c < _header.Length; c++)
+            {
+                columns[c] = new ColumnSchema(_header[c], _declared[c] ?? votes[c].Choose(allowed), rules.RoleOf(_header[c]), Nullable: votes[c].Nulls > 0);
+            }
+            Table = new CsvTable(rules.Validate(columns, row: 1), _rows, this);
+        }
+
+        /// <summary>
+        /// The problem of a record, if any: a wrong number of cells, a cell that is not UTF-8 or holds a NUL, a cell that does
+        /// not fit its declared type. Strict: thrown. Quarantine: returned (and, when <paramref name="bad"/> is given, added).
+        /// </summary>
+        public QuarantinedRow? Inspect(CsvReader reader, long row, List<QuarantinedRow>? bad = null)
+        {
+            var fileName = rules.FileName;
+            QuarantinedRow? problem = null;
+            if (reader.FieldCount != _header.Length)
+            {
+                problem = Bad(row, null, "cell_count",
+                    $"it has {reader.FieldCount} cell(s) but the header names {_header.Length} columns (line {reader.LineNumber}; a cell with a {Describe(separator)} or a line break must be in double quotes)",
+                    Record(reader));
+            }
+            for (var c = 0; c < _header.Length && problem is null; c++)
+            {
+                var bytes = reader.GetSpan(c);
+                if (!Utf8.IsValid(bytes))
+                {
+                    problem = Bad(row, _header[c], "invalid_utf8", "the cell is not valid UTF-8 text; save the file as UTF-8", Encoding.UTF8.GetString(bytes));
+                }
+                else if (bytes.Contains((byte)0))
+                {
+                    problem = Bad(row, _header[c], "nul_character", "the cell contains a NUL character (byte 0), which no text or number may hold; the file may be binary or UTF-16",
+                        Encoding.UTF8.GetString(bytes).Replace('\0', '\uFFFD'));
+                }
+                else if (_declared[c] is { } type && !TextCells.IsNull(bytes) && !TextCells.Fits(type, bytes))
+                {
+                    var (reason, message) = rules.Misfit(_header[c], type, bytes);
+                    problem = Bad(row, _header[c], reason, message, Encoding.UTF8.GetString(bytes));
+                }
+            }
+            if (problem is null)
+            {
+                return null;
+            }
+            if (!policy.Quarantine)
+            {
+                throw new DataFormatException(fileName, problem.Message, row: row, column: problem.Column);
+            }
+            bad?.Add(problem);
+            return problem;
+        }
+
+        private static QuarantinedRow Bad(long row, string? column, string reason, string message, string? raw) =>
+            new(row, row - 2, column, reason, message, raw);
+
+        private string Record(CsvReader reader)
+        {
+            var text = new StringBuilder();
+            for (var c = 0; c < reader.FieldCount && text.Length < QuarantineShards.MaxRawChars; c++)
+            {
+                text.Append(c == 0 ? "" : separator).Append(Encoding.UTF8.GetString(reader.GetSpan(c)));
+            }
+            return text.ToString();
+        }
+
+        /// <summary>The second pass: good rows converted into chunks, bad ones (quarantine mode) into <paramref name="bad"/>.</summary>
+        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
+        {
+            using var input = ParserInput.Open(open(), rules.FileName);
+            using var stream = new ParserInputStream(input);
+            using var reader = CsvReader.Create(stream, Options(separator), leaveOpen: true);
+            reader.Read(); // the header, checked in the first pass
+            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, _rows)), reuse);
             long row = 1;
             while (reader.Read())
             {
@@ -75,50 +225,54 @@ public static class TableParser
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                if (reader.FieldCount != header.Length)
+                if (Inspect(reader, row, bad) is null && Convert(reader, chunk, row) is { } misfit)
                 {
-                    throw new DataFormatException(fileName,
-                        $"it has {reader.FieldCount} cell(s) but the header names {header.Length} columns (line {reader.LineNumber}; a cell with a {Describe(separator)} or a line break must be in double quotes)",
-                        row: row);
+                    bad.Add(misfit);
                 }
-                for (var c = 0; c < header.Length; c++)
+                if (chunk.IsFull || bad.Count >= chunkRows)
                 {
-                    var bytes = reader.GetSpan(c);
-                    Check(bytes, fileName, row, header[c]);
-                    if (TextCells.IsNull(bytes))
-                    {
-                        cells[c].AddNull();
-                    }
-                    else
-                    {
-                        cells[c].Add(bytes);
-                    }
+                    yield return chunk.Take();
                 }
             }
-            if (row == 1)
+            if (chunk.Count > 0 || bad.Count > 0)
             {
-                throw new DataFormatException(fileName, "the file has a header row but no data rows", row: 1);
+                yield return chunk.Take();
             }
-        }
-        catch (CsvFormatException e)
-        {
-            // CsvHelper counts the header as record 1, as we count rows.
-            throw new DataFormatException(fileName, $"malformed {(separator == '\t' ? "TSV" : "CSV")}: {e.Message}", row: Math.Max(1, e.RecordNumber), innerException: e);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new DataFormatException(fileName, $"the file is not valid UTF-8 ({e.Message})", byteOffset: input.Position, innerException: e);
         }
 
-        var rows = cells.Length == 0 ? 0 : cells[0].Count;
-        var columns = new List<Column>(header.Length);
-        for (var c = 0; c < header.Length; c++)
+        /// <summary>Converts the record into the chunk's next row; a cell that does not fit its column's type is returned as a bad row (quarantine) or thrown (strict).</summary>
+        private QuarantinedRow? Convert(CsvReader reader, ChunkBuilder chunk, long row)
         {
-            columns.Add(rules.ToColumn(header[c], cells[c], TextCells.Infer(cells[c]), r => r + 2));
-            cells[c] = null!; // let the text go as soon as its column is converted
+            chunk.BeginRow();
+            var at = chunk.Count;
+            for (var c = 0; c < _header.Length; c++)
+            {
+                var bytes = reader.GetSpan(c);
+                var column = chunk[c];
+                if (TextCells.IsNull(bytes))
+                {
+                    continue; // the row's cells start as nulls
+                }
+                if (!TextCells.TrySet(column, at, bytes))
+                {
+                    chunk.Clear(at);
+                    var (reason, message) = rules.Misfit(_header[c], column.Schema.Type, bytes);
+                    if (!policy.Quarantine)
+                    {
+                        throw new DataFormatException(rules.FileName, message, row: row, column: _header[c]);
+                    }
+                    return Bad(row, _header[c], reason, message, Encoding.UTF8.GetString(bytes));
+                }
+            }
+            chunk.Commit(row - 2, row);
+            return null;
         }
-        var datasetSchema = rules.Validate([.. columns.Select(c => c.Schema)], row: 1);
-        return new Table(datasetSchema, columns, [.. Enumerable.Range(0, rows).Select(i => (long)i)]);
+    }
+
+    private sealed class CsvTable(DatasetSchema schema, long rows, CsvReading reading) : StreamedTable(schema, rows)
+    {
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false) =>
+            reading.SecondPass(Schema, chunkRows, bad, reuse, cancellationToken);
     }
 
     private static string[] ReadHeader(CsvReader reader, TableRules rules)

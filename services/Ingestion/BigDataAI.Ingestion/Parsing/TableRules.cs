@@ -7,8 +7,10 @@ namespace BigDataAI.Ingestion.Parsing;
 /// What every table format does once it knows its columns, so the same label column and overrides mean the same in a
 /// CSV, a JSON Lines and a Parquet upload: the label column is chosen by name (a file without it is stored unlabeled, or
 /// refused when the upload named it); an override's role and type win over what was inferred, and an override for a
-/// column the file lacks is refused; text cells become their column's type, a cell that does not fit being an error that
-/// names its row, column and value; and the finished schema is checked (one label, roles that fit their types).
+/// column the file lacks is refused; a type the dataset's expectations declare is used where no override gives one; a
+/// cell that does not fit its column's type is described the same way everywhere (<see cref="Misfit"/>: the value, the
+/// type, and whether the upload or the expectations declared it); and the finished schema is checked (one label, roles
+/// that fit their types).
 /// </summary>
 internal sealed class TableRules
 {
@@ -21,8 +23,11 @@ internal sealed class TableRules
     /// <param name="labelRequired">Whether a file without <paramref name="labelColumn"/> is refused rather than stored unlabeled.</param>
     /// <param name="hints">The upload's overrides, at most one per column.</param>
     /// <param name="lineNumbered">Rows are line numbers (JSON Lines), and messages say "line".</param>
-    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false)
+    /// <param name="expectedTypes">Types the dataset's expectations declare, used for a column present in the file that no hint types.</param>
+    public TableRules(string fileName, string labelColumn, bool labelRequired, IReadOnlyList<ColumnHint>? hints, bool lineNumbered = false,
+        IReadOnlyDictionary<string, ColumnType>? expectedTypes = null)
     {
+        ExpectedTypes = expectedTypes ?? new Dictionary<string, ColumnType>();
         ArgumentNullException.ThrowIfNull(fileName);
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
         FileName = fileName;
@@ -48,6 +53,21 @@ internal sealed class TableRules
 
     public ColumnHint? HintFor(string name) => _hints.GetValueOrDefault(name);
 
+    /// <summary>Types the dataset's expectations declare per column.</summary>
+    public IReadOnlyDictionary<string, ColumnType> ExpectedTypes { get; }
+
+    /// <summary>The type a column must have before any cell is read: the hint's, else the expectations', else null (inferred).</summary>
+    public ColumnType? DeclaredType(string name) => HintFor(name)?.Type ?? (ExpectedTypes.TryGetValue(name, out var t) ? t : null);
+
+    /// <summary>The reason code and message for a cell that does not fit its column's <paramref name="type"/>.</summary>
+    public (string Reason, string Message) Misfit(string name, ColumnType type, ReadOnlySpan<byte> cell)
+    {
+        var by = HintFor(name)?.Type is not null ? " (the type the upload declared for this column)"
+            : ExpectedTypes.ContainsKey(name) ? " (the type the dataset's expectations declare for this column)" : "";
+        return (by.Contains("expectations", StringComparison.Ordinal) ? "expectation_type" : "type_mismatch",
+            $"'{TextCells.Shorten(Encoding.UTF8.GetString(cell))}' is not {TextCells.Article(type)} {type.ToString().ToLowerInvariant()}{by}");
+    }
+
     /// <summary>The override's role, else label for the label column, else feature.</summary>
     public ColumnRole RoleOf(string name) => HintFor(name)?.Role ?? (name == LabelColumn ? ColumnRole.Label : ColumnRole.Feature);
 
@@ -72,29 +92,6 @@ internal sealed class TableRules
                 throw Error($"the upload declares column '{hint.Name}', which {where} does not have (columns: {List(names)}){note}", row);
             }
         }
-    }
-
-    /// <summary>
-    /// The column of <paramref name="cells"/> (one per row) typed as its override says, else as <paramref name="inferred"/>;
-    /// nullable when a cell is null. A cell that is not of that type is an error naming <paramref name="rowOf"/> its index,
-    /// the column and the value.
-    /// </summary>
-    public Column ToColumn(string name, CellBuffer cells, ColumnType inferred, Func<int, long> rowOf)
-    {
-        var hint = HintFor(name);
-        var type = hint?.Type ?? inferred;
-        var schema = new ColumnSchema(name, type, RoleOf(name), Nullable: cells.Nulls > 0);
-        var column = Column.Allocate(schema, cells.Count);
-        for (var r = 0; r < cells.Count; r++)
-        {
-            if (!cells.IsNull(r) && !TextCells.TrySet(column, r, cells.Get(r)))
-            {
-                throw new DataFormatException(FileName,
-                    $"'{TextCells.Shorten(Encoding.UTF8.GetString(cells.Get(r)))}' is not {TextCells.Article(type)} {type.ToString().ToLowerInvariant()}{(hint?.Type is null ? "" : " (the type the upload declared for this column)")}",
-                    row: rowOf(r), column: name, lineNumbered: LineNumbered);
-            }
-        }
-        return column;
     }
 
     /// <summary>The schema of <paramref name="columns"/>, checked (<see cref="DatasetSchema.Validate"/>); a broken rule is a <see cref="DataFormatException"/>.</summary>

@@ -38,31 +38,6 @@ internal static partial class TextCells
         return false;
     }
 
-    /// <summary>The first type that fits every non-null cell: int64, double, bool, timestamp, else string (also for no values).</summary>
-    public static ColumnType Infer(CellBuffer values)
-    {
-        bool ints = true, doubles = true, bools = true, times = true;
-        var any = false;
-        for (var r = 0; r < values.Count; r++)
-        {
-            if (values.IsNull(r))
-            {
-                continue;
-            }
-            any = true;
-            var v = values.Get(r).Trim((byte)' ');
-            ints = ints && IsInt64(v);
-            doubles = doubles && (ints || double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d));
-            bools = bools && IsBool(v, out _);
-            times = times && TryTimestamp(v, out _);
-            if (!ints && !doubles && !bools && !times)
-            {
-                return ColumnType.String;
-            }
-        }
-        return !any ? ColumnType.String : ints ? ColumnType.Int64 : doubles ? ColumnType.Double : bools ? ColumnType.Bool : times ? ColumnType.Timestamp : ColumnType.String;
-    }
-
     /// <summary>Whether the text is a culture-invariant integer (an optional sign and digits) that fits an int64.</summary>
     public static bool IsInt64(ReadOnlySpan<byte> v) => long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
 
@@ -98,6 +73,21 @@ internal static partial class TextCells
         }
         value = parsed.UtcDateTime;
         return true;
+    }
+
+    /// <summary>Whether the cell's text is of <paramref name="type"/> (as <see cref="TrySet"/> would read it), without storing it.</summary>
+    public static bool Fits(ColumnType type, ReadOnlySpan<byte> cell)
+    {
+        var v = cell.Trim((byte)' ');
+        return type switch
+        {
+            ColumnType.Int64 => IsInt64(v),
+            ColumnType.Double => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d),
+            ColumnType.Bool => IsBool(v, out _),
+            ColumnType.Timestamp => TryTimestamp(v, out _),
+            ColumnType.String => true,
+            _ => false,
+        };
     }
 
     /// <summary>Sets row <paramref name="row"/> of <paramref name="column"/> from the cell's text; false when the text is not of the column's type.</summary>
@@ -147,3 +137,78 @@ internal static partial class TextCells
 
     public static string Article(ColumnType type) => type is ColumnType.Int64 ? "an" : "a";
 }
+
+/// <summary>
+/// What the first pass keeps of a text column to choose its type: how many non-null cells fit int64, double, bool and
+/// timestamp (never the cells themselves).
+/// </summary>
+internal struct TypeVotes
+{
+    public long Values;
+    public long Nulls;
+    public long Ints;
+    public long Doubles;
+    public long Bools;
+    public long Times;
+
+    public void Add(ReadOnlySpan<byte> cell)
+    {
+        Values++;
+        var v = cell.Trim((byte)' ');
+        if (TextCells.IsInt64(v))
+        {
+            Ints++;
+            Doubles++;
+            return; // an integer is never true/false or a date
+        }
+        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
+        {
+            Doubles++;
+            return;
+        }
+        if (TextCells.IsBool(v, out _))
+        {
+            Bools++;
+            return;
+        }
+        if (TextCells.TryTimestamp(v, out _))
+        {
+            Times++;
+        }
+    }
+
+    /// <summary>
+    /// The first type that fits every value: int64, double, bool, timestamp, else string (also for no values). When up
+    /// to <paramref name="allowedMisfits"/> values may be bad rows (quarantine), a type that fits more than half the
+    /// values and misses at most that many is chosen instead of string: a numeric column with a few "abc" stays numeric.
+    /// </summary>
+    public readonly ColumnType Choose(long allowedMisfits)
+    {
+        if (Values == 0)
+        {
+            return ColumnType.String;
+        }
+        if (Ints == Values) return ColumnType.Int64;
+        if (Doubles == Values) return ColumnType.Double;
+        if (Bools == Values) return ColumnType.Bool;
+        if (Times == Values) return ColumnType.Timestamp;
+        if (allowedMisfits > 0)
+        {
+            (ColumnType Type, long Fits)[] candidates = [(ColumnType.Int64, Ints), (ColumnType.Double, Doubles), (ColumnType.Bool, Bools), (ColumnType.Timestamp, Times)];
+            var best = candidates[0];
+            foreach (var candidate in candidates)
+            {
+                if (candidate.Fits > best.Fits)
+                {
+                    best = candidate;
+                }
+            }
+            if (best.Fits * 2 > Values && Values - best.Fits <= allowedMisfits)
+            {
+                return best.Type;
+            }
+        }
+        return ColumnType.String;
+    }
+}
+

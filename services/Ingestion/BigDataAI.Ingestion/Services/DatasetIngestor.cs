@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
 using BigDataAI.Contracts.Ingestion;
 using BigDataAI.Datasets;
+using BigDataAI.Datasets.Expectations;
 using BigDataAI.Ingestion.Parsing;
 using BigDataAI.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,18 +35,27 @@ public sealed record ReceivedUpload(
 
     /// <summary>Table formats: whether the label column was named explicitly (then a file without it is refused).</summary>
     public bool LabelNamed { get; init; }
+
+    /// <summary>What a bad row does: refuse the upload (strict, the default) or go to the version's quarantine.</summary>
+    public RowPolicy Policy { get; init; } = RowPolicy.Strict;
+
+    /// <summary>Whether the columns may differ incompatibly from the previous version's.</summary>
+    public bool AllowSchemaChange { get; init; }
 }
 
 public sealed record IngestResult(DatasetManifest Manifest, bool Deduplicated);
 
 /// <summary>
-/// Turns a received upload into a committed dataset version and announces it. Parsing errors surface as
-/// <see cref="DataFormatException"/> before anything is written. An upload is refused up front while the broker is not
+/// Turns a received upload into a committed dataset version and announces it, streaming: a first pass over the buffered
+/// file checks it and types its columns, a second stores it shard by shard. Parsing errors surface as
+/// <see cref="DataFormatException"/> before anything is written; an expectation broken in the second pass (strict), or
+/// too many bad rows (quarantine, <see cref="QuarantineLimitException"/>), deletes the shards already written. A schema
+/// incompatible with the previous version is a <see cref="SchemaChangeException"/>. An upload is refused up front while the broker is not
 /// connected (UNAVAILABLE). If the broker goes away after the commit, the version stays committed and the call
 /// succeeds: the announcement is logged as pending, and labeling's reconciler finds the unlabeled version by itself
 /// (<c>Labeling:ReconcileInterval</c>).
 /// </summary>
-public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<DatasetIngestor> logger)
+public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expectationStore, BoundedPublisher publisher, IOptions<IngestionOptions> options, ILogger<DatasetIngestor> logger)
 {
     public static IReadOnlyList<string> RolesOf(UploadFormat format) => format switch
     {
@@ -73,30 +84,165 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
         }
 
         var started = Stopwatch.GetTimestamp();
-        var table = await ParseAsync(upload, cancellationToken).ConfigureAwait(false);
-        // Parsing may have taken a while: do not commit a version the broker cannot announce now.
-        publisher.EnsureConnected();
-        var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
-        var manifest = await datasets.CommitAsync(upload.Dataset, table, source, new DatasetLineage("ingest", source.Files), options.Value.RowsPerShard, cancellationToken).ConfigureAwait(false);
-        activity?.SetTag("bigdataai.dataset_version", manifest.Version);
-        logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
-            manifest.Dataset, manifest.Version, manifest.Rows, manifest.UnlabeledRows,
-            string.Join(", ", table.Schema.Columns.Select(c => $"{c.Name}:{c.TypeName}:{c.Role.ToString().ToLowerInvariant()}")), manifest.Classes.Length, manifest.Shards.Count,
-            (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        IngestionTelemetry.Rows.Add(manifest.Rows);
-        IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
-        // Committed: announce it even if the caller has gone.
-        await AnnounceAsync(manifest, CancellationToken.None).ConfigureAwait(false);
-        return new IngestResult(manifest, Deduplicated: false);
+        var expectations = await expectationStore.GetAsync(upload.Dataset, cancellationToken).ConfigureAwait(false);
+        // The schema rule compares with the latest uploaded version: versions labeling derives (with label columns of
+        // its own, e.g. _label_source) are not what the next upload has to match.
+        var previous = (await datasets.ListAsync(upload.Dataset, cancellationToken).ConfigureAwait(false))
+            .LastOrDefault(m => m.Lineage is null || m.Lineage.Step == "ingest");
+        var streams = new List<Stream>();
+        try
+        {
+            // Pass 1: the file is checked, its columns typed and its rows counted; nothing is stored yet.
+            var table = await OpenAsync(upload, expectations, streams, cancellationToken).ConfigureAwait(false);
+            if (previous is not null && !upload.AllowSchemaChange
+                && SchemaCompatibility.Differences(previous.EffectiveSchema, table.Schema) is { Count: > 0 } differences)
+            {
+                throw new SchemaChangeException(upload.Dataset, previous.Version, differences);
+            }
+            ExpectationChecker checker;
+            try
+            {
+                checker = new ExpectationChecker(expectations, table.Schema);
+            }
+            catch (ExpectationException e)
+            {
+                throw DataFormatException.ForWholeFile(FileOf(upload), e.Message, e);
+            }
+            // Parsing may have taken a while: do not commit a version the broker cannot announce now.
+            publisher.EnsureConnected();
+            var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
+            var manifest = await WriteAsync(upload, table, checker, source, cancellationToken).ConfigureAwait(false);
+            activity?.SetTag("bigdataai.dataset_version", manifest.Version);
+            logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled, {Quarantined} quarantined), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
+                manifest.Dataset, manifest.Version, manifest.Rows, manifest.UnlabeledRows, manifest.Quarantine?.Rows ?? 0,
+                string.Join(", ", table.Schema.Columns.Select(c => $"{c.Name}:{c.TypeName}:{c.Role.ToString().ToLowerInvariant()}")), manifest.Classes.Length, manifest.Shards.Count,
+                (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            IngestionTelemetry.Rows.Add(manifest.Rows);
+            if (manifest.Quarantine is { } quarantine)
+            {
+                IngestionTelemetry.QuarantinedRows.Add(quarantine.Rows);
+            }
+            IngestionTelemetry.Uploads.Add(1, new KeyValuePair<string, object?>("outcome", "committed"));
+            // Committed: announce it even if the caller has gone.
+            await AnnounceAsync(manifest, CancellationToken.None).ConfigureAwait(false);
+            return new IngestResult(manifest, Deduplicated: false);
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
+
+    /// <summary>
+    /// Pass 2: the rows chunk by chunk into a new version (one shard in memory at a time), each chunk checked against the
+    /// expectations; bad rows (quarantine mode) into the quarantine shards. On any failure the shards written so far are
+    /// deleted, so a refused upload leaves nothing behind (and, the manifest being last, was never visible).
+    /// </summary>
+    private async Task<DatasetManifest> WriteAsync(ReceivedUpload upload, StreamedTable table, ExpectationChecker checker, DatasetSource source, CancellationToken cancellationToken)
+    {
+        var rowsPerShard = options.Value.RowsPerShard;
+        var writer = datasets.BeginVersion(upload.Dataset, table.Schema, upload.Sha256, rowsPerShard);
+        var quarantine = datasets.BeginQuarantine(upload.Dataset, upload.Sha256, rowsPerShard);
+        var allowed = upload.Policy.AllowedBadRows(table.SourceRows);
+        var bad = new List<QuarantinedRow>();
+        var lineNumbered = upload.Format == UploadFormat.Jsonl;
+        try
+        {
+            // Each chunk is stored (the writer flushes a full shard inside AppendAsync) before the next reuses its arrays.
+            foreach (var chunk in table.Read(rowsPerShard, bad, cancellationToken, reuse: true))
+            {
+                var rows = chunk.Rows;
+                if (checker.Check(rows) is { Count: > 0 } violations)
+                {
+                    if (!upload.Policy.Quarantine)
+                    {
+                        var first = violations[0];
+                        throw new DataFormatException(FileOf(upload), $"{first.Reason} (expectation {first.Expectation})",
+                            row: chunk.SourceRows[first.Row], column: first.Column, lineNumbered: lineNumbered);
+                    }
+                    var failed = new HashSet<int>(violations.Select(v => v.Row));
+                    foreach (var v in violations)
+                    {
+                        bad.Add(new QuarantinedRow(chunk.SourceRows[v.Row], v.RowId, v.Column, "expectation_" + v.Expectation, $"{v.Reason} (expectation {v.Expectation})", v.Value));
+                    }
+                    rows = rows.Select([.. Enumerable.Range(0, rows.Rows).Where(r => !failed.Contains(r))]);
+                }
+                foreach (var row in bad.OrderBy(b => b.SourceRow))
+                {
+                    await quarantine.AddAsync(row, cancellationToken).ConfigureAwait(false);
+                }
+                bad.Clear();
+                if (quarantine.Rows > allowed)
+                {
+                    throw TooMany(upload, quarantine, table.SourceRows, complete: false);
+                }
+                await writer.AppendAsync(rows, cancellationToken).ConfigureAwait(false);
+            }
+            if (writer.Rows == 0)
+            {
+                throw TooMany(upload, quarantine, table.SourceRows, complete: true);
+            }
+            var quarantined = await quarantine.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            return await writer.CommitAsync(source, new DatasetLineage("ingest", source.Files), m => m with { Quarantine = quarantined }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DeleteAsync(upload.Dataset, [.. writer.Shards, .. quarantine.Shards]).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static QuarantineLimitException TooMany(ReceivedUpload upload, QuarantineWriter quarantine, long rows, bool complete)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var counts = string.Join(", ", quarantine.Reasons.OrderByDescending(r => r.Value).Select(r => $"{r.Key} {r.Value.ToString(inv)}"));
+        var first = string.Join("; ", quarantine.First.Take(3).Select(b =>
+            $"{(upload.Format == UploadFormat.Jsonl ? "line" : "row")} {b.SourceRow.ToString(inv)}{(b.Column is null ? "" : $", column '{b.Column}'")}: {b.Message}"));
+        var limit = upload.Policy.MaxBadFraction.ToString("0.####", inv);
+        return new QuarantineLimitException(complete && quarantine.Rows <= upload.Policy.AllowedBadRows(rows)
+            ? $"{FileOf(upload)}: every one of its {rows.ToString(inv)} rows is bad ({counts}); nothing is stored. First: {first}"
+            : $"{FileOf(upload)}: {(complete ? "" : "at least ")}{quarantine.Rows.ToString(inv)} of {rows.ToString(inv)} rows are bad ({(quarantine.Rows / (double)rows).ToString("0.####", inv)}), more than max_bad_fraction {limit} allows ({counts}); nothing is stored. First: {first}");
+    }
+
+    /// <summary>Deletes the shards of a refused upload (best effort: a leftover shard is unreferenced, never visible).</summary>
+    private async Task DeleteAsync(string dataset, IReadOnlyList<ShardInfo> shards)
+    {
+        foreach (var shard in shards)
+        {
+            try
+            {
+                await datasets.Objects.DeleteAsync(shard.Path, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogWarning(e, "Could not delete shard {Path} of a refused upload to {Dataset}; it is unreferenced", shard.Path, dataset);
+            }
+        }
+    }
+
+    private static string FileOf(ReceivedUpload upload) => DatasetIngestor.RolesOf(upload.Format)[0];
 
     /// <summary>The name of the tensor column an IDX upload's images are stored in.</summary>
     public const string IdxImageColumn = "pixels";
 
     private ArchiveLimits Limits => new(options.Value.MaxDecompressedBytes, options.Value.MaxArchiveEntries, options.Value.MaxCompressionRatio);
 
-    private async Task<Table> ParseAsync(ReceivedUpload upload, CancellationToken cancellationToken)
+    /// <summary>
+    /// The first pass over the upload. CSV, TSV and JSON Lines are read twice from their buffered file, so memory holds
+    /// per-column counts, then one chunk; Parquet, IDX and archives are still parsed whole, then handed out in chunks.
+    /// </summary>
+    private async Task<StreamedTable> OpenAsync(ReceivedUpload upload, DatasetExpectations expectations, List<Stream> streams, CancellationToken cancellationToken)
     {
+        Func<Stream> Opener(string role) => () =>
+        {
+            var stream = new FileStream(upload.Files[role], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            streams.Add(stream);
+            return stream;
+        };
+        var expectedTypes = expectations.Columns.Where(c => c.Type is not null).ToDictionary(c => c.Column, c => c.Type!.Value, StringComparer.Ordinal);
         switch (upload.Format)
         {
             case UploadFormat.Idx:
@@ -104,27 +250,21 @@ public sealed class DatasetIngestor(DatasetStore datasets, BoundedPublisher publ
                 using (var labels = File.OpenRead(upload.Files["labels"]))
                 {
                     // The images become one tensor column [rows, columns] of pixels in [0, 1]; the labels an int64 column.
-                    return Table.FromDense(IdxParser.Parse(images, "images", labels, "labels", cancellationToken), IdxImageColumn, "label", labelsAsIntegers: true);
+                    return StreamedTable.InMemory(Table.FromDense(IdxParser.Parse(images, "images", labels, "labels", cancellationToken), IdxImageColumn, "label", labelsAsIntegers: true), id => id + 1);
                 }
             case UploadFormat.Csv or UploadFormat.Tsv:
-                using (var data = File.OpenRead(upload.Files["data"]))
-                {
-                    return TableParser.Parse(data, "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
-                }
+                return TableParser.Open(Opener("data"), "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, upload.Policy, expectedTypes, cancellationToken);
             case UploadFormat.Archive:
                 using (var archive = File.OpenRead(upload.Files["archive"]))
                 {
-                    return ArchiveParser.Parse(archive, "archive", Limits, cancellationToken);
+                    return StreamedTable.InMemory(ArchiveParser.Parse(archive, "archive", Limits, cancellationToken), id => id + 1);
                 }
             case UploadFormat.Jsonl:
-                using (var data = File.OpenRead(upload.Files["data"]))
-                {
-                    return JsonLinesParser.Parse(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken);
-                }
+                return JsonLinesParser.Open(Opener("data"), "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, upload.Policy, expectedTypes, cancellationToken);
             case UploadFormat.Parquet:
                 await using (var data = File.OpenRead(upload.Files["data"]))
                 {
-                    return await ParquetTableParser.ParseAsync(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken).ConfigureAwait(false);
+                    return StreamedTable.InMemory(await ParquetTableParser.ParseAsync(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken).ConfigureAwait(false), id => id + 1);
                 }
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");

@@ -10,5 +10,6 @@ internal static class IngestionTelemetry
     private static readonly Meter Meter = new(Name);
     public static readonly Counter<long> Uploads = Meter.CreateCounter<long>("bigdataai.ingestion.uploads", description: "Uploads by outcome");
     public static readonly Counter<long> Rows = Meter.CreateCounter<long>("bigdataai.ingestion.rows", description: "Rows committed");
+    public static readonly Counter<long> QuarantinedRows = Meter.CreateCounter<long>("bigdataai.ingestion.quarantined_rows", description: "Rows committed versions quarantined");
     public static readonly Counter<long> Bytes = Meter.CreateCounter<long>("bigdataai.ingestion.bytes", "By", "Upload bytes received");
 }
