@@ -220,7 +220,7 @@ internal static class CheckpointFile
         }
         var history = manifest.History;
         if (manifest.Position is { } position
-            && (position.Epoch != manifest.Epoch + 1 || position.Batches < 1 || position.Samples < position.Batches || !double.IsFinite(position.LossSum) && !double.IsNaN(position.LossSum)))
+            && (position.Epoch != manifest.Epoch + 1 || position.Batches < 1 || position.Samples < position.Batches))
         {
             throw new InvalidDataException(
                 $"Damaged training checkpoint: {ManifestEntry} position (epoch {position.Epoch}, batch {position.Batches}) does not follow epoch {manifest.Epoch}.");

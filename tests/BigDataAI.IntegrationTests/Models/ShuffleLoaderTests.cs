@@ -76,7 +76,7 @@ public sealed class ShuffleLoaderTests
                 saved = stream.ToArray();
             },
         };
-        Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(Mlp, Loader(), validation, options, dying, cancellation.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(Mlp, Loader(), validation, options, dying, cancellationToken: cancellation.Token));
 
         var resume = TrainingResume.Read(new MemoryStream(saved!));
         Assert.Equal(1, resume.Epoch);
