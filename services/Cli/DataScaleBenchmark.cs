@@ -206,6 +206,7 @@ public static class DataScaleBenchmark
     {
         private readonly List<Process> _processes = [];
         private int _epmdPort;
+        private Dictionary<string, string> _brokerEnvironment = [];
 
         public string Messaging { get; private set; } = "";
         public string Blobs { get; private set; } = "";
@@ -224,7 +225,7 @@ public static class DataScaleBenchmark
                 }
                 var (amqp, dist, epmd) = (FreePort(), FreePort(), FreePort());
                 servers._epmdPort = epmd;
-                var broker = Start("rabbitmq-server", [], rabbit, new Dictionary<string, string>
+                servers._brokerEnvironment = new Dictionary<string, string>
                 {
                     ["RABBITMQ_NODENAME"] = $"bench-{Guid.NewGuid():N}"[..20] + "@localhost",
                     ["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1",
@@ -236,7 +237,8 @@ public static class DataScaleBenchmark
                     ["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = "-kernel inet_dist_use_interface {127,0,0,1}",
                     ["ERL_EPMD_PORT"] = epmd.ToString(Inv),
                     ["ERL_EPMD_ADDRESS"] = "127.0.0.1",
-                }, Path.Combine(work, "rabbitmq.log"));
+                };
+                var broker = Start("rabbitmq-server", [], rabbit, servers._brokerEnvironment, Path.Combine(work, "rabbitmq.log"));
                 servers._processes.Add(broker);
                 var blobPort = FreePort();
                 var azuriteFolder = Path.Combine(work, "azurite");
@@ -260,6 +262,24 @@ public static class DataScaleBenchmark
 
         public async ValueTask DisposeAsync()
         {
+            if (_brokerEnvironment.TryGetValue("RABBITMQ_NODENAME", out var node))
+            {
+                // The broker runs as user rabbitmq under a shell of its own: killing the tree from here misses it.
+                try
+                {
+                    var info = new ProcessStartInfo("rabbitmqctl", ["-n", node, "stop"]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+                    foreach (var (key, value) in _brokerEnvironment)
+                    {
+                        info.Environment[key] = value;
+                    }
+                    using var ctl = Process.Start(info)!;
+                    using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await ctl.WaitForExitAsync(wait.Token);
+                }
+                catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException)
+                {
+                }
+            }
             foreach (var process in _processes)
             {
                 await StopAsync(process);

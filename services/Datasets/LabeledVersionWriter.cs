@@ -119,15 +119,15 @@ public sealed class LabeledVersionWriter
         {
             return;
         }
-        var shard = DatasetStore.Concat(_source.EffectiveSchema, state.Pending);
-        state.Pending.Clear();
-        state.PendingRows = 0;
+        var order = Enumerable.Range(0, state.PendingRows).ToArray();
         if (_shuffleSeed is { } seed)
         {
-            var order = Enumerable.Range(0, shard.Rows).ToArray();
             new Random(ShuffleSeed(seed, state.Index, state.Shards.Count)).Shuffle(order);
-            shard = shard.Select(order);
         }
+        // One copy from the pending pieces straight into the shard's (shuffled) order.
+        var shard = Gather(_source.EffectiveSchema, state.Pending, order);
+        state.Pending.Clear();
+        state.PendingRows = 0;
         var counts = DatasetStore.CountClasses(shard, _source.Classes).Counts;
         for (var c = 0; c < counts.Length; c++)
         {
@@ -137,6 +137,37 @@ public sealed class LabeledVersionWriter
         var index = state.Shards.Count;
         state.Shards.Add(await _store.WriteShardAsync(shard, sha => $"{prefix}{index:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false));
         state.Rows += shard.Rows;
+    }
+
+    /// <summary>The rows of <paramref name="pieces"/> (concatenated) at <paramref name="order"/>, as one table.</summary>
+    private static Table Gather(DatasetSchema schema, List<Table> pieces, int[] order)
+    {
+        if (pieces.Count == 1)
+        {
+            return pieces[0].Select(order);
+        }
+        var piece = new int[order.Length];
+        var row = new int[order.Length];
+        for (int p = 0, k = 0; p < pieces.Count; p++)
+        {
+            for (var r = 0; r < pieces[p].Rows; r++, k++)
+            {
+                (piece[k], row[k]) = (p, r);
+            }
+        }
+        var columns = new List<Column>(schema.Columns.Count);
+        for (var c = 0; c < schema.Columns.Count; c++)
+        {
+            var column = Column.Allocate(schema.Columns[c], order.Length);
+            var width = schema.Columns[c].Width;
+            for (var i = 0; i < order.Length; i++)
+            {
+                var from = order[i];
+                Array.Copy(pieces[piece[from]].Columns[c].Values, (long)row[from] * width, column.Values, (long)i * width, width);
+            }
+            columns.Add(column);
+        }
+        return new Table(schema, columns, [.. order.Select(i => pieces[piece[i]].RowIds[row[i]])]);
     }
 
     // A fixed mix (HashCode.Combine is randomised per process; the shards must be the same everywhere).

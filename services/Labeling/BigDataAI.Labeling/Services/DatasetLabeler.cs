@@ -20,12 +20,31 @@ public sealed class DatasetLabeler(DatasetStore datasets, BoundedPublisher bus, 
     private static readonly Meter Meter = new(TelemetryName);
     private static readonly Counter<long> Labeled = Meter.CreateCounter<long>("bigdataai.labeling.versions", description: "Dataset versions labeled");
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int), SemaphoreSlim> _gates = new();
+
     public async Task<LabeledManifest> LabelAsync(string dataset, int version, CancellationToken cancellationToken)
     {
         using var activity = Source.StartActivity("label");
         activity?.SetTag("bigdataai.dataset", dataset);
         activity?.SetTag("bigdataai.dataset_version", version);
 
+        // One labeling of a version at a time in this process: the reconciler's pass and a DatasetIngested can ask for
+        // the same version at once, and two streams of a large version would double the memory for nothing (the
+        // second would lose the create-only race anyway). The one that waited finds the labels and announces them.
+        var gate = _gates.GetOrAdd((dataset, version), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await LabelOnceAsync(dataset, version, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<LabeledManifest> LabelOnceAsync(string dataset, int version, CancellationToken cancellationToken)
+    {
         var labeled = await datasets.GetLabeledAsync(dataset, version, cancellationToken).ConfigureAwait(false);
         if (labeled is not null)
         {
