@@ -171,6 +171,13 @@ demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetVal
 
 var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
 bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));
+// bench data-scale: ingest throughput against DuckDB and each host's peak memory at growing dataset sizes (docs/memory.md).
+var baseRows = new Option<int>("--rows") { Description = "Rows of the base sample the scales multiply (0 = the shipped sample's 10,000 digits)" };
+var scales = new Option<int[]>("--scales") { Description = "Dataset sizes as multiples of --rows", DefaultValueFactory = _ => [10, 100], AllowMultipleArgumentsPerToken = true };
+var heapLimit = new Option<int>("--heap-limit-mb") { Description = "Run the labeling and training-worker hosts with this managed heap limit (DOTNET_GCHeapHardLimit); 0 = none" };
+var dataScale = new Command("data-scale", "Benchmark: CSV ingest against DuckDB's COPY to Parquet, and each service host's peak memory (VmHWM) at 10x and 100x the sample, hosts as processes against a private RabbitMQ and Azurite") { dataDir, samples, baseRows, scales, epochs, heapLimit };
+dataScale.SetAction((r, ct) => Run(() => DataScaleBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(baseRows), r.GetValue(scales)!, Math.Max(1, r.GetValue(epochs)), r.GetValue(heapLimit), ct)));
+bench.Subcommands.Add(dataScale);
 
 root.Subcommands.Add(demo);
 root.Subcommands.Add(serve);

@@ -204,6 +204,19 @@ public sealed class DatasetStore(IObjectStore store)
         }
     }
 
+    /// <summary>One shard of a labeled version's split (by its index in the split's shards), checked against its SHA-256.</summary>
+    public Task<Table> ReadSplitShardAsync(LabeledManifest manifest, string split, int index, CancellationToken cancellationToken = default)
+    {
+        if (!manifest.Splits.TryGetValue(split, out var info))
+        {
+            throw new DatasetNotFoundException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no '{split}' split.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, info.Shards.Count);
+        var shard = info.Shards[index];
+        return ReadShardsAsync(manifest.FormatVersion, [shard], shard.Rows, manifest.EffectiveSchema, manifest.Classes, cancellationToken);
+    }
+
     /// <summary>One shard of a version (by its index in <see cref="DatasetManifest.Shards"/>), checked against its SHA-256.</summary>
     public Task<Table> ReadShardAsync(DatasetManifest manifest, int index, CancellationToken cancellationToken = default)
     {

@@ -147,6 +147,51 @@ public static class Evaluator
         return ComputeRegression(data.Targets!, Inference.PredictValues(model, features, batchSize));
     }
 
+    /// <summary>
+    /// <see cref="Evaluate(nn.Module{Tensor, Tensor}, ModelSpec, TrainingData, int)"/> over shards read one at a time (the
+    /// labels and predicted classes, one number per row, are kept to compute the same figures).
+    /// </summary>
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ModelSpec spec, ITrainingShards data, CancellationToken cancellationToken = default)
+    {
+        var (actual, predicted, _, _) = PredictShards(model, spec, data, cancellationToken);
+        return Compute(actual, predicted, spec.Classes);
+    }
+
+    /// <summary><see cref="EvaluateRegression(nn.Module{Tensor, Tensor}, ModelSpec, TrainingData, int)"/> over shards read one at a time.</summary>
+    public static RegressionResult EvaluateRegression(nn.Module<Tensor, Tensor> model, ModelSpec spec, ITrainingShards data, CancellationToken cancellationToken = default)
+    {
+        var (_, _, targets, values) = PredictShards(model, spec, data, cancellationToken);
+        return ComputeRegression(targets, values);
+    }
+
+    private static (long[] Actual, long[] Predicted, float[] Targets, float[] Values) PredictShards(nn.Module<Tensor, Tensor> model, ModelSpec spec, ITrainingShards data, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        var actual = new List<long>();
+        var predicted = new List<long>();
+        var targets = new List<float>();
+        var values = new List<float>();
+        var device = Devices.Of(model);
+        for (var i = 0; i < data.Count; i++)
+        {
+            var shard = data.ReadAsync(i, cancellationToken).GetAwaiter().GetResult();
+            shard.CheckFits(spec, nameof(data));
+            using var features = Devices.Upload(shard.Features, shard.Rows, shard.FeatureCount, device);
+            if (spec.Regression)
+            {
+                targets.AddRange(shard.Targets!);
+                values.AddRange(Inference.PredictValues(model, features, Trainer.EvaluationBatch));
+            }
+            else
+            {
+                actual.AddRange(shard.Labels);
+                predicted.AddRange(Inference.PredictClasses(model, features, Trainer.EvaluationBatch));
+            }
+        }
+        return ([.. actual], [.. predicted], [.. targets], [.. values]);
+    }
+
     /// <summary>MAE, RMSE and R² of <paramref name="predicted"/> against <paramref name="actual"/> (pure arithmetic).</summary>
     public static RegressionResult ComputeRegression(ReadOnlySpan<float> actual, ReadOnlySpan<float> predicted)
     {

@@ -79,7 +79,7 @@ public static class Trainer
         {
             throw new ArgumentException("train has no rows.", nameof(train));
         }
-        var fingerprint = resumeFrom?.CheckResumable(spec, options, train, nameof(resumeFrom));
+        var fingerprint = resumeFrom?.CheckResumable(spec, options, train, OrderScheme, nameof(resumeFrom));
         var device = Devices.Resolve(options.Device);
         if (device.type == DeviceType.CPU)
         {
@@ -99,7 +99,9 @@ public static class Trainer
             }
             model.to(device);
             var run = new TrainingRun(spec, options, train, device.ToString(), fingerprint);
-            var epochs = Run(model, device, train, validation, options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            using var feed = new MemoryFeed(train, options, device);
+            using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
+            var epochs = Run(model, feed, m => Validate(m, validation, validationFeatures), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
             model.eval();
             return new TrainingResult(model, spec, device.ToString(), epochs, clock.Elapsed);
         }
@@ -124,11 +126,241 @@ public static class Trainer
         CancellationToken cancellationToken) =>
         Train(spec, train, validation, options, callbacks, resumeFrom: null, cancellationToken);
 
+    /// <summary>
+    /// Trains on shards streamed by <paramref name="train"/> (<see cref="ShuffleLoader"/>: a per-epoch shard order drawn
+    /// from the seed, a shuffle buffer, the next shard read in the background), validating shard by shard on
+    /// <paramref name="validation"/>, so memory holds the loader's buffer and a shard or two, not the data. Otherwise as
+    /// <see cref="Train(ModelSpec, TrainingData, TrainingData?, TrainingOptions, TrainingCallbacks?, TrainingResume?, CancellationToken)"/>:
+    /// equal seeds give identical weights on the CPU, and a run resumed from any full checkpoint (at an epoch's end, or
+    /// in the middle of one with <see cref="TrainingOptions.CheckpointEveryBatches"/>) ends bit for bit like an
+    /// uninterrupted one. The loader's batch size is <see cref="TrainingOptions.BatchSize"/>, its seed
+    /// <see cref="TrainingOptions.Seed"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">As the in-memory overload; also a loader whose batch size or seed is not the options'.</exception>
+    public static TrainingResult Train(
+        ModelSpec spec,
+        ShuffleLoader train,
+        ITrainingShards? validation,
+        TrainingOptions options,
+        TrainingCallbacks? callbacks = null,
+        TrainingResume? resumeFrom = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        spec.Validate();
+        options.Validate();
+        if (train.BatchSize != options.BatchSize || train.Seed != options.Seed)
+        {
+            throw new ArgumentException($"The loader draws batches of {train.BatchSize} with seed {train.Seed}, the options say {options.BatchSize} and {options.Seed}.", nameof(train));
+        }
+        CheckShards(spec, train.Shards, nameof(train));
+        if (validation is not null)
+        {
+            CheckShards(spec, validation, nameof(validation));
+        }
+        if (train.Shards.Rows == 0)
+        {
+            throw new ArgumentException("train has no rows.", nameof(train));
+        }
+        var fingerprint = DataFingerprint.Of(train);
+        resumeFrom?.CheckResumable(spec, options, fingerprint, ShuffleLoader.Scheme, nameof(resumeFrom));
+        var device = Devices.Resolve(options.Device);
+        if (device.type == DeviceType.CPU)
+        {
+            ConvolutionCheck.EnsureTrainable(spec);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var clock = Stopwatch.StartNew();
+        var model = ModelFactory.Create(spec, options.Seed);
+        try
+        {
+            if (resumeFrom is not null)
+            {
+                using var weights = new MemoryStream(resumeFrom.Weights, writable: false);
+                ModelWeights.LoadInto(model, spec, weights);
+                CheckpointFile.SetRngState(resumeFrom.Rng);
+            }
+            model.to(device);
+            var run = new TrainingRun(spec, options, null, device.ToString(), fingerprint, ShuffleLoader.Scheme);
+            using var feed = new LoaderFeed(train, device);
+            var epochs = Run(model, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            model.eval();
+            return new TrainingResult(model, spec, device.ToString(), epochs, clock.Elapsed);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckShards(ModelSpec spec, ITrainingShards shards, string name)
+    {
+        if (shards.FeatureCount != spec.FeatureCount)
+        {
+            throw new ArgumentException($"{name} has {shards.FeatureCount} features per row but the model ({spec}) expects {spec.FeatureCount}.", name);
+        }
+        if (spec.Regression != shards.Regression)
+        {
+            throw new ArgumentException(
+                spec.Regression ? $"{name} has class labels but the model ({spec}) is a regression; give it targets." : $"{name} has regression targets but the model ({spec}) is a classifier.", name);
+        }
+    }
+
+    /// <summary>Validation accuracy (R² for a regression) over shards read one at a time; the same figure the in-memory path computes.</summary>
+    private static double? ValidateShards(nn.Module<Tensor, Tensor> model, Device device, ITrainingShards? validation, CancellationToken cancellationToken)
+    {
+        if (validation is null || validation.Rows == 0)
+        {
+            return null;
+        }
+        // Labels and predictions are one number per row (0.5 % of an MNIST row's features): kept, so the figure is exact.
+        var actual = new List<long>(validation.Rows);
+        var predicted = new List<long>(validation.Rows);
+        var targets = new List<float>();
+        var values = new List<float>();
+        for (var i = 0; i < validation.Count; i++)
+        {
+            var data = validation.ReadAsync(i, cancellationToken).GetAwaiter().GetResult();
+            using var features = Devices.Upload(data.Features, data.Rows, data.FeatureCount, device);
+            if (validation.Regression)
+            {
+                targets.AddRange(data.Targets!);
+                values.AddRange(Inference.PredictValues(model, features, EvaluationBatch));
+            }
+            else
+            {
+                actual.AddRange(data.Labels);
+                predicted.AddRange(Inference.PredictClasses(model, features, EvaluationBatch));
+            }
+        }
+        return validation.Regression
+            ? Evaluator.R2([.. targets], [.. values])
+            : Evaluator.Accuracy([.. actual], [.. predicted]);
+    }
+
+    /// <summary>Where the trainer's batches come from: the whole set on the device, or a <see cref="ShuffleLoader"/>.</summary>
+    private interface IBatchFeed : IDisposable
+    {
+        int Rows { get; }
+        int Batches { get; }
+
+        /// <summary>Starts epoch <paramref name="epoch"/> at batch <paramref name="skipBatches"/> (0-based).</summary>
+        void StartEpoch(int epoch, int skipBatches);
+
+        /// <summary>Moves to the next batch; false after the epoch's last. Gives the batch's row count.</summary>
+        bool Next(out int count);
+
+        /// <summary>The current batch's tensors, created in the caller's dispose scope.</summary>
+        (Tensor X, Tensor Y, Tensor? Soft) Tensors();
+    }
+
+    /// <summary>The whole training set uploaded once; each batch gathered through the epoch's permutation (<see cref="OrderScheme"/>).</summary>
+    private sealed class MemoryFeed : IBatchFeed
+    {
+        private readonly Tensor _features;
+        private readonly Tensor _labels;
+        private readonly Tensor? _soft;
+        private readonly Device _device;
+        private readonly int _seed;
+        private readonly int _batchSize;
+        private readonly long[] _order;
+        private Tensor? _permutation;
+        private int _batch;
+        private int _start;
+        private int _count;
+
+        public MemoryFeed(TrainingData train, TrainingOptions options, Device device)
+        {
+            _features = Devices.Upload(train.Features, train.Rows, train.FeatureCount, device);
+            _labels = train.Targets is { } targets ? Devices.Upload(targets, device) : Devices.Upload(train.Labels, device);
+            // Soft targets: a [rows, classes] tensor of probabilities the loss compares the log-softmax with.
+            _soft = train.SoftTargets is { } probabilities ? Devices.Upload(probabilities, train.Rows, probabilities.Length / Math.Max(1, train.Rows), device) : null;
+            _device = device;
+            _seed = options.Seed;
+            _batchSize = options.BatchSize;
+            _order = new long[train.Rows];
+            Rows = train.Rows;
+            Batches = (Rows + _batchSize - 1) / _batchSize;
+        }
+
+        public int Rows { get; }
+        public int Batches { get; }
+
+        public void StartEpoch(int epoch, int skipBatches)
+        {
+            Shuffle(_order, new Random(EpochSeed(_seed, epoch)));
+            _permutation?.Dispose();
+            _permutation = Devices.Upload(_order, _device);
+            _batch = skipBatches;
+        }
+
+        public bool Next(out int count)
+        {
+            if (_batch >= Batches)
+            {
+                count = 0;
+                return false;
+            }
+            _start = _batch * _batchSize;
+            count = _count = Math.Min(_batchSize, Rows - _start);
+            _batch++;
+            return true;
+        }
+
+        public (Tensor X, Tensor Y, Tensor? Soft) Tensors()
+        {
+            var index = _permutation!.narrow(0, _start, _count);
+            return (_features.index_select(0, index), _labels.index_select(0, index), _soft?.index_select(0, index));
+        }
+
+        public void Dispose()
+        {
+            _permutation?.Dispose();
+            _features.Dispose();
+            _labels.Dispose();
+            _soft?.Dispose();
+        }
+    }
+
+    /// <summary>Batches from a <see cref="ShuffleLoader"/>, each uploaded as it comes.</summary>
+    private sealed class LoaderFeed(ShuffleLoader loader, Device device) : IBatchFeed
+    {
+        private IEnumerator<LoaderBatch>? _batches;
+
+        public int Rows => loader.Shards.Rows;
+        public int Batches => loader.BatchesPerEpoch;
+
+        public void StartEpoch(int epoch, int skipBatches)
+        {
+            _batches?.Dispose();
+            _batches = loader.Epoch(epoch, skipBatches).GetEnumerator();
+        }
+
+        public bool Next(out int count)
+        {
+            var more = _batches!.MoveNext();
+            count = more ? _batches.Current.Rows : 0;
+            return more;
+        }
+
+        public (Tensor X, Tensor Y, Tensor? Soft) Tensors()
+        {
+            var batch = _batches!.Current;
+            var x = Devices.Upload(batch.Features, batch.Rows, loader.Shards.FeatureCount, device);
+            var y = batch.Targets is { } targets ? Devices.Upload(targets, device) : Devices.Upload(batch.Labels, device);
+            return (x, y, null);
+        }
+
+        public void Dispose() => _batches?.Dispose();
+    }
+
     private static List<EpochResult> Run(
         nn.Module<Tensor, Tensor> model,
-        Device device,
-        TrainingData train,
-        TrainingData? validation,
+        IBatchFeed feed,
+        Func<nn.Module<Tensor, Tensor>, double?> validate,
         TrainingOptions options,
         TrainingRun run,
         TrainingResume? resumeFrom,
@@ -146,74 +378,71 @@ public static class Trainer
         {
             optimizer.Import(resumeFrom.Optimizer);
         }
-        using var features = Devices.Upload(train.Features, train.Rows, train.FeatureCount, device);
-        var regression = train.Targets is not null;
-        using var labels = train.Targets is { } targets ? Devices.Upload(targets, device) : Devices.Upload(train.Labels, device);
-        // Soft targets: a [rows, classes] tensor of probabilities the loss compares the log-softmax with.
-        using var soft = train.SoftTargets is { } probabilities ? Devices.Upload(probabilities, train.Rows, probabilities.Length / Math.Max(1, train.Rows), device) : null;
-        using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
-
-        var rows = train.Rows;
-        var batchSize = options.BatchSize;
-        var batches = (rows + batchSize - 1) / batchSize;
-        var order = new long[rows];
+        var regression = run.Spec.Regression;
+        var rows = feed.Rows;
+        var batches = feed.Batches;
+        // A checkpoint written in the middle of an epoch: continue that epoch after its last trained batch.
+        var position = resumeFrom?.Position;
 
         for (var epoch = results.Count + 1; epoch <= options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            Shuffle(order, new Random(EpochSeed(options.Seed, epoch)));
-            using var permutation = Devices.Upload(order, device);
-            var lossSum = 0.0;
+            var firstBatch = position is { } p && p.Epoch == epoch ? p.Batches : 0;
+            var lossSum = firstBatch > 0 ? position!.LossSum : 0.0;
+            var samples = firstBatch > 0 ? position!.Samples : 0;
+            position = null;
+            feed.StartEpoch(epoch, firstBatch);
 
             model.train();
-            for (var batch = 0; batch < batches; batch++)
+            for (var batch = firstBatch; feed.Next(out var count); batch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var start = batch * batchSize;
-                var count = Math.Min(batchSize, rows - start);
                 double loss;
                 using (NewDisposeScope())
                 {
-                    var index = permutation.narrow(0, start, count);
-                    var x = features.index_select(0, index);
-                    var y = labels.index_select(0, index);
+                    var (x, y, soft) = feed.Tensors();
                     optimizer.ZeroGrad();
                     var output = regression
                         ? nn.functional.mse_loss(model.call(x).squeeze(1), y)
                         : soft is not null
                             // Cross-entropy against the soft targets: -(p * log_softmax(z)).sum(1).mean().
-                            ? -(soft.index_select(0, index) * nn.functional.log_softmax(model.call(x), 1)).sum(1).mean()
+                            ? -(soft * nn.functional.log_softmax(model.call(x), 1)).sum(1).mean()
                             : nn.functional.cross_entropy(model.call(x), y);
                     output.backward();
                     optimizer.Step();
                     loss = output.item<float>();
                 }
                 lossSum += loss * count;
+                samples += count;
                 callbacks.Batch?.Report(new BatchProgress(epoch, batch + 1, batches, loss,
-                    (start + count) / epochClock.Elapsed.TotalSeconds));
+                    samples / epochClock.Elapsed.TotalSeconds));
+                if (options.CheckpointEveryBatches > 0 && (batch + 1) % options.CheckpointEveryBatches == 0 && batch + 1 < batches)
+                {
+                    callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run, new TrainingPosition(epoch, batch + 1, lossSum, samples)));
+                }
             }
             var trainSeconds = epochClock.Elapsed.TotalSeconds;
 
-            double? accuracy = null;
-            if (validation is not null && validationFeatures is not null)
-            {
-                if (regression)
-                {
-                    // For a regression the per-epoch score is R² on the validation split.
-                    accuracy = Evaluator.R2(validation.Targets!, Inference.PredictValues(model, validationFeatures, EvaluationBatch));
-                }
-                else
-                {
-                    var predicted = Inference.PredictClasses(model, validationFeatures, EvaluationBatch);
-                    accuracy = Evaluator.Accuracy(validation.Labels, predicted);
-                }
-            }
+            var accuracy = validate(model);
             var result = new EpochResult(epoch, lossSum / rows, accuracy, rows / trainSeconds, epochClock.Elapsed);
             results.Add(result);
             callbacks.Epoch?.Report(result);
             callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run));
         }
         return results;
+    }
+
+    /// <summary>Accuracy (R² for a regression) on the validation set uploaded once; null without one.</summary>
+    private static double? Validate(nn.Module<Tensor, Tensor> model, TrainingData? validation, Tensor? features)
+    {
+        if (validation is null || features is null)
+        {
+            return null;
+        }
+        // For a regression the per-epoch score is R² on the validation split.
+        return validation.Targets is { } targets
+            ? Evaluator.R2(targets, Inference.PredictValues(model, features, EvaluationBatch))
+            : Evaluator.Accuracy(validation.Labels, Inference.PredictClasses(model, features, EvaluationBatch));
     }
 
     /// <summary>

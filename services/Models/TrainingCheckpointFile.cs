@@ -57,16 +57,20 @@ internal static class CheckpointFile
         nn.Module<Tensor, Tensor> model,
         TrainingOptimizer optimizer,
         IReadOnlyList<EpochResult> history,
-        TrainingRun run)
+        TrainingRun run,
+        TrainingPosition? position = null)
     {
         var optimizerState = optimizer.Export();
         var rng = GetRngState();
         var manifest = new CheckpointManifest(
-            Version, Kind, history.Count, Trainer.OrderScheme, run.Spec, run.HyperParameters, run.Data.Value, history,
+            Version, Kind, history.Count, run.Order, run.Spec, run.HyperParameters, run.Data.Value, history,
             new OptimizerSummary(optimizerState.Optimizer, optimizerState.Steps, optimizerState.Parameters.Count),
             new RngSummary("torch default CPU generator", rng.Length),
             new EnvironmentSummary(TorchSharpVersion, torch.get_num_threads(), run.Device),
-            FileDescriptions);
+            FileDescriptions)
+        {
+            Position = position,
+        };
 
         using var zip = new ZipArchive(destination, ZipArchiveMode.Create, leaveOpen: true);
         WriteEntry(zip, ManifestEntry, CompressionLevel.Fastest, stream => JsonSerializer.Serialize(stream, manifest, Json));
@@ -199,11 +203,11 @@ internal static class CheckpointFile
         {
             throw new InvalidDataException($"Not a training checkpoint: {ManifestEntry} kind is '{manifest.Kind}', not '{Kind}'.");
         }
-        if (manifest.Order != Trainer.OrderScheme)
+        if (manifest.Order != Trainer.OrderScheme && manifest.Order != ShuffleLoader.Scheme)
         {
             throw new InvalidDataException(
-                $"Unsupported training checkpoint: its data order '{manifest.Order}' is not this trainer's '{Trainer.OrderScheme}', " +
-                "so the run cannot be continued identically.");
+                $"Unsupported training checkpoint: its data order '{manifest.Order}' is neither this trainer's '{Trainer.OrderScheme}' " +
+                $"nor its loader's '{ShuffleLoader.Scheme}', so the run cannot be continued identically.");
         }
         try
         {
@@ -215,7 +219,13 @@ internal static class CheckpointFile
             throw new InvalidDataException($"Damaged training checkpoint: {ManifestEntry}: {e.Message}", e);
         }
         var history = manifest.History;
-        if (manifest.Epoch < 1 || manifest.Epoch > manifest.HyperParameters.Epochs || history.Count != manifest.Epoch)
+        if (manifest.Position is { } position
+            && (position.Epoch != manifest.Epoch + 1 || position.Batches < 1 || position.Samples < position.Batches))
+        {
+            throw new InvalidDataException(
+                $"Damaged training checkpoint: {ManifestEntry} position (epoch {position.Epoch}, batch {position.Batches}) does not follow epoch {manifest.Epoch}.");
+        }
+        if (manifest.Epoch < (manifest.Position is null ? 1 : 0) || manifest.Epoch > manifest.HyperParameters.Epochs || history.Count != manifest.Epoch)
         {
             throw new InvalidDataException(
                 $"Damaged training checkpoint: {ManifestEntry} says epoch {manifest.Epoch} of {manifest.HyperParameters.Epochs} " +
@@ -343,12 +353,15 @@ internal static class CheckpointFile
 }
 
 /// <summary>What one training run is, for checkpoints: the spec, the hyper-parameters and (computed on first use) the data's fingerprint.</summary>
-internal sealed class TrainingRun(ModelSpec spec, TrainingOptions options, TrainingData train, string device, DataFingerprint? data = null)
+internal sealed class TrainingRun(ModelSpec spec, TrainingOptions options, TrainingData? train, string device, DataFingerprint? data = null, string order = Trainer.OrderScheme)
 {
     public ModelSpec Spec { get; } = spec;
     public HyperParameters HyperParameters { get; } = HyperParameters.Of(options);
-    public Lazy<DataFingerprint> Data { get; } = data is null ? new(() => DataFingerprint.Of(train)) : new(data);
+    public Lazy<DataFingerprint> Data { get; } = data is null ? new(() => DataFingerprint.Of(train ?? throw new InvalidOperationException("No data to fingerprint."))) : new(data);
     public string Device { get; } = device;
+
+    /// <summary>How the run orders its data: <see cref="Trainer.OrderScheme"/> or <see cref="ShuffleLoader.Scheme"/>.</summary>
+    public string Order { get; } = order;
 }
 
 /// <summary>The hyper-parameters a checkpoint records. All but <see cref="Epochs"/> must match on resume.</summary>
@@ -367,6 +380,13 @@ internal sealed record HyperParameters(int Epochs, int BatchSize, double Learnin
 /// </summary>
 internal sealed record DataFingerprint(int Rows, int FeatureCount, string LabelsSha256, string FeaturesSha256)
 {
+    /// <summary>
+    /// A loader's data: its rows, feature count, the shards' identity (<see cref="ITrainingShards.Identity"/>) in place of
+    /// the labels' hash, and its shuffle buffer size in place of the features' (both change the batches).
+    /// </summary>
+    public static DataFingerprint Of(ShuffleLoader loader) =>
+        new(loader.Shards.Rows, loader.Shards.FeatureCount, loader.Shards.Identity, $"shuffle-buffer:{loader.ShuffleBuffer}");
+
     public static DataFingerprint Of(TrainingData data) => new(
         data.Rows,
         data.FeatureCount,
@@ -391,7 +411,11 @@ internal sealed record CheckpointManifest(
     OptimizerSummary Optimizer,
     RngSummary Rng,
     EnvironmentSummary Environment,
-    IReadOnlyDictionary<string, string> Files);
+    IReadOnlyDictionary<string, string> Files)
+{
+    /// <summary>Set when the checkpoint was written in the middle of epoch <see cref="Epoch"/> + 1; null at an epoch's end.</summary>
+    public TrainingPosition? Position { get; init; }
+}
 
 /// <summary>For people reading checkpoint.json; optimizer.bin holds the state itself.</summary>
 internal sealed record OptimizerSummary(string Name, long Steps, int Parameters);

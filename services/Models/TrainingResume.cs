@@ -52,12 +52,43 @@ public sealed class TrainingResume
     internal OptimizerState Optimizer { get; }
     internal byte[] Rng { get; }
 
+    /// <summary>Set when the checkpoint was written in the middle of an epoch: the epoch and how many of its batches were trained.</summary>
+    public TrainingPosition? Position => Manifest.Position;
+
     /// <summary>
     /// Throws an <see cref="ArgumentException"/> naming the first field in which the run to resume differs from the
     /// checkpoint's; returns the data's fingerprint otherwise (computed once, reused by the resumed run's checkpoints).
     /// </summary>
-    internal DataFingerprint CheckResumable(ModelSpec spec, TrainingOptions options, TrainingData train, string parameterName)
+    internal DataFingerprint CheckResumable(ModelSpec spec, TrainingOptions options, TrainingData train, string order, string parameterName)
     {
+        CheckResumable(spec, options, order, parameterName);
+        var data = Manifest.Data;
+        Same("train.Rows", data.Rows, train.Rows, parameterName);
+        Same("train.FeatureCount", data.FeatureCount, train.FeatureCount, parameterName);
+        var given = DataFingerprint.Of(train);
+        Same("train.Labels (SHA-256)", data.LabelsSha256, given.LabelsSha256, parameterName);
+        Same("train.Features (SHA-256)", data.FeaturesSha256, given.FeaturesSha256, parameterName);
+        return given;
+    }
+
+    /// <summary>As above for a run fed by a <see cref="ShuffleLoader"/>, whose data is identified by <paramref name="given"/>.</summary>
+    internal void CheckResumable(ModelSpec spec, TrainingOptions options, DataFingerprint given, string order, string parameterName)
+    {
+        CheckResumable(spec, options, order, parameterName);
+        var data = Manifest.Data;
+        Same("train.Rows", data.Rows, given.Rows, parameterName);
+        Same("train.FeatureCount", data.FeatureCount, given.FeatureCount, parameterName);
+        Same("train shards (identity)", data.LabelsSha256, given.LabelsSha256, parameterName);
+        Same("ShuffleLoader.ShuffleBuffer", data.FeaturesSha256, given.FeaturesSha256, parameterName);
+    }
+
+    private void CheckResumable(ModelSpec spec, TrainingOptions options, string order, string parameterName)
+    {
+        if (Manifest.Order != order)
+        {
+            throw new ArgumentException(
+                $"The checkpoint orders its data by '{Manifest.Order}', but this run by '{order}': resume a loader's run with a loader and an in-memory run in memory.", parameterName);
+        }
         var saved = Manifest.Spec;
         Same("ModelSpec.Architecture", saved.Architecture, spec.Architecture);
         Same("ModelSpec.InputShape", Show(saved.InputShape), Show(spec.InputShape));
@@ -78,22 +109,16 @@ public sealed class TrainingResume
                 "Epochs may be raised on resume, not lowered.", parameterName);
         }
 
-        var data = Manifest.Data;
-        Same("train.Rows", data.Rows, train.Rows);
-        Same("train.FeatureCount", data.FeatureCount, train.FeatureCount);
-        var given = DataFingerprint.Of(train);
-        Same("train.Labels (SHA-256)", data.LabelsSha256, given.LabelsSha256);
-        Same("train.Features (SHA-256)", data.FeaturesSha256, given.FeaturesSha256);
-        return given;
+        void Same<T>(string field, T checkpoint, T run) => TrainingResume.Same(field, checkpoint, run, parameterName);
+    }
 
-        void Same<T>(string field, T checkpoint, T run)
+    private static void Same<T>(string field, T checkpoint, T run, string parameterName)
+    {
+        if (!EqualityComparer<T>.Default.Equals(checkpoint, run))
         {
-            if (!EqualityComparer<T>.Default.Equals(checkpoint, run))
-            {
-                throw new ArgumentException(
-                    $"The checkpoint was trained with {field} = {checkpoint}, but this run has {run}. A run resumes only with the " +
-                    "spec, hyper-parameters (all but Epochs) and training data its checkpoint was written with.", parameterName);
-            }
+            throw new ArgumentException(
+                $"The checkpoint was trained with {field} = {checkpoint}, but this run has {run}. A run resumes only with the " +
+                "spec, hyper-parameters (all but Epochs) and training data its checkpoint was written with.", parameterName);
         }
     }
 

@@ -30,12 +30,23 @@ public sealed record TrainingOptions
     /// <summary>"cpu", "cuda" or "cuda:N"; null (default) picks CUDA when <c>torch.cuda.is_available()</c>, else the CPU.</summary>
     public string? Device { get; init; }
 
+    /// <summary>
+    /// Also hand the checkpoint hook a full checkpoint after every this many batches within an epoch (its
+    /// <see cref="TrainingCheckpoint.Position"/> says where), so a long epoch can be resumed in the middle; 0 (default):
+    /// at the end of each epoch only. Not part of what a run resumes from: it may differ between runs.
+    /// </summary>
+    public int CheckpointEveryBatches { get; init; }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option; returns the options otherwise.</summary>
     public TrainingOptions Validate()
     {
         if (Epochs < 1)
         {
             throw new ArgumentException($"TrainingOptions.Epochs must be at least 1, not {Epochs}.");
+        }
+        if (CheckpointEveryBatches < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.CheckpointEveryBatches must be 0 (epoch ends only) or positive, not {CheckpointEveryBatches}.");
         }
         if (BatchSize < 1)
         {
@@ -81,17 +92,26 @@ public sealed class TrainingCheckpoint
     private readonly TrainingOptimizer _optimizer;
     private readonly TrainingRun _run;
 
-    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, TrainingOptimizer optimizer, IReadOnlyList<EpochResult> history, TrainingRun run)
+    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, TrainingOptimizer optimizer, IReadOnlyList<EpochResult> history, TrainingRun run, TrainingPosition? position = null)
     {
         _model = model;
         _optimizer = optimizer;
         _run = run;
         History = history;
-        Epoch = history[^1];
+        Position = position;
     }
 
-    /// <summary>The epoch just finished.</summary>
-    public EpochResult Epoch { get; }
+    /// <summary>
+    /// The epoch just finished; for a checkpoint in the middle of an epoch (<see cref="Position"/> set) the last finished
+    /// one. Throws <see cref="InvalidOperationException"/> in the middle of the first epoch, when none has finished.
+    /// </summary>
+    public EpochResult Epoch => History.Count > 0 ? History[^1] : throw new InvalidOperationException("No epoch has finished yet: this checkpoint is in the middle of epoch 1 (see Position).");
+
+    /// <summary>
+    /// Where in an epoch a checkpoint written in its middle (<see cref="TrainingOptions.CheckpointEveryBatches"/>) was
+    /// taken; null for one written at an epoch's end.
+    /// </summary>
+    public TrainingPosition? Position { get; }
 
     /// <summary>The results of all epochs so far, this one included (a resumed run's earlier epochs too).</summary>
     public IReadOnlyList<EpochResult> History { get; }
@@ -110,9 +130,16 @@ public sealed class TrainingCheckpoint
     public void Write(Stream destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        CheckpointFile.Write(destination, _model, _optimizer, History, _run);
+        CheckpointFile.Write(destination, _model, _optimizer, History, _run, Position);
     }
 }
+
+/// <summary>A point in the middle of an epoch: <paramref name="Batches"/> of epoch <paramref name="Epoch"/>'s batches trained.</summary>
+/// <param name="Epoch">The epoch in progress (1-based).</param>
+/// <param name="Batches">Batches of it already trained; a resumed run continues with the next.</param>
+/// <param name="LossSum">Sum over those batches of loss x rows (the epoch's mean loss needs it).</param>
+/// <param name="Samples">Rows trained in those batches.</param>
+public sealed record TrainingPosition(int Epoch, int Batches, double LossSum, long Samples);
 
 /// <summary>Optional observers of a training run. All are called synchronously on the training thread: keep them short.</summary>
 public sealed record TrainingCallbacks
@@ -125,7 +152,9 @@ public sealed record TrainingCallbacks
 
     /// <summary>
     /// After every epoch, to persist the run (<see cref="TrainingCheckpoint.Write"/>) or its weights
-    /// (<see cref="TrainingCheckpoint.WriteWeights"/>). An exception here ends the training.
+    /// (<see cref="TrainingCheckpoint.WriteWeights"/>), and also every <see cref="TrainingOptions.CheckpointEveryBatches"/>
+    /// batches within an epoch when that is set (<see cref="TrainingCheckpoint.Position"/> non-null). An exception here
+    /// ends the training.
     /// </summary>
     public Action<TrainingCheckpoint>? Checkpoint { get; init; }
 }

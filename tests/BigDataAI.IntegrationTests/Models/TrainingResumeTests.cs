@@ -64,6 +64,45 @@ public sealed class TrainingResumeTests
         Assert.Equal([2, 3], checkpoints);
     }
 
+    [Theory]
+    [InlineData("mlp", "adam", 1)]
+    [InlineData("cnn", "sgd", 2)]
+    public void A_run_resumed_from_a_checkpoint_in_the_middle_of_an_epoch_ends_bit_for_bit_like_an_uninterrupted_one(
+        string architecture, string optimizer, int epoch)
+    {
+        // Seven batches per epoch; a checkpoint every 3 batches (after batches 3 and 6 of each epoch) and at each end.
+        var spec = architecture == "mlp" ? Mlp : Cnn;
+        var options = Options with { Optimizer = optimizer, CheckpointEveryBatches = 3 };
+        using var uninterrupted = Trainer.Train(spec, Train, Validation, options);
+
+        byte[]? saved = null;
+        using var cancellation = new CancellationTokenSource();
+        var dying = new TrainingCallbacks
+        {
+            Batch = new SyncProgress<BatchProgress>(p =>
+            {
+                if (p.Epoch == epoch && p.Batch == 5)
+                {
+                    cancellation.Cancel();
+                }
+            }),
+            Checkpoint = c => saved = Write(c),
+        };
+        Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(spec, Train, Validation, options, dying, cancellation.Token));
+
+        var resume = TrainingResume.Read(new MemoryStream(saved!));
+        Assert.Equal(epoch - 1, resume.Epoch);
+        Assert.Equal(new TrainingPosition(epoch, 3, resume.Position!.LossSum, 3 * 32), resume.Position);
+        var batches = new Recorder<BatchProgress>();
+        using var resumed = Trainer.Train(spec, Train, Validation, options, new TrainingCallbacks { Batch = batches }, resume);
+
+        Assert.Equal(WeightBytes(uninterrupted), WeightBytes(resumed));
+        Assert.Equal(uninterrupted.Epochs.Select(e => e.TrainLoss), resumed.Epochs.Select(e => e.TrainLoss));
+        Assert.Equal(uninterrupted.Epochs.Select(e => e.ValidationAccuracy), resumed.Epochs.Select(e => e.ValidationAccuracy));
+        // The resumed run starts with the epoch's fourth batch.
+        Assert.Equal((epoch, 4), (batches.Items[0].Epoch, batches.Items[0].Batch));
+    }
+
     [Fact]
     public void A_checkpoint_is_a_zip_a_person_can_read()
     {

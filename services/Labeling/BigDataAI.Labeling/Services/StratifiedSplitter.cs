@@ -42,13 +42,8 @@ public static class StratifiedSplitter
         {
             var rows = byClass[c].ToArray();
             new Random(Mix(seed, c)).Shuffle(rows);
-            // Largest share rounding: test and validation get their rounded share, train the rest.
-            var testCount = (int)Math.Round(rows.Length * fractions.Test, MidpointRounding.AwayFromZero);
-            var validationCount = (int)Math.Round(rows.Length * fractions.Validation, MidpointRounding.AwayFromZero);
-            if (testCount + validationCount > rows.Length)
-            {
-                validationCount = Math.Max(0, rows.Length - testCount);
-            }
+            var (testQuota, validationQuota) = Quotas(rows.Length, fractions);
+            var (testCount, validationCount) = ((int)testQuota, (int)validationQuota);
             test.AddRange(rows.AsSpan(0, testCount));
             validation.AddRange(rows.AsSpan(testCount, validationCount));
             train.AddRange(rows.AsSpan(testCount + validationCount));
@@ -57,13 +52,106 @@ public static class StratifiedSplitter
         return new Result(Shuffle(train, seed, 1), Shuffle(validation, seed, 2), Shuffle(test, seed, 3));
     }
 
+    /// <summary>
+    /// How many of a class's <paramref name="rows"/> go to test and to validation (train takes the rest): each rounded
+    /// half away from zero, validation cut back when the two would exceed the class.
+    /// </summary>
+    public static (long Test, long Validation) Quotas(long rows, SplitFractions fractions)
+    {
+        var test = (long)Math.Round(rows * fractions.Test, MidpointRounding.AwayFromZero);
+        var validation = (long)Math.Round(rows * fractions.Validation, MidpointRounding.AwayFromZero);
+        if (test + validation > rows)
+        {
+            validation = Math.Max(0, rows - test);
+        }
+        return (test, validation);
+    }
+
     // Not HashCode.Combine: that is randomised per process, and a split must be the same everywhere.
-    private static int Mix(int seed, int stream) => (int)(((uint)seed * 2654435761u) ^ ((uint)stream * 40503u + 0x9E3779B9u)) & int.MaxValue;
+    internal static int Mix(int seed, int stream) => (int)(((uint)seed * 2654435761u) ^ ((uint)stream * 40503u + 0x9E3779B9u)) & int.MaxValue;
 
     private static int[] Shuffle(List<int> rows, int seed, int salt)
     {
         var array = rows.ToArray();
         new Random(Mix(seed, 1000 + salt)).Shuffle(array);
         return array;
+    }
+}
+
+/// <summary>
+/// A stratified split for rows that stream past once (a version read shard by shard), in memory that does not grow with
+/// the rows: given each class's row count in advance, every row is assigned as it arrives by selection sampling (Knuth's
+/// algorithm S, one category per split): with <c>t</c> test and <c>v</c> validation places left among the class's
+/// <c>n</c> remaining rows, a draw <c>u</c> in [0, n) from the class's own <c>System.Random(Mix(seed, class))</c> sends
+/// the row to test when <c>u &lt; t</c>, to validation when <c>u &lt; t + v</c>, to train otherwise. Every class ends
+/// with exactly <see cref="StratifiedSplitter.Quotas"/> rows in test and validation (the counts the in-memory
+/// <see cref="StratifiedSplitter.Split"/> gives), each such choice of rows equally likely, and the same rows in the same
+/// order always get the same splits.
+/// </summary>
+public sealed class StreamedStratifiedSplit
+{
+    /// <summary>What <see cref="Assign"/> returns.</summary>
+    public const int Train = 0, Validation = 1, Test = 2;
+
+    private readonly long[] _remaining;
+    private readonly long[] _testLeft;
+    private readonly long[] _validationLeft;
+    private readonly Random[] _random;
+
+    /// <param name="classCounts">Rows of each class the stream will hold (labeled rows only).</param>
+    /// <param name="fractions">The split fractions (validated).</param>
+    /// <param name="seed">The split seed.</param>
+    public StreamedStratifiedSplit(IReadOnlyList<long> classCounts, SplitFractions fractions, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(classCounts);
+        fractions.Validate();
+        var classes = classCounts.Count;
+        _remaining = new long[classes];
+        _testLeft = new long[classes];
+        _validationLeft = new long[classes];
+        _random = new Random[classes];
+        for (var c = 0; c < classes; c++)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(classCounts[c]);
+            _remaining[c] = classCounts[c];
+            (_testLeft[c], _validationLeft[c]) = StratifiedSplitter.Quotas(classCounts[c], fractions);
+            _random[c] = new Random(StratifiedSplitter.Mix(seed, c));
+        }
+    }
+
+    /// <summary>The split of the next row of class <paramref name="classIndex"/>: <see cref="Train"/>, <see cref="Validation"/> or <see cref="Test"/>.</summary>
+    /// <exception cref="InvalidDataException">The stream holds more rows of the class than it was said to.</exception>
+    public int Assign(long classIndex)
+    {
+        var c = checked((int)classIndex);
+        if (_remaining[c] == 0)
+        {
+            throw new InvalidDataException($"Class {c} has more rows than the {_remaining.Length}-class counts the split was planned with.");
+        }
+        var u = _random[c].NextInt64(_remaining[c]);
+        _remaining[c]--;
+        if (u < _testLeft[c])
+        {
+            _testLeft[c]--;
+            return Test;
+        }
+        if (u < _testLeft[c] + _validationLeft[c])
+        {
+            _validationLeft[c]--;
+            return Validation;
+        }
+        return Train;
+    }
+
+    /// <summary>Throws an <see cref="InvalidDataException"/> naming the first class that had fewer rows than planned.</summary>
+    public void EnsureComplete()
+    {
+        for (var c = 0; c < _remaining.Length; c++)
+        {
+            if (_remaining[c] != 0)
+            {
+                throw new InvalidDataException($"Class {c} had {_remaining[c]} rows fewer than the counts the split was planned with.");
+            }
+        }
     }
 }

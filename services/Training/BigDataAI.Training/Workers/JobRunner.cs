@@ -220,6 +220,14 @@ public sealed class JobRunner(
                     Logger.LogInformation("Job {JobId} resumes on worker {WorkerId} from its epoch {Epoch} checkpoint (attempt {Attempt})", JobId, owner.Me.Id, resume.Epoch, _record.Attempt);
                 }
 
+                var softTargets = Spec.HyperParameters.SoftTargets;
+                if (Spec.CrossValidation is null && !softTargets && ModelCatalog.Find(Spec.Model)?.Text != TextEncoding.MiniLm)
+                {
+                    await RunStreamingAsync(labeled, device, resume, clock, activity).ConfigureAwait(false);
+                    return;
+                }
+                // In memory, the paths that need every row at once: a k-fold job regroups the rows of all three splits by
+                // fold, soft targets are one [rows, classes] tensor, and MiniLM embeddings are derived per split.
                 // The three splits are independent reads and decodes: do them at once.
                 var splits = await Task.WhenAll(
                     Task.Run(() => owner.Datasets.ReadSplitAsync(labeled, Splits.Train, token), token),
@@ -229,7 +237,6 @@ public sealed class JobRunner(
                 {
                     splits = await WithStoredEmbeddingsAsync(labeled, splits).ConfigureAwait(false);
                 }
-                var softTargets = Spec.HyperParameters.SoftTargets;
                 if (Spec.CrossValidation is { } cv)
                 {
                     await RunFoldAsync(cv, labeled, splits, device, resume, softTargets, clock).ConfigureAwait(false);
@@ -281,6 +288,62 @@ public sealed class JobRunner(
             {
                 TrainingTelemetry.Running.Add(-1);
             }
+        }
+
+        /// <summary>
+        /// A job trained from its shards as they stream (docs/memory.md): the features are fitted on the train split read
+        /// shard by shard (<see cref="StreamingFit"/>), training reads the train split through a <see cref="ShuffleLoader"/>
+        /// (a per-epoch shard order drawn from the seed, a shuffle buffer, the next shard read in the background), and
+        /// validation and test are read one shard at a time, so the worker's memory does not grow with the dataset.
+        /// </summary>
+        private async Task RunStreamingAsync(LabeledManifest labeled, string device, TrainingResume? resume, Stopwatch clock, Activity? activity)
+        {
+            var catalog = ModelCatalog.Find(Spec.Model) ?? throw new ArgumentException($"Unknown model '{Spec.Model}'; the catalog has {string.Join(", ", ModelCatalog.Names)}.");
+            var regression = labeled.EffectiveSchema.IsRegression;
+            if (!regression && labeled.Classes.Length < 2)
+            {
+                throw new ArgumentException($"The dataset's label has {labeled.Classes.Length} class(es); a classifier needs at least 2.");
+            }
+            var features = await StreamingFit.FitAsync(owner.Datasets.StreamSplitAsync(labeled, Splits.Train, token), catalog.Text, token).ConfigureAwait(false);
+            var modelSpec = regression ? catalog.SpecFor(features, 1) with { Regression = true } : catalog.SpecFor(features, labeled.Classes.Length);
+            var train = new SplitTrainingShards(owner.Datasets, labeled, Splits.Train, features);
+            var validation = new SplitTrainingShards(owner.Datasets, labeled, Splits.Validation, features);
+            var test = new SplitTrainingShards(owner.Datasets, labeled, Splits.Test, features);
+            var options = OptionsFor(device);
+            var loader = new ShuffleLoader(train, options.BatchSize, options.Seed);
+            activity?.SetTag("bigdataai.train_shards", train.Count);
+            Logger.LogInformation("Job {JobId} streams {Train} train rows in {Shards} shards (shuffle buffer {Buffer} rows), {Validation} validation and {Test} test rows; features fitted in {ElapsedMs} ms",
+                JobId, train.Rows, train.Count, loader.ShuffleBuffer, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
+
+            var (record, weights) = await Task.Factory.StartNew(() =>
+            {
+                using var result = Trainer.Train(modelSpec, loader, validation.Rows > 0 ? validation : null, options, Callbacks(), resume, token);
+                return Register(modelSpec, features, labeled, result, test);
+            }, token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+
+            Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
+            var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
+            activity?.SetTag("bigdataai.model_id", registered.ModelId);
+            await CompleteAsync(registered).ConfigureAwait(false);
+            TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
+            Logger.LogInformation("Job {JobId} succeeded on worker {WorkerId}: model {ModelId}, test accuracy {Accuracy:P2}", JobId, owner.Me.Id, registered.ModelId, registered.TestAccuracy);
+        }
+
+        /// <summary>The trained model's test metrics (test read shard by shard), its record and its weights.</summary>
+        private (ModelRecord Record, byte[] Weights) Register(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, TrainingResult result, ITrainingShards test)
+        {
+            TestMetrics metrics;
+            if (modelSpec.Regression)
+            {
+                var r = Evaluator.EvaluateRegression(result.Model, modelSpec, test, token);
+                metrics = new TestMetrics(r.R2, [], [], [], [], 0, r.Samples) { Mae = r.Mae, Rmse = r.Rmse, R2 = r.R2 };
+            }
+            else
+            {
+                var e = Evaluator.Evaluate(result.Model, modelSpec, test, token);
+                metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
+            }
+            return Record(modelSpec, features, labeled, result, metrics);
         }
 
         /// <summary>
@@ -566,6 +629,11 @@ public sealed class JobRunner(
                 var e = Evaluator.Evaluate(result.Model, modelSpec, test);
                 metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
             }
+            return Record(modelSpec, features, labeled, result, metrics);
+        }
+
+        private (ModelRecord Record, byte[] Weights) Record(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, TrainingResult result, TestMetrics metrics)
+        {
             using var weights = new MemoryStream();
             ModelWeights.Save(result.Model, weights);
             var record = new ModelRecord(JobId, modelSpec, WeightsPath: "", labeled.Dataset, labeled.Version, labeled.Classes,
