@@ -10,6 +10,8 @@ namespace BigDataAI.Datasets;
 /// datasets/{name}/v{version:000000}/labeled/manifest.json  labeled, split version (written last, create-only)
 /// datasets/{name}/v{version:000000}/labeled/train-00000-{shard sha256[..16]}.parquet
 /// datasets/{name}/v{version:000000}/labeled/derived/{step}/manifest.json   columns derived from the labeled splits
+/// datasets/{name}/v{version:000000}/profile.json           the version's profile (create-only)
+/// datasets/{name}/v{version:000000}/profile-parts/00000.json   a shard range's partial profile (create-only)
 /// </code>
 /// Shard folders are keyed by the upload's hash and shard names end in the shard's own hash, so a path always
 /// holds the same bytes: a lost race or a repeated commit rewrites identical content or writes beside it.
@@ -39,6 +41,11 @@ public static partial class DatasetPaths
     public static string LabeledShardPrefix(string dataset, int version, string split) => VersionFolder(dataset, version) + $"labeled/{split}-";
     public static string DerivedManifest(string dataset, int version, string name) => VersionFolder(dataset, version) + $"labeled/derived/{name}/manifest.json";
     public static string DerivedShardPrefix(string dataset, int version, string name, string split) => VersionFolder(dataset, version) + $"labeled/derived/{name}/{split}-";
+    // --- profiles (begin) ---
+    public static string Profile(string dataset, int version) => VersionFolder(dataset, version) + "profile.json";
+    public static string ProfilePartFolder(string dataset, int version) => VersionFolder(dataset, version) + "profile-parts/";
+    public static string ProfilePart(string dataset, int version, int part) => ProfilePartFolder(dataset, version) + $"{part:D5}.json";
+    // --- profiles (end) ---
 
     /// <summary>Parses a raw manifest path into its dataset name and version.</summary>
     public static bool TryParseManifest(string path, out string dataset, out int version)
