@@ -7,10 +7,11 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using MassTransit;
 
 namespace BigDataAI.Ingestion;
 
-/// <summary>The ingestion module: uploads and imports over gRPC (IngestionService).</summary>
+/// <summary>The ingestion module: uploads and imports over gRPC (IngestionService), data quality (DataQualityService) and the profile of every new version.</summary>
 public sealed class IngestionModule : ServiceModule
 {
     public override string Name => "ingestion";
@@ -24,6 +25,22 @@ public sealed class IngestionModule : ServiceModule
             .Validate(o => o.MaxUploadBytes > 0, "Ingestion:MaxUploadBytes must be at least 1.")
             .ValidateOnStart();
         builder.Services.AddSingleton<DatasetIngestor>();
+        // --- profiles (begin) ---
+        builder.Services.AddOptions<ProfilingOptions>().BindConfiguration(ProfilingOptions.Section)
+            .Validate(o => o.ShardsPerTask > 0, "Profiling:ShardsPerTask must be at least 1.")
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(sp => new Datasets.Profiling.ProfileStore(sp.GetRequiredService<DatasetStore>()));
+        builder.Services.AddSingleton<ProfilerIdentity>();
+        builder.Services.AddSingleton<DatasetProfiler>();
+        // --- profiles (end) ---
+    }
+
+    public override void AddConsumers(IBusRegistrationConfigurator bus)
+    {
+        // --- profiles (begin) ---
+        bus.AddConsumer<IntegrationEvents.EventHandling.DatasetIngestedConsumer, IntegrationEvents.EventHandling.DatasetIngestedConsumerDefinition>();
+        bus.AddConsumer<IntegrationEvents.EventHandling.ProfileShardsConsumer, IntegrationEvents.EventHandling.ProfileShardsConsumerDefinition>();
+        // --- profiles (end) ---
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)
