@@ -1,9 +1,12 @@
+using System.Runtime.InteropServices;
+
 namespace BigDataAI.Datasets.Profiling;
 
 /// <summary>
-/// The most frequent values (Misra and Gries 1982) in at most <see cref="Capacity"/> counters. A counter is a lower bound
+/// The most frequent values (Misra and Gries 1982) in at most twice <see cref="Capacity"/> counters. A counter is a lower bound
 /// on its value's count, short by at most <see cref="Decremented"/> (which never exceeds n / (capacity + 1)); every value
-/// more frequent than that bound has a counter. While no counter was ever decremented the counts are exact. Mergeable
+/// more frequent than that bound has a counter. While no counter was ever decremented (at most 2 x capacity distinct
+/// values) the counts are exact. Mergeable
 /// (Agarwal et al. 2012): sum the counters, then subtract the (capacity + 1)-th largest from all.
 /// </summary>
 public sealed class HeavyHitters
@@ -35,24 +38,13 @@ public sealed class HeavyHitters
     public void Add(string value)
     {
         Total++;
-        if (Counters.TryGetValue(value, out var count))
+        ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(Counters, value, out _);
+        count++;
+        // Lazy reduction (amortized O(1) per value): let the counters grow to twice the capacity, then cut them back
+        // as a merge does. Each cut removes at least capacity + 1 times its size, so the bound n / (capacity + 1) holds.
+        if (Counters.Count > 2 * Capacity)
         {
-            Counters[value] = count + 1;
-            return;
-        }
-        if (Counters.Count < Capacity)
-        {
-            Counters[value] = 1;
-            return;
-        }
-        // Full: the new value's one occurrence and one of every counter cancel out.
-        Decremented++;
-        foreach (var key in Counters.Keys.ToList())
-        {
-            if (--Counters[key] == 0)
-            {
-                Counters.Remove(key);
-            }
+            Reduce();
         }
     }
 
@@ -65,10 +57,15 @@ public sealed class HeavyHitters
         {
             Counters[key] = Counters.GetValueOrDefault(key) + count;
         }
-        if (Counters.Count <= Capacity)
+        if (Counters.Count > 2 * Capacity)
         {
-            return;
+            Reduce();
         }
+    }
+
+    /// <summary>Subtracts the (capacity + 1)-th largest counter from every counter and drops those left at zero or below.</summary>
+    private void Reduce()
+    {
         var cut = Counters.Values.OrderDescending().ElementAt(Capacity);
         Decremented += cut;
         foreach (var key in Counters.Keys.ToList())

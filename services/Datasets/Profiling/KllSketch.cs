@@ -3,10 +3,11 @@ namespace BigDataAI.Datasets.Profiling;
 /// <summary>
 /// A mergeable quantile sketch (Karnin, Lang and Liberty 2016, "KLL"): levels of sorted samples, level h standing for
 /// 2^h values each. A level that outgrows its capacity (k at the top level, shrinking by 2/3 per level below, at least 2)
-/// is sorted and every other item (odd or even positions, by a seeded coin) moves up one level. With k = 200 the
-/// normalized rank error stays under about 1.7 % (99 % of the time); the unit tests check 2 % on 200,000 values.
+/// is sorted and every other item (odd or even positions, by a seeded coin) moves up one level, whenever the levels
+/// together hold more than their capacities (the lowest full level is compacted). With k = 200 the
+/// normalized rank error stays under about 1.7 % (99 % of the time); the unit tests check 2 % on 100,000 values.
 /// Merging appends the levels and compacts: the merged sketch has the same error guarantee as one built over the whole.
-/// Until the first compaction (at most about 3k values) it is exact. Deterministic: the coin is part of the state.
+/// Until the first compaction (the first k values) it is exact. Deterministic: the coin is part of the state.
 /// </summary>
 public sealed class KllSketch
 {
@@ -50,24 +51,24 @@ public sealed class KllSketch
         {
             Max = value;
         }
-        if (Levels[0].Count >= LevelZeroCapacity())
+        if (_retained < 0)
+        {
+            _retained = Levels.Sum(l => l.Count);
+        }
+        else
+        {
+            _retained++;
+        }
+        if (_retained >= TotalCapacity())
         {
             Compress();
         }
     }
 
-    private int _cachedDepth = -1;
-    private int _cachedCapacity;
-
-    private int LevelZeroCapacity()
-    {
-        if (_cachedDepth != Levels.Count)
-        {
-            _cachedCapacity = Capacity(0);
-            _cachedDepth = Levels.Count;
-        }
-        return _cachedCapacity;
-    }
+    // Caches (not state): items retained, and the total capacity for the current number of levels.
+    private int _retained = -1;
+    private int _capacityDepth = -1;
+    private int _totalCapacity;
 
     public void Merge(KllSketch other)
     {
@@ -192,41 +193,44 @@ public sealed class KllSketch
 
     private int TotalCapacity()
     {
-        var total = 0;
-        for (var h = 0; h < Levels.Count; h++)
+        if (_capacityDepth != Levels.Count)
         {
-            total += Capacity(h);
-        }
-        return total;
-    }
-
-    private void Compress()
-    {
-        while (true)
-        {
-            var size = 0;
-            foreach (var level in Levels)
-            {
-                size += level.Count;
-            }
-            if (size < TotalCapacity() && Levels[0].Count < Capacity(0))
-            {
-                return;
-            }
-            var compacted = false;
+            _totalCapacity = 0;
             for (var h = 0; h < Levels.Count; h++)
             {
-                if (Levels[h].Count >= Capacity(h))
-                {
-                    CompactLevel(h);
-                    compacted = true;
-                    break;
-                }
+                _totalCapacity += Capacity(h);
             }
-            if (!compacted)
+            _capacityDepth = Levels.Count;
+        }
+        if (_retained < 0)
+        {
+            _retained = Levels.Sum(l => l.Count);
+        }
+        return _totalCapacity;
+    }
+
+    /// <summary>While the levels hold more than their capacities together, compacts the lowest level that is full.</summary>
+    private void Compress()
+    {
+        _retained = -1;
+        while (true)
+        {
+            var total = TotalCapacity();
+            if (_retained < total)
             {
                 return;
             }
+            var h = 0;
+            while (h < Levels.Count && Levels[h].Count < Capacity(h))
+            {
+                h++;
+            }
+            if (h == Levels.Count)
+            {
+                return;
+            }
+            CompactLevel(h);
+            _retained = -1;
         }
     }
 

@@ -47,9 +47,9 @@ public sealed class SketchTests
     }
 
     [Fact]
-    public void Kll_quantiles_are_within_two_percent_of_rank_on_200000_values()
+    public void Kll_quantiles_are_within_two_percent_of_rank_on_100000_values()
     {
-        var values = Shuffled(200_000, 1);
+        var values = Shuffled(100_000, 1);
         var sketch = new KllSketch();
         foreach (var v in values)
         {
@@ -66,9 +66,9 @@ public sealed class SketchTests
     [Fact]
     public void Kll_merged_from_eight_parts_keeps_the_bound()
     {
-        var values = Shuffled(160_000, 2);
+        var values = Shuffled(80_000, 2);
         KllSketch? merged = null;
-        foreach (var chunk in values.Chunk(20_000))
+        foreach (var chunk in values.Chunk(10_000))
         {
             var part = new KllSketch();
             foreach (var v in chunk)
@@ -112,7 +112,7 @@ public sealed class SketchTests
     [Theory]
     [InlineData(1_000)]
     [InlineData(50_000)]
-    [InlineData(300_000)]
+    [InlineData(200_000)]
     public void HyperLogLog_estimates_distinct_values_within_five_percent(int distinct)
     {
         var hll = new HyperLogLog();
@@ -160,7 +160,7 @@ public sealed class SketchTests
         {
             cumulative[i] = sum += weights[i];
         }
-        var stream = Enumerable.Range(0, 100_000).Select(_ =>
+        var stream = Enumerable.Range(0, 50_000).Select(_ =>
         {
             var x = random.NextDouble() * sum;
             var index = Array.BinarySearch(cumulative, x);
@@ -172,7 +172,7 @@ public sealed class SketchTests
         {
             whole.Add(s);
         }
-        foreach (var chunk in stream.Chunk(25_000))
+        foreach (var chunk in stream.Chunk(12_500))
         {
             var part = new HeavyHitters();
             foreach (var s in chunk)
