@@ -21,8 +21,8 @@ public sealed record DatasetProfile(
 {
     public const int CurrentFormat = 1;
 
-    /// <summary>Near-duplicate rows (MinHash for text, a perceptual hash for images), when the step that finds them ran.</summary>
-    public NearDuplicateReport? NearDuplicates { get; init; }
+    /// <summary>Near-duplicate rows: MinHash for the first text column, a perceptual hash for the first image column.</summary>
+    public IReadOnlyList<NearDuplicateReport> NearDuplicates { get; init; } = [];
 }
 
 /// <summary>
@@ -72,8 +72,12 @@ public sealed record ClassShare(string Class, long Count, double Fraction);
 /// <summary>Rows whose cells (all but the row id) equal an earlier row's: <see cref="DuplicateRows"/> counts the repeats.</summary>
 public sealed record DuplicateReport(long DuplicateRows, long Groups, IReadOnlyList<IReadOnlyList<long>> Examples);
 
-/// <summary>Pairs of near-duplicate rows found by <see cref="Method"/> at <see cref="Threshold"/>.</summary>
-public sealed record NearDuplicateReport(string Column, string Method, double Threshold, long Pairs, IReadOnlyList<IReadOnlyList<long>> Examples);
+/// <summary>
+/// Pairs of near-duplicate rows in <see cref="Column"/> found by <see cref="Method"/> (minhash-jaccard: estimated Jaccard
+/// similarity of word 3-shingles at least <see cref="Threshold"/>; dhash-hamming: perceptual hashes at most Threshold
+/// bits apart) among the first <see cref="RowsSearched"/> rows. Exact duplicates are among the pairs.
+/// </summary>
+public sealed record NearDuplicateReport(string Column, string Method, double Threshold, long Pairs, long RowsSearched, IReadOnlyList<IReadOnlyList<long>> Examples);
 
 /// <summary>
 /// How well one column alone predicts the label. <see cref="Accuracy"/> is the accuracy of the best rule that looks at

@@ -36,6 +36,7 @@ public sealed class ProfileBuilder : IShardObserver
             Schema = schema,
             Columns = [.. schema.Columns.Select(c => ColumnProfiler.For(c, leakage))],
             Leakage = leakage,
+            NearDuplicates = NearDuplicateFinder.For(schema),
         };
     }
 
@@ -88,6 +89,7 @@ public sealed class ProfileBuilder : IShardObserver
         s.RowHashes.AddRange(hashes);
         s.RowIds.AddRange(shard.RowIds);
         s.Rows += shard.Rows;
+        s.NearDuplicates.Observe(shard);
     }
 
     /// <summary>Adds <paramref name="other"/>'s rows (profiled apart, e.g. another shard range) to this one.</summary>
@@ -117,6 +119,7 @@ public sealed class ProfileBuilder : IShardObserver
         }
         s.RowHashes.AddRange(o.RowHashes);
         s.RowIds.AddRange(o.RowIds);
+        s.NearDuplicates.Merge(o.NearDuplicates);
     }
 
     /// <summary>The profile of every row observed so far.</summary>
@@ -124,7 +127,10 @@ public sealed class ProfileBuilder : IShardObserver
     {
         var s = _state;
         return new DatasetProfile(DatasetProfile.CurrentFormat, dataset, version, s.Rows,
-            [.. s.Columns.Select(Summarize)], ClassBalanceOf(), Duplicates(), LeakageHints(), parts, DateTimeOffset.UtcNow);
+            [.. s.Columns.Select(Summarize)], ClassBalanceOf(), Duplicates(), LeakageHints(), parts, DateTimeOffset.UtcNow)
+        {
+            NearDuplicates = s.NearDuplicates.Report(),
+        };
     }
 
     private ColumnProfile Summarize(ColumnProfiler c)
@@ -314,6 +320,8 @@ public sealed class ProfileBuilder : IShardObserver
         public long Unlabeled { get; set; }
 
         public Dictionary<string, long> ClassCounts { get; set; } = new(StringComparer.Ordinal);
+
+        public NearDuplicateFinder NearDuplicates { get; set; } = new();
 
         [JsonIgnore]
         public List<ulong> RowHashes { get; set; } = [];

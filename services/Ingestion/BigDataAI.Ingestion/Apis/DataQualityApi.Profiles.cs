@@ -103,6 +103,15 @@ internal sealed partial class DataQualityApi
                 Classes = { balance.Classes.Select(c => new P.ClassShare { Class = c.Class, Count = c.Count, Fraction = c.Fraction }) },
             };
         }
+        reply.NearDuplicates.AddRange(profile.NearDuplicates.Select(n => new P.NearDuplicateReport
+        {
+            Column = n.Column,
+            Method = n.Method,
+            Threshold = n.Threshold,
+            Pairs = n.Pairs,
+            RowsSearched = n.RowsSearched,
+            Examples = { n.Examples.Select(e => new RowGroup { Rows = { e } }) },
+        }));
         reply.Leakage.AddRange(profile.Leakage.Select(h => new P.LeakageHint
         {
             Column = h.Column,

@@ -71,7 +71,7 @@ public sealed class ProfileBuilderTests
         Assert.Equal(1, age.Outliers.Count);
 
         var score = profile.Columns.Single(c => c.Name == "score");
-        Assert.Equal(1, score.NonFinite);
+        Assert.Equal(2, score.NonFinite); // row 7 and its repeat, row 997
         Assert.Equal(0, score.Values!.Min);
 
         var city = profile.Columns.Single(c => c.Name == "city");
@@ -101,6 +101,14 @@ public sealed class ProfileBuilderTests
         Assert.Equal(1.0, leak.Accuracy);
         Assert.True(leak.Suspicious);
         Assert.DoesNotContain(profile.Leakage, h => h.Column == "city" && h.Suspicious);
+
+        // The notes differ in their number only (one 3-word shingle each): the repeats are the only near-duplicates.
+        var near = profile.NearDuplicates.Single(n => n.Column == "note");
+        Assert.Equal("minhash-jaccard", near.Method);
+        Assert.Equal(10, near.Pairs);
+        Assert.Equal(1000, near.RowsSearched);
+        Assert.Equal([0L, 990L], near.Examples[0]);
+        Assert.Contains(profile.NearDuplicates, n => n.Column == "pixels" && n.Method == "dhash-hamming");
 
         // The histogram covers every finite value.
         Assert.Equal(score.Values.Count, score.Values.Histogram.Sum(b => b.Count));
@@ -178,5 +186,7 @@ public sealed class ProfileBuilderTests
         Assert.Equal(a.Duplicates.Groups, b.Duplicates.Groups);
         Assert.Equal(a.Duplicates.Examples.Select(e => string.Join(",", e)), b.Duplicates.Examples.Select(e => string.Join(",", e)));
         Assert.Equal(a.Leakage.Select(h => (h.Column, h.Method, h.Suspicious)), b.Leakage.Select(h => (h.Column, h.Method, h.Suspicious)));
+        Assert.Equal(a.NearDuplicates.Select(n => (n.Column, n.Pairs, n.RowsSearched)), b.NearDuplicates.Select(n => (n.Column, n.Pairs, n.RowsSearched)));
+        Assert.Equal(a.NearDuplicates.SelectMany(n => n.Examples).Select(e => string.Join(",", e)), b.NearDuplicates.SelectMany(n => n.Examples).Select(e => string.Join(",", e)));
     }
 }
