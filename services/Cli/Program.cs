@@ -172,6 +172,17 @@ demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetVal
 var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
 bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));
 
+// --- profiles (begin) ---
+var htmlReport = new Option<string?>("--html") { Description = "Also write an HTML report (tables and PNG charts embedded) to this file" };
+var profile = new Command("profile", "Show a dataset version's profile: per column counts, nulls, distinct values, statistics, outliers; class balance, duplicates, leakage hints") { server, ingestionUrl, dataset, version, htmlReport };
+profile.SetAction((r, ct) => Run(async () =>
+{
+    await ProfileReport.RunAsync(Channel(r.GetValue(ingestionUrl) ?? r.GetValue(server)!), r.GetValue(dataset)!, r.GetValue(version), r.GetValue(htmlReport), Console.Out, ct);
+    return 0;
+}));
+root.Subcommands.Add(profile);
+// --- profiles (end) ---
+
 root.Subcommands.Add(demo);
 root.Subcommands.Add(serve);
 root.Subcommands.Add(ingest);
