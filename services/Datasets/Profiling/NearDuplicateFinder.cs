@@ -10,6 +10,8 @@ namespace BigDataAI.Datasets.Profiling;
 /// LSH banding) and 64-bit perceptual hashes (dHash) of the first image column, or of a tensor column shaped like an
 /// image (pairs at most 4 bits apart, through a multi-index Hamming search). Memory is bounded: the search covers the
 /// first <see cref="MaxRows"/> rows (in row order, whole or merged alike), 512 bytes a row for text, 16 for images.
+/// Identical signatures or hashes are grouped first and their pairs counted, not enumerated; near pairs between groups
+/// are found by the index, so only a cluster of many distinct but near items costs time quadratic in its size.
 /// </summary>
 public sealed class NearDuplicateFinder
 {
@@ -107,26 +109,91 @@ public sealed class NearDuplicateFinder
         if (TextColumn is not null)
         {
             var signatures = CollectionsMarshal.AsSpan(TextSignatures).ToArray();
-            var items = TextRows.Select((row, i) => (row, signatures[(i * TextSlots)..((i + 1) * TextSlots)]));
-            var pairs = MinHashLsh.Pairs(items, TextSlots, TextThreshold);
-            reports.Add(new NearDuplicateReport(TextColumn, "minhash-jaccard", TextThreshold, pairs.Count, TextRows.Count,
-                [.. pairs.OrderBy(p => p.A).ThenBy(p => p.B).Take(ProfileBuilder.Examples).Select(p => (IReadOnlyList<long>)[p.A, p.B])]));
+            var groups = Group(TextRows, i => StableHash.Of(System.Runtime.InteropServices.MemoryMarshal.AsBytes(signatures.AsSpan(i * TextSlots, TextSlots))));
+            var pairs = new PairCounter(groups);
+            foreach (var (a, b, _) in MinHashLsh.Pairs(groups.Select((g, i) => ((long)i, signatures[(g.First * TextSlots)..((g.First + 1) * TextSlots)])), TextSlots, TextThreshold))
+            {
+                pairs.Across((int)a, (int)b);
+            }
+            reports.Add(new NearDuplicateReport(TextColumn, "minhash-jaccard", TextThreshold, pairs.Count, TextRows.Count, pairs.Examples()));
         }
         if (ImageColumn is not null)
         {
+            var groups = Group(ImageRows, i => ImageHashes[i]);
+            var pairs = new PairCounter(groups);
             var index = new HammingIndex(ImageMaxDistance);
-            var pairs = new List<(long A, long B)>();
-            for (var i = 0; i < ImageRows.Count; i++)
+            for (var g = 0; g < groups.Count; g++)
             {
-                foreach (var (other, _) in index.Query(ImageHashes[i]))
+                var hash = ImageHashes[groups[g].First];
+                foreach (var (other, _) in index.Query(hash))
                 {
-                    pairs.Add((Math.Min(other, ImageRows[i]), Math.Max(other, ImageRows[i])));
+                    pairs.Across((int)other, g);
                 }
-                index.Add(ImageRows[i], ImageHashes[i]);
+                index.Add(g, hash);
             }
-            reports.Add(new NearDuplicateReport(ImageColumn, "dhash-hamming", ImageMaxDistance, pairs.Count, ImageRows.Count,
-                [.. pairs.OrderBy(p => p.A).ThenBy(p => p.B).Take(ProfileBuilder.Examples).Select(p => (IReadOnlyList<long>)[p.A, p.B])]));
+            reports.Add(new NearDuplicateReport(ImageColumn, "dhash-hamming", ImageMaxDistance, pairs.Count, ImageRows.Count, pairs.Examples()));
         }
         return reports;
+    }
+
+    /// <summary>
+    /// Rows with an identical signature or hash, in order of first appearance: identical items pair with each other without
+    /// being compared (a column of 20,000 equal cells would otherwise give 200 million comparisons).
+    /// </summary>
+    private static List<(int First, List<long> Rows)> Group(List<long> rows, Func<int, ulong> key)
+    {
+        var groups = new List<(int First, List<long> Rows)>();
+        var byKey = new Dictionary<ulong, int>();
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var k = key(i);
+            if (!byKey.TryGetValue(k, out var g))
+            {
+                byKey[k] = g = groups.Count;
+                groups.Add((i, []));
+            }
+            groups[g].Rows.Add(rows[i]);
+        }
+        return groups;
+    }
+
+    /// <summary>Counts pairs of rows within and across groups, and keeps the lowest few as examples.</summary>
+    private sealed class PairCounter
+    {
+        private readonly List<(int First, List<long> Rows)> _groups;
+        private readonly SortedSet<(long A, long B)> _examples = [];
+
+        public PairCounter(List<(int First, List<long> Rows)> groups)
+        {
+            _groups = groups;
+            foreach (var (_, rows) in groups)
+            {
+                Count += (long)rows.Count * (rows.Count - 1) / 2;
+                if (rows.Count > 1)
+                {
+                    Example(rows[0], rows[1]);
+                }
+            }
+        }
+
+        public long Count { get; private set; }
+
+        public void Across(int a, int b)
+        {
+            var (x, y) = (_groups[a].Rows, _groups[b].Rows);
+            Count += (long)x.Count * y.Count;
+            Example(Math.Min(x[0], y[0]), Math.Max(x[0], y[0]));
+        }
+
+        public IReadOnlyList<IReadOnlyList<long>> Examples() => [.. _examples.Select(p => (IReadOnlyList<long>)[p.A, p.B])];
+
+        private void Example(long a, long b)
+        {
+            _examples.Add((a, b));
+            if (_examples.Count > ProfileBuilder.Examples)
+            {
+                _examples.Remove(_examples.Max);
+            }
+        }
     }
 }

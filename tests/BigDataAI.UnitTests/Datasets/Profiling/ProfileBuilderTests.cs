@@ -33,7 +33,7 @@ public sealed class ProfileBuilderTests
         for (var i = 0; i < rows; i++)
         {
             var r = i >= rows - 10 ? i - (rows - 10) : i;
-            age[i] = r % 10 == 3 ? null : r == 500 ? 900 : 20 + r % 50;
+            age[i] = r % 10 == 3 ? null : r == 500 ? 900 : 20 + r % 47;
             score[i] = r == 7 ? double.NaN : r * 0.5;
             city[i] = cities[r % 4];
             label[i] = r % 50 == 49 ? null : r % 10 < 7 ? "yes" : "no";
@@ -66,7 +66,7 @@ public sealed class ProfileBuilderTests
         Assert.Equal(900, age.Count);
         Assert.Equal(20, age.Values!.Min);
         Assert.Equal(900, age.Values.Max);
-        Assert.InRange(age.Distinct!.Value, 43, 47); // 45 values (20..69 without the 3s) and 900
+        Assert.InRange(age.Distinct!.Value, 46, 50); // 47 values (20..66) and 900
         Assert.Contains(500L, age.Outliers!.ExampleRows);
         Assert.Equal(1, age.Outliers.Count);
 
@@ -92,9 +92,12 @@ public sealed class ProfileBuilderTests
 
         var balance = profile.ClassBalance!;
         Assert.Equal(["no", "yes"], balance.Classes.Select(c => c.Class));
-        Assert.Equal(20, balance.Unlabeled);
-        Assert.Equal(980, balance.Classes.Sum(c => c.Count));
-        Assert.Equal(700.0 / 980, balance.MajorityFraction, 6);
+        var labels = (string?[])table["label"].Values;
+        Assert.Equal(labels.Count(l => l is null), balance.Unlabeled); // rows 49, 99, ..., 949: 19
+        Assert.Equal(19, balance.Unlabeled);
+        Assert.Equal(labels.Count(l => l == "yes"), balance.Classes.Single(c => c.Class == "yes").Count);
+        Assert.Equal(labels.Count(l => l == "no"), balance.Classes.Single(c => c.Class == "no").Count);
+        Assert.Equal((double)labels.Count(l => l == "yes") / labels.Count(l => l is not null), balance.MajorityFraction, 6);
 
         var leak = profile.Leakage.First();
         Assert.Equal("leak", leak.Column);
