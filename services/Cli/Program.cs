@@ -179,6 +179,17 @@ var dataScale = new Command("data-scale", "Benchmark: CSV ingest against DuckDB'
 dataScale.SetAction((r, ct) => Run(() => DataScaleBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(baseRows), r.GetValue(scales)!, Math.Max(1, r.GetValue(epochs)), r.GetValue(heapLimit), ct)));
 bench.Subcommands.Add(dataScale);
 
+// --- profiles (begin) ---
+var htmlReport = new Option<string?>("--html") { Description = "Also write an HTML report (tables and PNG charts embedded) to this file" };
+var profile = new Command("profile", "Show a dataset version's profile: per column counts, nulls, distinct values, statistics, outliers; class balance, duplicates, leakage hints") { server, ingestionUrl, dataset, version, htmlReport };
+profile.SetAction((r, ct) => Run(async () =>
+{
+    await ProfileReport.RunAsync(Channel(r.GetValue(ingestionUrl) ?? r.GetValue(server)!), r.GetValue(dataset)!, r.GetValue(version), r.GetValue(htmlReport), Console.Out, ct);
+    return 0;
+}));
+root.Subcommands.Add(profile);
+// --- profiles (end) ---
+
 root.Subcommands.Add(demo);
 root.Subcommands.Add(serve);
 root.Subcommands.Add(ingest);

@@ -35,6 +35,21 @@ namespace BigDataAI.Contracts.Ingestion
     // --- appends (end) ---
 }
 
+// --- profiles (begin) ---
+namespace BigDataAI.Contracts.Ingestion
+{
+    /// <summary>
+    /// Profile shards [<paramref name="FirstShard"/>, FirstShard + <paramref name="ShardCount"/>) of a version as part
+    /// <paramref name="Part"/> of <paramref name="Parts"/>. Every ingestion replica consumes from one queue, so each part
+    /// goes to one of them (competing consumers); the one that finds every part stored merges them into the profile.
+    /// </summary>
+    public sealed record ProfileShards(string Dataset, int Version, int Part, int Parts, int FirstShard, int ShardCount);
+
+    /// <summary>A version's profile was stored at <paramref name="ProfilePath"/> (computed in <paramref name="Parts"/> parts).</summary>
+    public sealed record DatasetProfiled(string Dataset, int Version, string ProfilePath, long Rows, int Parts, DateTimeOffset ProfiledAt);
+}
+// --- profiles (end) ---
+
 namespace BigDataAI.Contracts.Labeling
 {
     /// <summary>A labeled, split version of a dataset version was committed.</summary>

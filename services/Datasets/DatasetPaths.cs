@@ -12,6 +12,8 @@ namespace BigDataAI.Datasets;
 /// datasets/{name}/v{version:000000}/labeled/derived/{step}/manifest.json   columns derived from the labeled splits
 /// datasets/{name}/data/{sha256[..16]}/quarantine-00000-{shard sha256[..16]}.parquet   rows an upload quarantined
 /// datasets/{name}/expectations.json                         what every new version must hold (replaced whole)
+/// datasets/{name}/v{version:000000}/profile.json           the version's profile (create-only)
+/// datasets/{name}/v{version:000000}/profile-parts/00000.json   a shard range's partial profile (create-only)
 /// </code>
 /// Shard folders are keyed by the upload's hash and shard names end in the shard's own hash, so a path always
 /// holds the same bytes: a lost race or a repeated commit rewrites identical content or writes beside it.
@@ -43,6 +45,11 @@ public static partial class DatasetPaths
     public static string DerivedShardPrefix(string dataset, int version, string name, string split) => VersionFolder(dataset, version) + $"labeled/derived/{name}/{split}-";
     /// <summary>The dataset's expectations (validation, ingest), checked on every new version.</summary>
     public static string Expectations(string dataset) => $"{Root}{dataset}/expectations.json";
+    // --- profiles (begin) ---
+    public static string Profile(string dataset, int version) => VersionFolder(dataset, version) + "profile.json";
+    public static string ProfilePartFolder(string dataset, int version) => VersionFolder(dataset, version) + "profile-parts/";
+    public static string ProfilePart(string dataset, int version, int part) => ProfilePartFolder(dataset, version) + $"{part:D5}.json";
+    // --- profiles (end) ---
 
     /// <summary>Parses a raw manifest path into its dataset name and version.</summary>
     public static bool TryParseManifest(string path, out string dataset, out int version)

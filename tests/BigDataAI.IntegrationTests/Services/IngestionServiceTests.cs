@@ -61,7 +61,9 @@ public sealed class IngestionServiceTests(ServersFixture servers, ITestOutputHel
         Assert.Equal(300, ingested.Rows);
         Assert.Equal(v1.SourceSha256, ingested.SourceSha256);
 
-        // The same bytes again (from other files): the existing version, nothing new stored.
+        // The same bytes again (from other files): the existing version, nothing new stored. (Once the version's profile,
+        // written after the upload by ingestion's own consumer, is there.)
+        await host.Messages.Published<DatasetProfiled>(m => m.Dataset == name && m.Version == 1);
         var blobsBefore = await host.ListBlobsAsync($"datasets/{name}/");
         var again = await host.Ingestion.UploadIdxAsync(files, name, (first.Images.ToArray(), first.Labels.ToArray()));
         Assert.True(again.Deduplicated);
@@ -372,6 +374,9 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
     {
         var reply = await Host.Ingestion.UploadRawAsync([TestData.Header(Dataset, DatasetFormat.Idx, "images", "labels"), TestData.Chunk("images", Good.Images), TestData.Chunk("labels", Good.Labels)]);
         Assert.Equal(1, reply.Dataset.Version);
+        // The version's profile is written after the upload by ingestion's own consumer: wait for it, so the blobs the
+        // cases compare before and after a bad upload are settled.
+        await Host.Messages.Published<DatasetProfiled>(m => m.Dataset == Dataset && m.Version == 1);
     }
 
     private static byte[] Gzip(byte[] data)

@@ -95,8 +95,10 @@ public sealed class MessageLog
 }
 
 /// <summary>The test's own consumer: records each platform event it receives on its temporary queue.</summary>
-public sealed class MessageRecorder(MessageLog log) : IConsumer<DatasetIngested>, IConsumer<DatasetLabeled>, IConsumer<ModelTrained>
+public sealed class MessageRecorder(MessageLog log) : IConsumer<DatasetIngested>, IConsumer<DatasetLabeled>, IConsumer<ModelTrained>, IConsumer<DatasetProfiled>
 {
+    public Task Consume(ConsumeContext<DatasetProfiled> context) => Record(context.Message);
+
     public Task Consume(ConsumeContext<DatasetIngested> context) => Record(context.Message);
 
     public Task Consume(ConsumeContext<DatasetLabeled> context) => Record(context.Message);

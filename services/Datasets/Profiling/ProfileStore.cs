@@ -1,0 +1,94 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BigDataAI.Storage;
+
+namespace BigDataAI.Datasets.Profiling;
+
+/// <summary>A shard range's partial profile: which shards, who profiled them, and the mergeable state.</summary>
+public sealed record ProfilePart(string Dataset, int Version, int Part, int Parts, int FirstShard, int ShardCount, string ProfiledBy, string State);
+
+/// <summary>
+/// Profiles in the object store, beside the manifest (<see cref="DatasetPaths.Profile"/>), and the partial profiles of
+/// shard ranges (<see cref="DatasetPaths.ProfilePart"/>). Everything is written create-only: the first writer of a path
+/// wins and a later one (a redelivered message, a second replica) leaves it as it is.
+/// </summary>
+public sealed class ProfileStore(DatasetStore datasets)
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private IObjectStore Objects => datasets.Objects;
+
+    public DatasetStore Datasets => datasets;
+
+    public Task<DatasetProfile?> GetAsync(string dataset, int version, CancellationToken cancellationToken = default) =>
+        ReadAsync<DatasetProfile>(DatasetPaths.Profile(dataset, version), cancellationToken);
+
+    /// <summary>Stores <paramref name="profile"/> unless one is there; returns the stored one and whether it is ours.</summary>
+    public async Task<(DatasetProfile Profile, bool Created)> TryCreateAsync(DatasetProfile profile, CancellationToken cancellationToken = default)
+    {
+        var path = DatasetPaths.Profile(profile.Dataset, profile.Version);
+        if (await CreateAsync(path, profile, cancellationToken).ConfigureAwait(false))
+        {
+            return (profile, true);
+        }
+        return (await ReadAsync<DatasetProfile>(path, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"Profile '{path}' vanished while being read."), false);
+    }
+
+    public Task<bool> TryCreatePartAsync(ProfilePart part, CancellationToken cancellationToken = default) =>
+        CreateAsync(DatasetPaths.ProfilePart(part.Dataset, part.Version, part.Part), part, cancellationToken);
+
+    public Task<bool> PartExistsAsync(string dataset, int version, int part, CancellationToken cancellationToken = default) =>
+        Objects.ExistsAsync(DatasetPaths.ProfilePart(dataset, version, part), cancellationToken);
+
+    /// <summary>The part numbers stored so far.</summary>
+    public async Task<IReadOnlyList<int>> ListPartsAsync(string dataset, int version, CancellationToken cancellationToken = default)
+    {
+        var folder = DatasetPaths.ProfilePartFolder(dataset, version);
+        var parts = new List<int>();
+        await foreach (var path in Objects.ListAsync(folder, cancellationToken).ConfigureAwait(false))
+        {
+            var name = path[folder.Length..];
+            if (name.EndsWith(".json", StringComparison.Ordinal) && int.TryParse(name[..^5], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var part))
+            {
+                parts.Add(part);
+            }
+        }
+        return parts;
+    }
+
+    public async Task<ProfilePart> ReadPartAsync(string dataset, int version, int part, CancellationToken cancellationToken = default) =>
+        await ReadAsync<ProfilePart>(DatasetPaths.ProfilePart(dataset, version, part), cancellationToken).ConfigureAwait(false)
+        ?? throw new InvalidDataException($"Partial profile {part} of {dataset} v{version} is missing from storage.");
+
+    /// <summary>Profiles shards [<paramref name="first"/>, first + count) of a version, reading one shard at a time.</summary>
+    public async Task<ProfileBuilder> ProfileShardsAsync(DatasetManifest manifest, int first, int count, CancellationToken cancellationToken = default)
+    {
+        var builder = new ProfileBuilder(manifest.EffectiveSchema);
+        for (var i = first; i < first + count; i++)
+        {
+            builder.Observe(await datasets.ReadShardAsync(manifest, i, cancellationToken).ConfigureAwait(false));
+        }
+        return builder;
+    }
+
+    private async Task<bool> CreateAsync<T>(string path, T value, CancellationToken cancellationToken)
+    {
+        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(value, Json), writable: false);
+        return await Objects.TryCreateAsync(path, content, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<T?> ReadAsync<T>(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = await Objects.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+        return stream is null ? default : await JsonSerializer.DeserializeAsync<T>(stream, Json, cancellationToken).ConfigureAwait(false);
+    }
+
+    public static string Serialize(DatasetProfile profile) => Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(profile, Json));
+}

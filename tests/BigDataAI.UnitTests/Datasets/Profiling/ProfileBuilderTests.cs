@@ -1,0 +1,195 @@
+using BigDataAI.Datasets;
+using BigDataAI.Datasets.Profiling;
+
+namespace BigDataAI.UnitTests.Datasets.Profiling;
+
+/// <summary>A version's profile against what the generated rows are known to hold, in one piece and merged from parts.</summary>
+public sealed class ProfileBuilderTests
+{
+    /// <summary>
+    /// 1,000 rows: <c>age</c> (int64, 1 in 10 null, row 500 an outlier of 900), <c>score</c> (double, one NaN),
+    /// <c>city</c> (4 cities), <c>leak</c> (the label's own text with an "x-" prefix), <c>note</c> (text), <c>pixels</c>
+    /// (tensor[2x2]) and <c>label</c> (a 70/30 split of yes/no, 1 in 50 unlabeled). Rows 990-999 repeat rows 0-9 exactly.
+    /// </summary>
+    internal static Table Rows(int rows = 1000)
+    {
+        var schema = new DatasetSchema([
+            new ColumnSchema("age", ColumnType.Int64, ColumnRole.Feature),
+            new ColumnSchema("score", ColumnType.Double, ColumnRole.Feature),
+            new ColumnSchema("city", ColumnType.String, ColumnRole.Feature),
+            new ColumnSchema("leak", ColumnType.String, ColumnRole.Feature),
+            new ColumnSchema("note", ColumnType.String, ColumnRole.Text),
+            new ColumnSchema("pixels", ColumnType.Tensor, ColumnRole.Feature, Nullable: false, Shape: [2, 2]),
+            new ColumnSchema("label", ColumnType.String, ColumnRole.Label),
+        ]);
+        var age = new long?[rows];
+        var score = new double?[rows];
+        var city = new string?[rows];
+        var leak = new string?[rows];
+        var note = new string?[rows];
+        var pixels = new float[rows * 4];
+        var label = new string?[rows];
+        string[] cities = ["oslo", "lima", "pune", "kyiv"];
+        for (var i = 0; i < rows; i++)
+        {
+            var r = i >= rows - 10 ? i - (rows - 10) : i;
+            age[i] = r % 10 == 3 ? null : r == 500 ? 900 : 20 + r % 47;
+            score[i] = r == 7 ? double.NaN : r * 0.5;
+            city[i] = cities[r % 4];
+            label[i] = r % 50 == 49 ? null : r % 10 < 7 ? "yes" : "no";
+            leak[i] = label[i] is null ? null : "x-" + label[i];
+            note[i] = $"note number {r}";
+            for (var k = 0; k < 4; k++)
+            {
+                pixels[i * 4 + k] = (r + k) % 256 / 255f;
+            }
+        }
+        var columns = new Column[]
+        {
+            new(schema.Columns[0], age), new(schema.Columns[1], score), new(schema.Columns[2], city), new(schema.Columns[3], leak),
+            new(schema.Columns[4], note), new(schema.Columns[5], pixels), new(schema.Columns[6], label),
+        };
+        return new Table(schema, columns, [.. Enumerable.Range(0, rows).Select(i => (long)i)]);
+    }
+
+    [Fact]
+    public void Profile_counts_what_the_rows_hold()
+    {
+        var table = Rows();
+        var builder = new ProfileBuilder(table.Schema);
+        builder.Observe(table);
+        var profile = builder.Build("people", 1);
+
+        Assert.Equal(1000, profile.Rows);
+        var age = profile.Columns.Single(c => c.Name == "age");
+        Assert.Equal(100, age.Nulls);
+        Assert.Equal(900, age.Count);
+        Assert.Equal(20, age.Values!.Min);
+        Assert.Equal(900, age.Values.Max);
+        Assert.InRange(age.Distinct!.Value, 46, 50); // 47 values (20..66) and 900
+        Assert.Contains(500L, age.Outliers!.ExampleRows);
+        Assert.Equal(1, age.Outliers.Count);
+
+        var score = profile.Columns.Single(c => c.Name == "score");
+        Assert.Equal(2, score.NonFinite); // row 7 and its repeat, row 997
+        Assert.Equal(0, score.Values!.Min);
+
+        var city = profile.Columns.Single(c => c.Name == "city");
+        Assert.True(city.TopValuesExact);
+        Assert.Equal(["kyiv", "lima", "oslo", "pune"], city.TopValues.Select(t => t.Value).Order());
+        Assert.Equal(1000, city.TopValues.Sum(t => t.Count));
+        Assert.Equal("length", city.Values!.Measure);
+        Assert.Equal(4, city.Values.Min);
+
+        var pixels = profile.Columns.Single(c => c.Name == "pixels");
+        Assert.Equal("element", pixels.Values!.Measure);
+        Assert.Equal(4000, pixels.Values.Count);
+        Assert.Null(pixels.Distinct);
+
+        Assert.Equal(10, profile.Duplicates.DuplicateRows);
+        Assert.Equal(10, profile.Duplicates.Groups);
+        Assert.Equal([0L, 990L], profile.Duplicates.Examples[0]);
+
+        var balance = profile.ClassBalance!;
+        Assert.Equal(["no", "yes"], balance.Classes.Select(c => c.Class));
+        var labels = (string?[])table["label"].Values;
+        Assert.Equal(labels.Count(l => l is null), balance.Unlabeled); // rows 49, 99, ..., 949: 19
+        Assert.Equal(19, balance.Unlabeled);
+        Assert.Equal(labels.Count(l => l == "yes"), balance.Classes.Single(c => c.Class == "yes").Count);
+        Assert.Equal(labels.Count(l => l == "no"), balance.Classes.Single(c => c.Class == "no").Count);
+        Assert.Equal((double)labels.Count(l => l == "yes") / labels.Count(l => l is not null), balance.MajorityFraction, 6);
+
+        var leak = profile.Leakage.First();
+        Assert.Equal("leak", leak.Column);
+        Assert.Equal(1.0, leak.Accuracy);
+        Assert.True(leak.Suspicious);
+        Assert.DoesNotContain(profile.Leakage, h => h.Column == "city" && h.Suspicious);
+
+        // The notes differ in their number only (one 3-word shingle each): the repeats are the only near-duplicates.
+        var near = profile.NearDuplicates.Single(n => n.Column == "note");
+        Assert.Equal("minhash-jaccard", near.Method);
+        Assert.Equal(10, near.Pairs);
+        Assert.Equal(1000, near.RowsSearched);
+        Assert.Equal([0L, 990L], near.Examples[0]);
+        Assert.Contains(profile.NearDuplicates, n => n.Column == "pixels" && n.Method == "dhash-hamming");
+
+        // The histogram covers every finite value.
+        Assert.Equal(score.Values.Count, score.Values.Histogram.Sum(b => b.Count));
+    }
+
+    [Fact]
+    public void Parts_profiled_apart_and_merged_through_json_equal_the_whole()
+    {
+        var table = Rows();
+        var whole = new ProfileBuilder(table.Schema);
+        ProfileBuilder? merged = null;
+        foreach (var (start, count) in new[] { (0, 300), (300, 450), (750, 250) })
+        {
+            var shard = table.Slice(start, count);
+            whole.Observe(shard);
+            var part = new ProfileBuilder(table.Schema);
+            part.Observe(shard);
+            var carried = ProfileBuilder.FromJson(part.ToJson());
+            if (merged is null)
+            {
+                merged = carried;
+            }
+            else
+            {
+                merged.Merge(carried);
+            }
+        }
+        var a = whole.Build("people", 1);
+        var b = merged!.Build("people", 1, parts: 3);
+        Assert.Equal(3, b.Parts);
+        AssertSameProfile(a, b);
+    }
+
+    /// <summary>Exact fields equal; means and deviations to rounding; quantiles (exact below the sketch's first compaction) equal.</summary>
+    internal static void AssertSameProfile(DatasetProfile a, DatasetProfile b)
+    {
+        Assert.Equal(a.Rows, b.Rows);
+        Assert.Equal(a.Columns.Count, b.Columns.Count);
+        for (var i = 0; i < a.Columns.Count; i++)
+        {
+            var (x, y) = (a.Columns[i], b.Columns[i]);
+            Assert.Equal(x.Name, y.Name);
+            Assert.Equal(x.Count, y.Count);
+            Assert.Equal(x.Nulls, y.Nulls);
+            Assert.Equal(x.Distinct, y.Distinct);
+            Assert.Equal(x.NonFinite, y.NonFinite);
+            Assert.Equal(x.TopValuesExact, y.TopValuesExact);
+            if (x.TopValuesExact)
+            {
+                // Inexact top values (more distinct values than counters) are lower bounds that depend on the order of merging.
+                Assert.Equal(x.TopValues, y.TopValues);
+            }
+            Assert.Equal(x.Values is null, y.Values is null);
+            if (x.Values is { } xv && y.Values is { } yv)
+            {
+                Assert.Equal(xv.Count, yv.Count);
+                Assert.Equal(xv.Min, yv.Min);
+                Assert.Equal(xv.Max, yv.Max);
+                Assert.Equal(xv.Mean, yv.Mean, 1e-9 * Math.Max(1, Math.Abs(xv.Mean)));
+                Assert.Equal(xv.StdDev, yv.StdDev, 1e-9 * Math.Max(1, xv.StdDev));
+                Assert.Equal(xv.Quantiles.Count, yv.Quantiles.Count);
+                for (var q = 0; q < xv.Quantiles.Count; q++)
+                {
+                    // A quantile may differ once the sketch compacts: by at most 2 % of rank, i.e. the value at q +- 0.02.
+                    if (xv.Count <= 100)
+                    {
+                        Assert.Equal(xv.Quantiles[q].Value, yv.Quantiles[q].Value);
+                    }
+                }
+            }
+            Assert.Equal(x.Outliers?.ExampleRows, y.Outliers?.ExampleRows);
+        }
+        Assert.Equal(a.ClassBalance, b.ClassBalance, (p, q) => p!.Column == q!.Column && p.Unlabeled == q.Unlabeled && p.Classes.SequenceEqual(q.Classes));
+        Assert.Equal(a.Duplicates.DuplicateRows, b.Duplicates.DuplicateRows);
+        Assert.Equal(a.Duplicates.Groups, b.Duplicates.Groups);
+        Assert.Equal(a.Duplicates.Examples.Select(e => string.Join(",", e)), b.Duplicates.Examples.Select(e => string.Join(",", e)));
+        Assert.Equal(a.Leakage.Select(h => (h.Column, h.Method, h.Suspicious)), b.Leakage.Select(h => (h.Column, h.Method, h.Suspicious)));
+        Assert.Equal(a.NearDuplicates.Select(n => (n.Column, n.Pairs, n.RowsSearched)), b.NearDuplicates.Select(n => (n.Column, n.Pairs, n.RowsSearched)));
+        Assert.Equal(a.NearDuplicates.SelectMany(n => n.Examples).Select(e => string.Join(",", e)), b.NearDuplicates.SelectMany(n => n.Examples).Select(e => string.Join(",", e)));
+    }
+}
