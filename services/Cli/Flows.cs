@@ -15,15 +15,24 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public async Task<DatasetInfo> IngestAsync(string dataset, string? images, string? labels, string? csv, string labelColumn, string? source, CancellationToken ct, IReadOnlyList<ColumnOverride>? columns = null)
+    /// <param name="quarantine">Tables: quarantine bad rows up to this fraction instead of refusing the file (null: strict).</param>
+    /// <param name="allowSchemaChange">Tables: accept columns incompatible with the previous version.</param>
+    public async Task<DatasetInfo> IngestAsync(string dataset, string? images, string? labels, string? csv, string labelColumn, string? source, CancellationToken ct, IReadOnlyList<ColumnOverride>? columns = null,
+        double? quarantine = null, bool allowSchemaChange = false)
     {
         var client = new IngestionService.IngestionServiceClient(ingestion);
         var watch = Stopwatch.StartNew();
         UploadReply reply;
         if (csv is not null)
         {
-            output.WriteLine($"Uploading {csv} as dataset '{dataset}' ...");
-            reply = await client.UploadTableAsync(dataset, csv, TableFormat(csv), labelColumn, source, columns, ct);
+            output.WriteLine($"Uploading {csv} as dataset '{dataset}'{(quarantine is { } q ? $" (bad rows quarantined up to {q.ToString(Inv)})" : "")} ...");
+            var header = new UploadHeader { Dataset = dataset, Format = TableFormat(csv), LabelColumn = labelColumn, Source = source ?? "", Files = { "data" }, Columns = { columns ?? [] }, AllowSchemaChange = allowSchemaChange };
+            if (quarantine is { } fraction)
+            {
+                header.Validation = ValidationMode.Quarantine;
+                header.MaxBadFraction = fraction;
+            }
+            reply = await client.UploadAsync(header, [("data", csv)], ct);
         }
         else
         {
@@ -40,6 +49,10 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         output.WriteLine(reply.Deduplicated
             ? $"Same content as {d.Dataset} v{d.Version}: nothing new stored ({watch.ElapsedMilliseconds} ms)."
             : $"Stored {d.Dataset} v{d.Version}: {d.Rows:N0} rows{(d.UnlabeledRows > 0 ? $" ({d.UnlabeledRows:N0} unlabeled)" : "")}, {d.Classes.Count} classes, {d.Shards} Parquet shards ({watch.ElapsedMilliseconds} ms).");
+        if (reply.QuarantinedRows > 0)
+        {
+            output.WriteLine($"Quarantined {reply.QuarantinedRows:N0} bad rows ({string.Join(", ", reply.QuarantineReasons.Select(r => $"{r.Key} {r.Value}"))}); they are stored with their row and reason beside the version (docs/validation.md).");
+        }
         if (!reply.Deduplicated)
         {
             output.WriteLine("Columns: " + string.Join(", ", d.Columns.Select(c => $"{c.Name} ({(c.Type == "tensor" ? $"tensor[{string.Join("x", c.Shape)}]" : c.Type)}{(c.Nullable ? ", nulls" : "")}{(c.Role == "feature" ? "" : ", " + c.Role)})")));

@@ -87,7 +87,9 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
 }
 
 var archive = new Option<string?>("--archive") { Description = "A zip, tar or .tar.gz of images (.png, .jpg) or text files (.txt) in class folders (cat/001.png), or with a labels.csv (path,label) at the top" };
-var ingest = new Command("ingest", "Upload IDX, CSV, TSV or an archive of images or text files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source, columns, archive };
+var quarantine = new Option<double?>("--quarantine") { Description = "Tables: quarantine bad rows instead of refusing the file, creating the version while bad rows / all rows stay at most this fraction (0-1, e.g. 0.05); the bad rows are stored with their row and reason (docs/validation.md)" };
+var allowSchemaChange = new Option<bool>("--allow-schema-change") { Description = "Tables: accept columns incompatible with the dataset's previous version (a column dropped, renamed or retyped)" };
+var ingest = new Command("ingest", "Upload IDX, CSV, TSV or an archive of images or text files as a new dataset version") { server, ingestionUrl, dataset, images, labels, csv, labelColumn, source, columns, archive, quarantine, allowSchemaChange };
 ingest.SetAction((r, ct) => Run(async () =>
 {
     if (r.GetValue(archive) is { } zip)
@@ -100,7 +102,8 @@ ingest.SetAction((r, ct) => Run(async () =>
         return 0;
     }
     var (i, l, c) = InputsFrom(r);
-    await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct, ColumnOverrides(r.GetValue(columns) ?? []));
+    await FlowsFor(r).IngestAsync(r.GetValue(dataset)!, i, l, c, r.GetValue(labelColumn)!, r.GetValue(source), ct, ColumnOverrides(r.GetValue(columns) ?? []),
+        r.GetValue(quarantine), r.GetValue(allowSchemaChange));
     return 0;
 }));
 
