@@ -171,8 +171,13 @@ public sealed class ServiceHost : IAsyncDisposable
         var app = builder.Build();
         app.MapModules();
         // The modules' queues are durable and shared by name across the test run: start from empty ones, not from
-        // messages other tests left for datasets and models in their own containers.
-        await DeleteModuleQueuesAsync(servers, modules).ConfigureAwait(false);
+        // messages other tests left for datasets and models in their own containers. A second host on the same
+        // container is a replica of the first (competing consumers on the same queues): deleting them now would cut
+        // the first host's consumers off.
+        if (QueuesResetFor.TryAdd(container, 0))
+        {
+            await DeleteModuleQueuesAsync(servers, modules).ConfigureAwait(false);
+        }
         try
         {
             using var timeout = new CancellationTokenSource(StartTimeout);
@@ -189,6 +194,8 @@ public sealed class ServiceHost : IAsyncDisposable
         var pageAddress = pageListen is null ? null : $"http://{pageListen.IPEndPoint}";
         return new ServiceHost(app, servers, modules, container, ownsContainer, messages, blobs, address, pageAddress);
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> QueuesResetFor = new(StringComparer.Ordinal);
 
     /// <summary>The platform modules that <paramref name="modules"/> names, as the service hosts compose them (training: control plane and a worker).</summary>
     public static IReadOnlyList<ServiceModule> ComposedModules(Modules modules)
