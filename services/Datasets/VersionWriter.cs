@@ -9,6 +9,10 @@ namespace BigDataAI.Datasets;
 /// version number. Until then nothing is visible; an abandoned writer leaves only unreferenced shards.
 /// </summary>
 /// <remarks>
+/// A full shard is encoded and stored in the background while the caller reads the next rows (at most one shard in
+/// flight, so memory holds about two shards); its failure surfaces from the next <see cref="AppendAsync"/> or from
+/// <see cref="CommitAsync"/>. A caller's table is copied before it is handed to the background, so the caller may refill
+/// its arrays as soon as <see cref="AppendAsync"/> returns.
 /// Observers see every row once, shard by shard, in order, before the shard is stored (the profile is computed this way).
 /// Row ids are the caller's (<see cref="Table.RowIds"/>); a version's ids must be unique and are normally 0..rows-1.
 /// </remarks>
@@ -22,6 +26,8 @@ public sealed class VersionWriter
     private readonly List<Table> _pending = [];
     private readonly Dictionary<string, long> _classCounts = new(StringComparer.Ordinal);
     private readonly List<IShardObserver> _observers = [];
+    private bool _pendingBorrowed;
+    private Task? _storing;
     private int _pendingRows;
     private long _rows;
     private long _unlabeled;
@@ -43,7 +49,7 @@ public sealed class VersionWriter
     /// <summary>Rows appended so far.</summary>
     public long Rows => _rows + _pendingRows;
 
-    /// <summary>Shards stored so far.</summary>
+    /// <summary>Shards stored so far (not the one being stored in the background: see <see cref="AbandonAsync"/>).</summary>
     public IReadOnlyList<ShardInfo> Shards => _shards;
 
     /// <summary>Adds an observer that sees every shard's rows before it is stored.</summary>
@@ -67,7 +73,9 @@ public sealed class VersionWriter
         while (start < rows.Rows)
         {
             var take = Math.Min(_rowsPerShard - _pendingRows, rows.Rows - start);
-            _pending.Add(start == 0 && take == rows.Rows ? rows : rows.Slice(start, take));
+            var whole = start == 0 && take == rows.Rows;
+            _pending.Add(whole ? rows : rows.Slice(start, take));
+            _pendingBorrowed |= whole;
             _pendingRows += take;
             start += take;
             if (_pendingRows == _rowsPerShard)
@@ -85,6 +93,7 @@ public sealed class VersionWriter
     {
         ObjectDisposedException.ThrowIf(_committed, this);
         await FlushAsync(cancellationToken).ConfigureAwait(false);
+        await StoredAsync().ConfigureAwait(false);
         if (_rows == 0)
         {
             throw new ArgumentException("A dataset needs at least one row.");
@@ -117,15 +126,55 @@ public sealed class VersionWriter
             return;
         }
         var shard = DatasetStore.Concat(Schema, _pending);
+        if (_pending.Count == 1 && _pendingBorrowed)
+        {
+            shard = shard.Slice(0, shard.Rows); // the caller's own arrays: it may refill them once AppendAsync returns
+        }
         _pending.Clear();
+        _pendingBorrowed = false;
         _pendingRows = 0;
         Count(shard);
         foreach (var observer in _observers)
         {
             observer.Observe(shard);
         }
-        _shards.Add(await _store.WriteShardAsync(shard, sha => $"{_shardFolder}part-{_shards.Count:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false));
+        // One shard in flight: the previous one must be stored (or its failure thrown) before this one starts.
+        await StoredAsync().ConfigureAwait(false);
+        var index = _shards.Count;
         _rows += shard.Rows;
+        _storing = Task.Run(async () =>
+        {
+            var info = await _store.WriteShardAsync(shard, sha => $"{_shardFolder}part-{index:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false);
+            _shards.Add(info);
+        }, cancellationToken);
+    }
+
+    /// <summary>Waits for the shard being stored in the background, if any; its failure is thrown here.</summary>
+    private async Task StoredAsync()
+    {
+        if (_storing is { } storing)
+        {
+            _storing = null;
+            await storing.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// For a caller giving up on the version: waits for the shard being stored, ignoring its failure, and returns every
+    /// shard stored, so the caller can delete them (none is referenced by any manifest).
+    /// </summary>
+    public async Task<IReadOnlyList<ShardInfo>> AbandonAsync()
+    {
+        try
+        {
+            await StoredAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The version is abandoned: a shard that failed to store is nothing to delete.
+        }
+        _committed = true;
+        return [.. _shards];
     }
 
     private void Count(Table shard)

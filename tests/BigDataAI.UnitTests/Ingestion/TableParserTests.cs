@@ -15,6 +15,32 @@ public sealed class TableParserTests
     private static IEnumerable<string?> Texts(Column column) => (string?[])column.Values;
 
     [Fact]
+    public void PlainDigitCells_TakeTheFastPathWithoutChangingWhatIsRead()
+    {
+        // Digit-only cells are read without the general conversion: leading zeros, the 18/19-digit boundary of int64,
+        // integers too long for int64 (a double column), digits beside decimals (exact up to 15 digits), digits in a
+        // string, bool or hinted column, and a declared type they do not fit.
+        var table = Parse(
+            "a,b,c,d,e,s,label\n" +
+            "007,999999999999999999,99999999999999999999,1234567890123456,12,x,1\n" +
+            "0,9223372036854775807,1,1.5,3,42,2\n" +
+            "-5,+7,2, 8,4,, 3\n");
+
+        Assert.Equal([7L, 0L, -5L], (long?[])table["a"].Values);
+        Assert.Equal([999_999_999_999_999_999L, long.MaxValue, 7L], (long?[])table["b"].Values);
+        Assert.Equal(ColumnType.Double, table["c"].Schema.Type);
+        Assert.Equal([1e20, 1.0, 2.0], (double?[])table["c"].Values);
+        Assert.Equal([1234567890123456.0, 1.5, 8.0], (double?[])table["d"].Values);
+        Assert.Equal(["x", "42", null], Texts(table["s"]));
+        Assert.Equal([1L, 2L, 3L], (long?[])table["label"].Values); // " 3" is trimmed, as before
+
+        var hinted = Parse("e,label\n12,a\n", hints: new ColumnHint("e", Type: ColumnType.String));
+        Assert.Equal(["12"], Texts(hinted["e"]));
+        var refused = Refused("e,label\n1,a\n", hints: new ColumnHint("e", Type: ColumnType.Bool));
+        Assert.Equal(("e", 2L), (refused.Column, refused.Row));
+    }
+
+    [Fact]
     public void EachColumnGetsTheFirstTypeThatFitsAllItsCells_AndNullTokensAreNulls()
     {
         var table = Parse(

@@ -132,6 +132,9 @@ internal sealed class ChunkBuilder
         }
     }
 
+    /// <summary>A column of the chunk being filled, for a caller that has called <see cref="BeginRow"/> for this row.</summary>
+    public Column ColumnAt(int column) => _columns[column];
+
     /// <summary>Called before a row is filled: arrays handed out in the last chunk and reused are cleared first.</summary>
     public void BeginRow()
     {

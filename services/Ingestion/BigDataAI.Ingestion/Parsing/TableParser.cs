@@ -118,6 +118,14 @@ public static class TableParser
                     for (var c = 0; c < _header.Length; c++)
                     {
                         var bytes = reader.GetSpan(c);
+                        if (TextCells.IsPlainDigits(bytes, out _))
+                        {
+                            if (_declared[c] is null)
+                            {
+                                votes[c].AddInteger();
+                            }
+                            continue;
+                        }
                         if (TextCells.IsNull(bytes))
                         {
                             votes[c].Nulls++;
@@ -169,6 +177,10 @@ public static class TableParser
             for (var c = 0; c < _header.Length && problem is null; c++)
             {
                 var bytes = reader.GetSpan(c);
+                if (TextCells.IsPlainDigits(bytes, out _) && _declared[c] is null or ColumnType.Int64 or ColumnType.Double or ColumnType.String)
+                {
+                    continue; // plain digits are valid UTF-8 without a NUL and fit these types
+                }
                 if (!Utf8.IsValid(bytes))
                 {
                     problem = Bad(row, _header[c], "invalid_utf8", "the cell is not valid UTF-8 text; save the file as UTF-8", Encoding.UTF8.GetString(bytes));
@@ -225,7 +237,9 @@ public static class TableParser
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                if (Inspect(reader, row, bad) is null && Convert(reader, chunk, row) is { } misfit)
+                // Strict: the first pass inspected every row of this same buffered file and found nothing, so only the
+                // conversion is left; quarantine: the row's problem (found again here) sends it to the quarantine.
+                if ((!policy.Quarantine || Inspect(reader, row, bad) is null) && Convert(reader, chunk, row) is { } misfit)
                 {
                     bad.Add(misfit);
                 }
@@ -248,7 +262,20 @@ public static class TableParser
             for (var c = 0; c < _header.Length; c++)
             {
                 var bytes = reader.GetSpan(c);
-                var column = chunk[c];
+                var column = chunk.ColumnAt(c);
+                if (TextCells.IsPlainDigits(bytes, out var integer))
+                {
+                    // Plain digits, the common cell of a numeric table: stored without the general conversion.
+                    switch (column.Values)
+                    {
+                        case long?[] longs:
+                            longs[at] = integer;
+                            continue;
+                        case double?[] doubles when bytes.Length <= 15:
+                            doubles[at] = integer; // exact: at most 15 digits
+                            continue;
+                    }
+                }
                 if (TextCells.IsNull(bytes))
                 {
                     continue; // the row's cells start as nulls

@@ -21,6 +21,11 @@ internal static partial class TextCells
     /// <summary>Whether the cell is one of the null tokens (after trimming spaces), compared without case.</summary>
     public static bool IsNull(ReadOnlySpan<byte> cell)
     {
+        // Fast path: no null token starts with a digit, a sign or a dot, and most cells of a numeric table do.
+        if (cell.Length > 0 && cell[0] is (>= (byte)'0' and <= (byte)'9') or (byte)'-' or (byte)'+' or (byte)'.')
+        {
+            return false;
+        }
         cell = cell.Trim((byte)' ');
         if (cell.Length > 4)
         {
@@ -38,8 +43,40 @@ internal static partial class TextCells
         return false;
     }
 
+    /// <summary>
+    /// Whether the cell is 1-18 ASCII digits, as most cells of a numeric table are: such a cell is valid UTF-8, holds no
+    /// NUL, is not null, and is an int64 (and a double); <paramref name="value"/> is its value.
+    /// </summary>
+    public static bool IsPlainDigits(ReadOnlySpan<byte> cell, out long value)
+    {
+        value = 0;
+        if (cell.Length is 0 or > 18)
+        {
+            return false;
+        }
+        long result = 0;
+        foreach (var b in cell)
+        {
+            var digit = (uint)(b - '0');
+            if (digit > 9)
+            {
+                return false;
+            }
+            result = result * 10 + digit;
+        }
+        value = result;
+        return true;
+    }
+
     /// <summary>Whether the text is a culture-invariant integer (an optional sign and digits) that fits an int64.</summary>
-    public static bool IsInt64(ReadOnlySpan<byte> v) => long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
+    public static bool IsInt64(ReadOnlySpan<byte> v) => TryInt64(v, out _);
+
+    /// <summary>
+    /// Reads a culture-invariant integer (an optional sign and digits) that fits an int64: short unsigned digit runs, as
+    /// most numeric cells are, are read here directly; anything else goes through <see cref="long.TryParse(ReadOnlySpan{byte}, NumberStyles, IFormatProvider?, out long)"/>.
+    /// </summary>
+    public static bool TryInt64(ReadOnlySpan<byte> v, out long value) =>
+        IsPlainDigits(v, out value) || long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
 
     public static bool IsBool(ReadOnlySpan<byte> v, out bool value)
     {
@@ -97,7 +134,7 @@ internal static partial class TextCells
         switch (column.Schema.Type)
         {
             case ColumnType.Int64:
-                if (!long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+                if (!TryInt64(v, out var l))
                 {
                     return false;
                 }
@@ -150,6 +187,14 @@ internal struct TypeVotes
     public long Doubles;
     public long Bools;
     public long Times;
+
+    /// <summary>Counts a cell known to be an integer (e.g. plain digits).</summary>
+    public void AddInteger()
+    {
+        Values++;
+        Ints++;
+        Doubles++;
+    }
 
     public void Add(ReadOnlySpan<byte> cell)
     {

@@ -115,7 +115,7 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
             activity?.SetTag("bigdataai.dataset_version", manifest.Version);
             logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled, {Quarantined} quarantined), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
                 manifest.Dataset, manifest.Version, manifest.Rows, manifest.UnlabeledRows, manifest.Quarantine?.Rows ?? 0,
-                string.Join(", ", table.Schema.Columns.Select(c => $"{c.Name}:{c.TypeName}:{c.Role.ToString().ToLowerInvariant()}")), manifest.Classes.Length, manifest.Shards.Count,
+                Describe(table.Schema), manifest.Classes.Length, manifest.Shards.Count,
                 (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             IngestionTelemetry.Rows.Add(manifest.Rows);
             if (manifest.Quarantine is { } quarantine)
@@ -190,9 +190,17 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
         }
         catch
         {
-            await DeleteAsync(upload.Dataset, [.. writer.Shards, .. quarantine.Shards]).ConfigureAwait(false);
+            await DeleteAsync(upload.Dataset, [.. await writer.AbandonAsync().ConfigureAwait(false), .. quarantine.Shards]).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The columns as a log line shows them: the first 20 (a table of 785 pixel columns is not listed whole).</summary>
+    private static string Describe(DatasetSchema schema)
+    {
+        const int Shown = 20;
+        var shown = string.Join(", ", schema.Columns.Take(Shown).Select(c => $"{c.Name}:{c.TypeName}:{c.Role.ToString().ToLowerInvariant()}"));
+        return schema.Columns.Count <= Shown ? shown : $"{shown} and {schema.Columns.Count - Shown} more";
     }
 
     private static QuarantineLimitException TooMany(ReceivedUpload upload, QuarantineWriter quarantine, long rows, bool complete)
