@@ -40,76 +40,194 @@ public static class ArchiveParser
         Text,
     }
 
-    private sealed record Entry(string Path, byte[] Bytes);
+    /// <summary>A file of the archive as the first pass found it: its place in the archive, and what its row needs but its bytes.</summary>
+    private sealed record FileEntry(string Path, int Position, string? Label, long Width, long Height, string? Problem);
 
+    /// <summary>An entry the walk over the archive found; <see cref="Read"/> gives its bytes (counted against the limits).</summary>
+    private sealed record WalkEntry(int Position, string Path, string Name, long Declared, Func<Stream> Open, bool Zip);
+
+    /// <summary>Bytes decompressed so far in one walk over the archive.</summary>
+    private sealed class Counter
+    {
+        public long Total;
+    }
+
+    /// <summary>Parses the whole archive (both passes, one chunk).</summary>
     public static Table Parse(Stream data, string fileName, ArchiveLimits? limits = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
+        return Open(StreamedTable.Rewindable(data), fileName, limits, RowPolicy.Strict, cancellationToken).ReadAll(cancellationToken);
+    }
+
+    /// <summary>
+    /// The first pass: walks the archive once, checking every entry (paths, links, kinds, the limits against bombs),
+    /// decoding each image for its size (text: checking it is UTF-8) and keeping per file only its path, place, label and
+    /// size; then labels.csv and the kind are checked. The second pass (<see cref="StreamedTable.Read"/>) reads
+    /// <c>chunkRows</c> files at a time, in path order, walking the archive again (a zip's entries are read directly;
+    /// a tar is read forward, and opened again only when a chunk needs an entry the walk has passed).
+    /// <paramref name="open"/> gives the file, seekable, from its start; the caller owns the streams.
+    /// </summary>
+    /// <param name="policy">Quarantine mode: an image that does not decode, or text that is not UTF-8, is a bad row
+    /// (reasons <c>undecodable_image</c>, <c>invalid_utf8</c>) rather than an error.</param>
+    public static StreamedTable Open(Func<Stream> open, string fileName, ArchiveLimits? limits, RowPolicy policy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(policy);
         limits ??= ArchiveLimits.Default;
-        var entries = ReadEntries(data, fileName, limits, cancellationToken);
-        var labelsFile = entries.FirstOrDefault(e => e.Path.Equals("labels.csv", StringComparison.OrdinalIgnoreCase));
-        var files = entries.Where(e => e != labelsFile).OrderBy(e => e.Path, StringComparer.Ordinal).ToList();
-        if (files.Count == 0)
+        var found = new List<(WalkEntry Entry, long Width, long Height, string? Problem)>();
+        byte[]? labelsBytes = null;
+        int? labelsPosition = null;
+        var counter = new Counter();
+        foreach (var entry in Walk(open(), fileName, limits, counter, readSkipped: true, cancellationToken))
+        {
+            var bytes = Read(entry, fileName, limits, counter);
+            if (labelsPosition is null && entry.Path.Equals("labels.csv", StringComparison.OrdinalIgnoreCase))
+            {
+                (labelsBytes, labelsPosition) = (bytes, entry.Position);
+                continue;
+            }
+            var (width, height, problem) = (0L, 0L, (string?)null);
+            switch (Path.GetExtension(entry.Path).ToLowerInvariant())
+            {
+                case ".png" or ".jpg" or ".jpeg":
+                    using (var bitmap = TryDecode(bytes))
+                    {
+                        (width, height, problem) = bitmap is null ? (0, 0, "the image does not decode (not a valid PNG or JPEG file)") : (bitmap.Width, bitmap.Height, null);
+                    }
+                    break;
+                case ".txt":
+                    problem = TextOf(bytes, out _);
+                    break;
+            }
+            found.Add((entry, width, height, problem));
+        }
+        var sorted = found.OrderBy(f => f.Entry.Path, StringComparer.Ordinal).ToList();
+        if (sorted.Count == 0)
         {
             throw new DataFormatException(fileName, "the archive holds no image or text files", byteOffset: 0);
         }
-        var kinds = files.Select(f => (f, Kind: KindOf(f.Path, fileName))).ToList();
+        var kinds = sorted.Select(f => (f.Entry.Path, Kind: KindOf(f.Entry.Path, fileName))).ToList();
         if (kinds.Select(k => k.Kind).Distinct().Count() > 1)
         {
-            var image = kinds.First(k => k.Kind == Kind.Image).f.Path;
-            var text = kinds.First(k => k.Kind == Kind.Text).f.Path;
+            var image = kinds.First(k => k.Kind == Kind.Image).Path;
+            var text = kinds.First(k => k.Kind == Kind.Text).Path;
             throw new DataFormatException(fileName, $"the archive mixes images ('{image}') and text files ('{text}'); upload each kind as its own dataset", entry: text);
         }
-        var labels = ReadLabels(labelsFile, files, fileName);
-        var paths = files.Select(f => (string?)f.Path).ToArray();
+        var labels = ReadLabels(labelsBytes, [.. sorted.Select(f => f.Entry.Path)], fileName);
+        var files = sorted.Select(f => new FileEntry(f.Entry.Path, f.Entry.Position, labels.TryGetValue(f.Entry.Path, out var l) ? l : FolderLabel(f.Entry.Path), f.Width, f.Height, f.Problem)).ToArray();
+        if (!policy.Quarantine && files.FirstOrDefault(f => f.Problem is not null) is { } broken)
+        {
+            throw new DataFormatException(fileName, broken.Problem!, entry: broken.Path);
+        }
+        var kind = kinds[0].Kind;
         var label = new ColumnSchema("label", ColumnType.String, ColumnRole.Label, Nullable: true);
         var path = new ColumnSchema("path", ColumnType.String, ColumnRole.Id, Nullable: false);
-        var labelValues = files.Select(f => labels.TryGetValue(f.Path, out var l) ? l : FolderLabel(f.Path)).ToArray();
-        List<Column> columns;
-        if (kinds[0].Kind == Kind.Image)
+        DatasetSchema schema = kind == Kind.Image
+            ? new([path, new ColumnSchema("image", ColumnType.Binary, ColumnRole.Image, Nullable: false),
+                new ColumnSchema("width", ColumnType.Int64, ColumnRole.Ignored, Nullable: false), new ColumnSchema("height", ColumnType.Int64, ColumnRole.Ignored, Nullable: false), label])
+            : new([path, new ColumnSchema("text", ColumnType.String, ColumnRole.Text, Nullable: false), label]);
+        return new ArchiveTable(schema, files, kind, open, fileName, limits);
+    }
+
+    /// <summary>The text of a .txt entry (a UTF-8 byte order mark dropped), or why it is not UTF-8.</summary>
+    private static string? TextOf(byte[] bytes, out string? text)
+    {
+        try
         {
-            var widths = new long?[files.Count];
-            var heights = new long?[files.Count];
-            for (var i = 0; i < files.Count; i++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                using var bitmap = TryDecode(files[i].Bytes)
-                    ?? throw new DataFormatException(fileName, "the image does not decode (not a valid PNG or JPEG file)", entry: files[i].Path);
-                (widths[i], heights[i]) = (bitmap.Width, bitmap.Height);
-            }
-            columns =
-            [
-                new Column(path, paths),
-                new Column(new ColumnSchema("image", ColumnType.Binary, ColumnRole.Image, Nullable: false), files.Select(f => (byte[]?)f.Bytes).ToArray()),
-                new Column(new ColumnSchema("width", ColumnType.Int64, ColumnRole.Ignored, Nullable: false), widths),
-                new Column(new ColumnSchema("height", ColumnType.Int64, ColumnRole.Ignored, Nullable: false), heights),
-                new Column(label, labelValues),
-            ];
+            var span = bytes.AsSpan();
+            text = StrictUtf8.GetString(span.StartsWith("\uFEFF"u8) ? span[3..] : span);
+            return null;
         }
-        else
+        catch (DecoderFallbackException e)
         {
-            var texts = new string?[files.Count];
-            for (var i = 0; i < files.Count; i++)
+            text = null;
+            return $"the text is not UTF-8 ({e.Message}); save it as UTF-8";
+        }
+    }
+
+    /// <summary>The second pass: <c>chunkRows</c> files at a time in path order, their bytes read from a walk over the archive.</summary>
+    private sealed class ArchiveTable(DatasetSchema schema, FileEntry[] files, Kind kind, Func<Stream> open, string fileName, ArchiveLimits limits)
+        : StreamedTable(schema, files.Length)
+    {
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
+            var chunk = new ChunkBuilder(Schema, Math.Min(chunkRows, files.Length), reuse);
+            var window = new Dictionary<int, int>(); // position in the archive -> row
+            var bytes = new byte[]?[Math.Min(chunkRows, files.Length)];
+            IEnumerator<WalkEntry>? walk = null;
+            var counter = new Counter();
+            var walked = -1; // the position of the last entry the walk gave
+            try
             {
-                try
+                for (var start = 0; start < files.Length; start += chunkRows)
                 {
-                    var bytes = files[i].Bytes.AsSpan();
-                    texts[i] = StrictUtf8.GetString(bytes.StartsWith("\uFEFF"u8) ? bytes[3..] : bytes);
-                }
-                catch (DecoderFallbackException e)
-                {
-                    throw new DataFormatException(fileName, $"the text is not UTF-8 ({e.Message}); save it as UTF-8", entry: files[i].Path, innerException: e);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var end = Math.Min(files.Length, start + chunkRows);
+                    window.Clear();
+                    for (var r = start; r < end; r++)
+                    {
+                        if (files[r].Problem is null)
+                        {
+                            window[files[r].Position] = r;
+                        }
+                    }
+                    if (window.Count > 0 && (walk is null || window.Keys.Min() <= walked))
+                    {
+                        walk?.Dispose();
+                        counter.Total = 0;
+                        walk = Walk(open(), fileName, limits, counter, readSkipped: false, cancellationToken).GetEnumerator();
+                        walked = -1;
+                    }
+                    for (var wanted = window.Count; wanted > 0;)
+                    {
+                        if (!walk!.MoveNext())
+                        {
+                            throw new InvalidOperationException($"{fileName}: the archive holds fewer entries than its first reading found; it changed between the passes.");
+                        }
+                        walked = walk.Current.Position;
+                        if (window.TryGetValue(walked, out var row))
+                        {
+                            bytes[row - start] = ArchiveParser.Read(walk.Current, fileName, limits, counter);
+                            wanted--;
+                        }
+                    }
+                    for (var r = start; r < end; r++)
+                    {
+                        var file = files[r];
+                        if (file.Problem is not null)
+                        {
+                            bad.Add(new QuarantinedRow(r + 1, r, kind == Kind.Image ? "image" : "text", kind == Kind.Image ? "undecodable_image" : "invalid_utf8", file.Problem, file.Path));
+                            continue;
+                        }
+                        chunk.BeginRow();
+                        var at = chunk.Count;
+                        ((string?[])chunk[0].Values)[at] = file.Path;
+                        var content = bytes[r - start]!;
+                        bytes[r - start] = null;
+                        if (kind == Kind.Image)
+                        {
+                            ((byte[]?[])chunk[1].Values)[at] = content;
+                            ((long?[])chunk[2].Values)[at] = file.Width;
+                            ((long?[])chunk[3].Values)[at] = file.Height;
+                            ((string?[])chunk[4].Values)[at] = file.Label;
+                        }
+                        else
+                        {
+                            TextOf(content, out var text);
+                            ((string?[])chunk[1].Values)[at] = text;
+                            ((string?[])chunk[2].Values)[at] = file.Label;
+                        }
+                        chunk.Commit(r, r + 1);
+                    }
+                    yield return chunk.Take();
                 }
             }
-            columns =
-            [
-                new Column(path, paths),
-                new Column(new ColumnSchema("text", ColumnType.String, ColumnRole.Text, Nullable: false), texts),
-                new Column(label, labelValues),
-            ];
+            finally
+            {
+                walk?.Dispose();
+            }
         }
-        var schema = new DatasetSchema([.. columns.Select(c => c.Schema)]);
-        return new Table(schema, columns, [.. Enumerable.Range(0, files.Count).Select(i => (long)i)]);
     }
 
     /// <summary>The decoded image, or null when the bytes are not a complete image SkiaSharp can read.</summary>
@@ -155,7 +273,7 @@ public static class ArchiveParser
         return parent < 0 ? folder : folder[(parent + 1)..];
     }
 
-    private static Dictionary<string, string?> ReadLabels(Entry? labelsFile, List<Entry> files, string fileName)
+    private static Dictionary<string, string?> ReadLabels(byte[]? labelsFile, IReadOnlyList<string> files, string fileName)
     {
         var labels = new Dictionary<string, string?>(StringComparer.Ordinal);
         if (labelsFile is null)
@@ -165,7 +283,7 @@ public static class ArchiveParser
         Table table;
         try
         {
-            using var stream = new MemoryStream(labelsFile.Bytes, writable: false);
+            using var stream = new MemoryStream(labelsFile, writable: false);
             table = TableParser.Parse(stream, $"{fileName}/labels.csv", ',', "label", labelRequired: true, [new ColumnHint("path", Type: ColumnType.String), new ColumnHint("label", Type: ColumnType.String)]);
         }
         catch (DataFormatException e)
@@ -173,7 +291,7 @@ public static class ArchiveParser
             throw new DataFormatException(fileName, e.Reason, row: e.Row, column: e.Column, entry: "labels.csv", innerException: e);
         }
         var pathColumn = table.Find("path") ?? throw new DataFormatException(fileName, "labels.csv needs a column 'path' (the file's path in the archive) and a column 'label'", entry: "labels.csv");
-        var known = files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        var known = files.ToHashSet(StringComparer.Ordinal);
         var labelColumn = table["label"];
         for (var r = 0; r < table.Rows; r++)
         {
@@ -190,91 +308,83 @@ public static class ArchiveParser
         return labels;
     }
 
-    private static List<Entry> ReadEntries(Stream data, string fileName, ArchiveLimits limits, CancellationToken cancellationToken)
+    /// <summary>
+    /// The archive's files (regular entries not skipped), in archive order, each checked (path, link, kind of entry, the
+    /// limits). With <paramref name="readSkipped"/> the entries that are skipped (dot files, __MACOSX) are read too, so
+    /// every byte counts against the limits; the caller reads the files it wants with <see cref="Read"/> before the next.
+    /// </summary>
+    private static IEnumerable<WalkEntry> Walk(Stream data, string fileName, ArchiveLimits limits, Counter counter, bool readSkipped, CancellationToken cancellationToken)
     {
         // Buffered locally by the caller: a seekable file. Zip needs seeking; tar and gzip are read forward.
-        Span<byte> head = stackalloc byte[262];
+        var head = new byte[262];
         var start = data.Position;
         var read = data.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         data.Position = start;
         var compressedSize = data.CanSeek ? data.Length - start : long.MaxValue;
-        if (read >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8))
+        if (read >= 4 && head.AsSpan(0, 4).SequenceEqual("PK\u0003\u0004"u8))
         {
-            return ReadZip(data, fileName, limits, cancellationToken);
+            return WalkZip(data, fileName, limits, cancellationToken);
         }
         if (read >= 2 && head[0] == 0x1f && head[1] == 0x8b)
         {
-            using var gzip = new GZipStream(data, CompressionMode.Decompress, leaveOpen: true);
-            return ReadTar(gzip, fileName, limits, compressedSize, cancellationToken);
+            return WalkTar(new GZipStream(data, CompressionMode.Decompress, leaveOpen: true), ownsStream: true, fileName, limits, counter, compressedSize, readSkipped, cancellationToken);
         }
-        if (read >= 262 && head.Slice(257, 5).SequenceEqual("ustar"u8))
+        if (read >= 262 && head.AsSpan(257, 5).SequenceEqual("ustar"u8))
         {
-            return ReadTar(data, fileName, limits, long.MaxValue, cancellationToken);
+            return WalkTar(data, ownsStream: false, fileName, limits, counter, long.MaxValue, readSkipped, cancellationToken);
         }
         throw new DataFormatException(fileName, "the file is not a zip, tar or gzipped tar archive", byteOffset: 0);
     }
 
-    private static List<Entry> ReadZip(Stream data, string fileName, ArchiveLimits limits, CancellationToken cancellationToken)
+    private static IEnumerable<WalkEntry> WalkZip(Stream data, string fileName, ArchiveLimits limits, CancellationToken cancellationToken)
     {
-        ZipArchive zip;
+        using var zip = OpenZip(data, fileName);
+        if (zip.Entries.Count > limits.MaxEntries)
+        {
+            throw new ArchiveLimitException($"{fileName}: the archive has {zip.Entries.Count:N0} entries; at most {limits.MaxEntries:N0} are allowed (Ingestion:MaxArchiveEntries).");
+        }
+        var position = 0;
+        foreach (var entry in zip.Entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var path = CheckPath(entry.FullName, fileName);
+            var mode = (entry.ExternalAttributes >> 16) & 0xF000;
+            if (mode == 0xA000)
+            {
+                throw new DataFormatException(fileName, "the entry is a symbolic link; links are not allowed in an archive", entry: entry.FullName);
+            }
+            if (path is null || entry.FullName.EndsWith('/'))
+            {
+                continue;
+            }
+            if (entry.Length >= ArchiveLimits.RatioFloorBytes && entry.Length > limits.MaxCompressionRatio * Math.Max(1, entry.CompressedLength))
+            {
+                throw new ArchiveLimitException($"{fileName}: entry '{entry.FullName}' decompresses {entry.Length / (double)Math.Max(1, entry.CompressedLength):N0} times its compressed size; at most {limits.MaxCompressionRatio:N0} is allowed (Ingestion:MaxCompressionRatio): a decompression bomb?");
+            }
+            yield return new WalkEntry(position++, path, entry.FullName, Math.Max(entry.Length, 0), entry.Open, Zip: true);
+        }
+    }
+
+    private static ZipArchive OpenZip(Stream data, string fileName)
+    {
         try
         {
-            zip = new ZipArchive(data, ZipArchiveMode.Read, leaveOpen: true);
+            return new ZipArchive(data, ZipArchiveMode.Read, leaveOpen: true);
         }
         catch (InvalidDataException e)
         {
             throw new DataFormatException(fileName, $"the zip archive is damaged ({e.Message})", byteOffset: 0, innerException: e);
         }
-        using (zip)
-        {
-            if (zip.Entries.Count > limits.MaxEntries)
-            {
-                throw new ArchiveLimitException($"{fileName}: the archive has {zip.Entries.Count:N0} entries; at most {limits.MaxEntries:N0} are allowed (Ingestion:MaxArchiveEntries).");
-            }
-            var entries = new List<Entry>();
-            long total = 0;
-            foreach (var entry in zip.Entries)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var path = CheckPath(entry.FullName, fileName);
-                var mode = (entry.ExternalAttributes >> 16) & 0xF000;
-                if (mode == 0xA000)
-                {
-                    throw new DataFormatException(fileName, "the entry is a symbolic link; links are not allowed in an archive", entry: entry.FullName);
-                }
-                if (path is null || entry.FullName.EndsWith('/'))
-                {
-                    continue;
-                }
-                if (entry.Length >= ArchiveLimits.RatioFloorBytes && entry.Length > limits.MaxCompressionRatio * Math.Max(1, entry.CompressedLength))
-                {
-                    throw new ArchiveLimitException($"{fileName}: entry '{entry.FullName}' decompresses {entry.Length / (double)Math.Max(1, entry.CompressedLength):N0} times its compressed size; at most {limits.MaxCompressionRatio:N0} is allowed (Ingestion:MaxCompressionRatio): a decompression bomb?");
-                }
-                byte[] bytes;
-                try
-                {
-                    using var stream = entry.Open();
-                    bytes = ReadCapped(stream, entry.FullName, fileName, limits, ref total, Math.Max(entry.Length, 0));
-                }
-                catch (InvalidDataException e)
-                {
-                    throw new DataFormatException(fileName, $"the entry is damaged ({e.Message})", entry: entry.FullName, innerException: e);
-                }
-                entries.Add(new Entry(path, bytes));
-            }
-            return entries;
-        }
     }
 
-    private static List<Entry> ReadTar(Stream data, string fileName, ArchiveLimits limits, long compressedSize, CancellationToken cancellationToken)
+    private static IEnumerable<WalkEntry> WalkTar(Stream data, bool ownsStream, string fileName, ArchiveLimits limits, Counter counter, long compressedSize, bool readSkipped, CancellationToken cancellationToken)
     {
-        var entries = new List<Entry>();
-        long total = 0;
-        var count = 0;
         try
         {
             using var tar = new TarReader(data, leaveOpen: true);
-            while (tar.GetNextEntry(copyData: false) is { } entry)
+            var count = 0;
+            var position = 0;
+            while (NextTarEntry(tar, fileName) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (++count > limits.MaxEntries)
@@ -297,34 +407,74 @@ public static class ArchiveParser
                 {
                     continue;
                 }
-                var bytes = ReadCapped(entry.DataStream, entry.Name, fileName, limits, ref total, entry.Length);
-                if (compressedSize != long.MaxValue && total >= ArchiveLimits.RatioFloorBytes && total > limits.MaxCompressionRatio * Math.Max(1, compressedSize))
+                var stream = entry.DataStream;
+                var found = new WalkEntry(path is null ? -1 : position++, path ?? "", entry.Name, entry.Length, () => stream, Zip: false);
+                if (path is not null)
+                {
+                    yield return found; // the caller reads it, or not
+                }
+                else if (readSkipped)
+                {
+                    Read(found, fileName, limits, counter);
+                }
+                if (compressedSize != long.MaxValue && counter.Total >= ArchiveLimits.RatioFloorBytes && counter.Total > limits.MaxCompressionRatio * Math.Max(1, compressedSize))
                 {
                     throw new ArchiveLimitException($"{fileName}: the archive decompresses to more than {limits.MaxCompressionRatio:N0} times its size (Ingestion:MaxCompressionRatio), by entry '{entry.Name}': a decompression bomb?");
                 }
-                if (path is not null)
-                {
-                    entries.Add(new Entry(path, bytes));
-                }
             }
+        }
+        finally
+        {
+            if (ownsStream)
+            {
+                data.Dispose();
+            }
+        }
+    }
+
+    private static TarEntry? NextTarEntry(TarReader tar, string fileName)
+    {
+        try
+        {
+            return tar.GetNextEntry(copyData: false);
         }
         catch (InvalidDataException e)
         {
-            throw new DataFormatException(fileName, $"the tar archive is damaged or truncated ({e.Message})", byteOffset: 0, innerException: e);
+            throw TarDamaged(fileName, e);
         }
-        return entries;
+    }
+
+    private static DataFormatException TarDamaged(string fileName, InvalidDataException e) =>
+        new(fileName, $"the tar archive is damaged or truncated ({e.Message})", byteOffset: 0, innerException: e);
+
+    /// <summary>An entry's bytes, counted against the archive's limits.</summary>
+    private static byte[] Read(WalkEntry entry, string fileName, ArchiveLimits limits, Counter counter)
+    {
+        try
+        {
+            if (!entry.Zip)
+            {
+                return ReadCapped(entry.Open(), entry.Name, fileName, limits, counter, entry.Declared);
+            }
+            using var stream = entry.Open();
+            return ReadCapped(stream, entry.Name, fileName, limits, counter, entry.Declared);
+        }
+        catch (InvalidDataException e)
+        {
+            throw entry.Zip ? new DataFormatException(fileName, $"the entry is damaged ({e.Message})", entry: entry.Name, innerException: e) : TarDamaged(fileName, e);
+        }
     }
 
     /// <summary>Reads an entry, counting its bytes against the archive's total; never more than it declared.</summary>
-    private static byte[] ReadCapped(Stream stream, string entry, string fileName, ArchiveLimits limits, ref long total, long declared)
+    private static byte[] ReadCapped(Stream stream, string entry, string fileName, ArchiveLimits limits, Counter counter, long declared)
     {
         var buffer = new MemoryStream(checked((int)Math.Min(declared, 64L << 20)));
         var chunk = new byte[81920];
         int n;
         while ((n = stream.Read(chunk)) > 0)
         {
-            total += n;
-            if (total > limits.MaxDecompressedBytes)
+            counter.Total += n;
+            if (counter.Total > limits.MaxDecompressedBytes)
             {
                 throw new ArchiveLimitException($"{fileName}: the archive decompresses to more than {limits.MaxDecompressedBytes:N0} bytes (Ingestion:MaxDecompressedBytes), by entry '{entry}'.");
             }
@@ -334,7 +484,7 @@ public static class ArchiveParser
             }
             buffer.Write(chunk, 0, n);
         }
-        return buffer.ToArray();
+        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
     }
 
     /// <summary>The entry's normalised path, null for what is skipped (macOS metadata, dot files); refuses unsafe paths.</summary>

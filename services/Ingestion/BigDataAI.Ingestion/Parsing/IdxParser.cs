@@ -6,7 +6,7 @@ namespace BigDataAI.Ingestion.Parsing;
 
 /// <summary>
 /// Reads an IDX image file and its IDX label file (the MNIST format: big-endian header, unsigned bytes), each
-/// optionally gzipped (recognised by magic bytes, not by name), into a <see cref="DatasetTable"/>.
+/// optionally gzipped (recognised by magic bytes, not by name), as a <see cref="StreamedTable"/> or a <see cref="DatasetTable"/>.
 /// </summary>
 /// <remarks>
 /// <para>Images: magic 0x00000803, then image count, rows, columns (uint32 each), then count*rows*columns pixel bytes.
@@ -16,9 +16,9 @@ namespace BigDataAI.Ingestion.Parsing;
 /// there (MNIST: "0".."9"; a value that never occurs is not a class, so with no 3s, "4" is class 3).</para>
 /// <para>Errors carry byte offsets. For gzipped files they count decompressed bytes, except for errors about
 /// the gzip stream itself.</para>
-/// <para>Memory: the result is allocated once when its size is known to be real (the header's size is at most
-/// 64 M values, or the file is uncompressed and long enough); otherwise pixels are collected in 4 MB chunks as they
-/// arrive, so a header that lies about its size cannot make the parser allocate more than the data that arrived.</para>
+/// <para>Memory: <see cref="Open"/> reads in two passes (see there), so it holds one chunk of pixels whatever the
+/// file's size, and a header that lies about its size is refused from the file's length (or from the bytes that
+/// arrived, when gzipped) before anything is allocated for it. <see cref="Parse"/> reads the whole table in one chunk.</para>
 /// </remarks>
 public static class IdxParser
 {
@@ -30,21 +30,90 @@ public static class IdxParser
     private const byte UnsignedByteType = 0x08;
     private const int ScratchBytes = 64 * 1024;
 
-    /// <summary>Above this many values, and unless the file length proves the data is there, grow as data arrives.</summary>
-    internal const long ExactAllocationLimit = 64L * 1024 * 1024;
-
     private static readonly float[] PixelValues = CreatePixelValues();
 
+    /// <summary>Parses both files whole (the streamed table read in one chunk), with each label mapped to its class index.</summary>
     public static DatasetTable Parse(Stream images, string imagesName, Stream labels, string labelsName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(imagesName);
         ArgumentNullException.ThrowIfNull(labels);
+        var table = Open(StreamedTable.Rewindable(images), imagesName, StreamedTable.Rewindable(labels), labelsName, cancellationToken: cancellationToken);
+        var shape = table.Schema.Columns[0].Shape!;
+        var all = table.ReadAll(cancellationToken);
+        var values = (long?[])all.Columns[1].Values;
+        var labelValues = new long[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            labelValues[i] = values[i]!.Value;
+        }
+        var classes = MapClasses(labelValues);
+        var pixels = shape[0] * shape[1];
+        var featureNames = new string[pixels];
+        for (var i = 0; i < featureNames.Length; i++)
+        {
+            featureNames[i] = string.Create(CultureInfo.InvariantCulture, $"px{i}");
+        }
+        return new DatasetTable((float[])all.Columns[0].Values, labelValues, pixels, shape, classes, featureNames);
+    }
+
+    /// <summary>
+    /// The first pass: both headers are read and checked, and both files' lengths against them (from the file length when
+    /// the file is plain and seekable, else by reading it through, a 64 KB buffer at a time), so a truncated file, extra
+    /// bytes, a corrupt gzip stream or a count mismatch is refused before anything is stored. The second pass
+    /// (<see cref="StreamedTable.Read"/>) converts <c>chunkRows</c> images and labels at a time into a tensor column
+    /// <paramref name="imageColumn"/> [rows, columns] of pixels in [0, 1] and an int64 label column holding each label byte.
+    /// </summary>
+    /// <param name="openImages">Gives the images file from its start; called once per pass. The caller owns the streams.</param>
+    /// <param name="openLabels">The same for the labels file.</param>
+    public static StreamedTable Open(Func<Stream> openImages, string imagesName, Func<Stream> openLabels, string labelsName,
+        string imageColumn = "pixels", string labelColumn = "label", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(openImages);
+        ArgumentNullException.ThrowIfNull(imagesName);
+        ArgumentNullException.ThrowIfNull(openLabels);
         ArgumentNullException.ThrowIfNull(labelsName);
 
-        using var imageInput = ParserInput.Open(images, imagesName);
-        using var labelInput = ParserInput.Open(labels, labelsName);
+        using var imageInput = ParserInput.Open(openImages(), imagesName);
+        using var labelInput = ParserInput.Open(openLabels(), labelsName);
+        var shape = ReadHeaders(imageInput, imagesName, labelInput, labelsName);
 
+        var imageBytes = RemainingBytes(imageInput, cancellationToken);
+        if (imageBytes < shape.TotalPixels)
+        {
+            throw Truncated(imagesName, shape, imageBytes, imageInput);
+        }
+        if (imageBytes > shape.TotalPixels)
+        {
+            var end = ImagesHeaderBytes + shape.TotalPixels;
+            throw new DataFormatException(imagesName,
+                $"{imageBytes - shape.TotalPixels} unexpected bytes after the last image: the header declares {shape.Describe()}, so the data should end at byte offset {end}{OffsetNote(imageInput)}; "
+                + "remove the extra bytes or correct the image count",
+                byteOffset: end);
+        }
+        var labelBytes = RemainingBytes(labelInput, cancellationToken);
+        if (labelBytes < shape.Count)
+        {
+            throw TruncatedLabels(labelsName, shape.Count, labelBytes, LabelsHeaderBytes + labelBytes, labelInput);
+        }
+        if (labelBytes > shape.Count)
+        {
+            var end = LabelsHeaderBytes + (long)shape.Count;
+            throw new DataFormatException(labelsName,
+                $"{labelBytes - shape.Count} unexpected bytes after the last label: the header declares {shape.Count} labels, so the data should end at byte offset {end}{OffsetNote(labelInput)}; "
+                + "remove the extra bytes or correct the label count",
+                byteOffset: end);
+        }
+        var schema = new DatasetSchema(
+        [
+            new ColumnSchema(imageColumn, ColumnType.Tensor, ColumnRole.Feature, Nullable: false, Shape: [shape.Rows, shape.Columns]),
+            new ColumnSchema(labelColumn, ColumnType.Int64, ColumnRole.Label, Nullable: false),
+        ]);
+        return new IdxTable(schema, shape, openImages, imagesName, openLabels, labelsName);
+    }
+
+    /// <summary>Reads and checks both headers; the shape they declare.</summary>
+    private static IdxShape ReadHeaders(ParserInput imageInput, string imagesName, ParserInput labelInput, string labelsName)
+    {
         Span<byte> imageHeader = stackalloc byte[ImagesHeaderBytes];
         ReadHeader(imageInput, imagesName, imageHeader, ImagesMagic, "images");
         Span<byte> labelHeader = stackalloc byte[LabelsHeaderBytes];
@@ -80,38 +149,63 @@ public static class IdxParser
                 + "(is the header damaged, or the file not IDX?)",
                 byteOffset: 4);
         }
+        return new IdxShape((int)count, (int)rows, (int)columns);
+    }
 
-        var shape = new IdxShape((int)count, (int)rows, (int)columns);
-        var scratch = new byte[ScratchBytes];
-        var features = ReadPixels(imageInput, imagesName, shape, scratch, cancellationToken);
-        var extraImageBytes = imageInput.Drain(cancellationToken);
-        if (extraImageBytes > 0)
-        {
-            var end = ImagesHeaderBytes + shape.TotalPixels;
-            throw new DataFormatException(imagesName,
-                $"{extraImageBytes} unexpected bytes after the last image: the header declares {shape.Describe()}, so the data should end at byte offset {end}{OffsetNote(imageInput)}; "
-                + "remove the extra bytes or correct the image count",
-                byteOffset: end);
-        }
+    /// <summary>The data bytes after the header: the file's length when known, else counted by reading to the (verified) end.</summary>
+    private static long RemainingBytes(ParserInput input, CancellationToken cancellationToken) =>
+        input.KnowsRemainingLength ? input.RemainingLength : input.Drain(cancellationToken);
 
-        var labelValues = ReadLabels(labelInput, labelsName, shape.Count, scratch, cancellationToken);
-        var extraLabelBytes = labelInput.Drain(cancellationToken);
-        if (extraLabelBytes > 0)
-        {
-            var end = LabelsHeaderBytes + (long)shape.Count;
-            throw new DataFormatException(labelsName,
-                $"{extraLabelBytes} unexpected bytes after the last label: the header declares {shape.Count} labels, so the data should end at byte offset {end}{OffsetNote(labelInput)}; "
-                + "remove the extra bytes or correct the label count",
-                byteOffset: end);
-        }
+    private static DataFormatException Truncated(string name, IdxShape shape, long arrived, ParserInput input)
+    {
+        var end = ImagesHeaderBytes + arrived;
+        return new DataFormatException(name,
+            $"the image data is truncated: the header declares {shape.Describe()} ({shape.TotalPixels} bytes after the {ImagesHeaderBytes}-byte header) "
+            + $"but only {arrived} bytes arrived ({arrived / shape.PixelsPerImage} whole images); the data ends at byte offset {end}{OffsetNote(input)}",
+            byteOffset: end);
+    }
 
-        var classes = MapClasses(labelValues);
-        var featureNames = new string[shape.PixelsPerImage];
-        for (var i = 0; i < featureNames.Length; i++)
+    private static DataFormatException TruncatedLabels(string name, int count, long arrived, long end, ParserInput input) =>
+        new(name,
+            $"the label data is truncated: the header declares {count} labels but only {arrived} arrived; the data ends at byte offset {end}{OffsetNote(input)}",
+            byteOffset: end);
+
+    /// <summary>The second pass: both files read again from their start, <c>chunkRows</c> images and labels at a time.</summary>
+    private sealed class IdxTable(DatasetSchema schema, IdxShape shape, Func<Stream> openImages, string imagesName, Func<Stream> openLabels, string labelsName)
+        : StreamedTable(schema, shape.Count)
+    {
+        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false)
         {
-            featureNames[i] = string.Create(CultureInfo.InvariantCulture, $"px{i}");
+            ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
+            using var imageInput = ParserInput.Open(openImages(), imagesName);
+            using var labelInput = ParserInput.Open(openLabels(), labelsName);
+            ReadHeaders(imageInput, imagesName, labelInput, labelsName); // checked in the first pass; read past them
+            var scratch = new byte[ScratchBytes];
+            var capacity = Math.Min(chunkRows, shape.Count);
+            float[]? pixels = null;
+            long?[]? labels = null;
+            for (var start = 0; start < shape.Count; start += capacity)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var rows = Math.Min(capacity, shape.Count - start);
+                // A full chunk's arrays are filled again when reused (the caller is done with the last chunk); a shorter last chunk gets its own.
+                if (pixels is null || !reuse || rows != capacity)
+                {
+                    pixels = GC.AllocateUninitializedArray<float>(rows * shape.PixelsPerImage);
+                    labels = new long?[rows];
+                }
+                FillPixels(imageInput, imagesName, shape, pixels, scratch, cancellationToken);
+                FillLabels(labelInput, labelsName, shape.Count, start, labels!, scratch);
+                var ids = new long[rows];
+                var sources = new long[rows];
+                for (var i = 0; i < rows; i++)
+                {
+                    ids[i] = start + i;
+                    sources[i] = start + i + 1L;
+                }
+                yield return new TableChunk(new Table(Schema, [new Column(Schema.Columns[0], pixels), new Column(Schema.Columns[1], labels!)], ids), sources);
+            }
         }
-        return new DatasetTable(features, labelValues, shape.PixelsPerImage, [shape.Rows, shape.Columns], classes, featureNames);
     }
 
     private readonly record struct IdxShape(int Count, int Rows, int Columns)
@@ -179,24 +273,6 @@ public static class IdxParser
             byteOffset: 0);
     }
 
-    private static float[] ReadPixels(ParserInput input, string name, IdxShape shape, byte[] scratch, CancellationToken cancellationToken)
-    {
-        var total = shape.TotalPixels;
-        if (total <= ExactAllocationLimit || input.KnowsRemainingLength && input.RemainingLength >= total)
-        {
-            var features = GC.AllocateUninitializedArray<float>((int)total);
-            FillPixels(input, name, shape, features, scratch, cancellationToken);
-            return features;
-        }
-        var buffer = new FloatRowBuffer(shape.PixelsPerImage);
-        while (buffer.Rows < shape.Count)
-        {
-            var span = buffer.AppendRows(shape.Count - buffer.Rows, out _);
-            FillPixels(input, name, shape, span, scratch, cancellationToken);
-        }
-        return buffer.ToArray();
-    }
-
     private static void FillPixels(ParserInput input, string name, IdxShape shape, Span<float> destination, byte[] scratch, CancellationToken cancellationToken)
     {
         var table = PixelValues;
@@ -220,27 +296,23 @@ public static class IdxParser
         }
     }
 
-    private static long[] ReadLabels(ParserInput input, string name, int count, byte[] scratch, CancellationToken cancellationToken)
+    /// <summary>Reads the labels of rows [<paramref name="start"/>, start + target.Length) as their byte values.</summary>
+    private static void FillLabels(ParserInput input, string name, int count, int start, long?[] target, byte[] scratch)
     {
-        var labels = new long[count];
         var filled = 0;
-        while (filled < count)
+        while (filled < target.Length)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var n = input.Read(scratch.AsSpan(0, Math.Min(scratch.Length, count - filled)));
+            var n = input.Read(scratch.AsSpan(0, Math.Min(scratch.Length, target.Length - filled)));
             if (n == 0)
             {
-                throw new DataFormatException(name,
-                    $"the label data is truncated: the header declares {count} labels but only {filled} arrived; the data ends at byte offset {input.Position}{OffsetNote(input)}",
-                    byteOffset: input.Position);
+                throw TruncatedLabels(name, count, start + filled, input.Position, input);
             }
             for (var i = 0; i < n; i++)
             {
-                labels[filled + i] = scratch[i];
+                target[filled + i] = scratch[i];
             }
             filled += n;
         }
-        return labels;
     }
 
     /// <summary>Replaces each label byte by its index among the values that occur (sorted) and returns their names.</summary>

@@ -138,6 +138,7 @@ internal sealed class ChunkBuilder
     /// <summary>Called before a row is filled: arrays handed out in the last chunk and reused are cleared first.</summary>
     public void BeginRow()
     {
+        EnsureArrays();
         if (!_cleared)
         {
             foreach (var c in _columns)
@@ -148,12 +149,25 @@ internal sealed class ChunkBuilder
         }
     }
 
+    /// <summary>Arrays handed out whole (not reused) are replaced only when the next row needs them, so a last full chunk allocates nothing more.</summary>
+    private void EnsureArrays()
+    {
+        if (_handedOut)
+        {
+            (_columns, _rowIds, _sourceRows) = Allocate();
+            _handedOut = false;
+        }
+    }
+
+    private bool _handedOut;
+
     private (Column[], long[], long[]) Allocate() =>
         ([.. _schema.Columns.Select(c => Column.Allocate(c, _capacity))], new long[_capacity], new long[_capacity]);
 
     /// <summary>Clears the next row's cells (a row abandoned half-filled leaves values behind).</summary>
     public void Clear(int row)
     {
+        EnsureArrays();
         foreach (var column in _columns)
         {
             if (column.Schema.Type == ColumnType.Tensor)
@@ -170,6 +184,7 @@ internal sealed class ChunkBuilder
     /// <summary>Keeps the row being filled (at <see cref="Count"/>) as row <paramref name="rowId"/>.</summary>
     public void Commit(long rowId, long sourceRow)
     {
+        EnsureArrays();
         _rowIds[Count] = rowId;
         _sourceRows[Count] = sourceRow;
         Count++;
@@ -180,6 +195,7 @@ internal sealed class ChunkBuilder
     {
         Column[] columns;
         long[] ids, sources;
+        EnsureArrays();
         if (Count == _capacity && _reuse)
         {
             // The table wraps the arrays; the next row clears its own cells before it is filled (see Clear).
@@ -189,7 +205,7 @@ internal sealed class ChunkBuilder
         else if (Count == _capacity)
         {
             (columns, ids, sources) = (_columns, _rowIds, _sourceRows);
-            (_columns, _rowIds, _sourceRows) = Allocate();
+            _handedOut = true;
         }
         else
         {

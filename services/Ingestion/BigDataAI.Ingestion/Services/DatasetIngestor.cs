@@ -239,8 +239,10 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
     private ArchiveLimits Limits => new(options.Value.MaxDecompressedBytes, options.Value.MaxArchiveEntries, options.Value.MaxCompressionRatio);
 
     /// <summary>
-    /// The first pass over the upload. CSV, TSV and JSON Lines are read twice from their buffered file, so memory holds
-    /// per-column counts, then one chunk; Parquet, IDX and archives are still parsed whole, then handed out in chunks.
+    /// The first pass over the upload. Every format is read twice from its buffered file(s), so memory holds what the
+    /// first pass keeps, then one chunk: CSV, TSV and JSON Lines per-column counts; Parquet the footer and, while a check
+    /// needs them, one row group's values of the columns checked (the second pass holds one row group and one chunk); IDX
+    /// the two headers; an archive one entry's bytes, then per file its path, place, label and image size.
     /// </summary>
     private async Task<StreamedTable> OpenAsync(ReceivedUpload upload, DatasetExpectations expectations, List<Stream> streams, CancellationToken cancellationToken)
     {
@@ -254,26 +256,16 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
         switch (upload.Format)
         {
             case UploadFormat.Idx:
-                using (var images = File.OpenRead(upload.Files["images"]))
-                using (var labels = File.OpenRead(upload.Files["labels"]))
-                {
-                    // The images become one tensor column [rows, columns] of pixels in [0, 1]; the labels an int64 column.
-                    return StreamedTable.InMemory(Table.FromDense(IdxParser.Parse(images, "images", labels, "labels", cancellationToken), IdxImageColumn, "label", labelsAsIntegers: true), id => id + 1);
-                }
+                // The images become one tensor column [rows, columns] of pixels in [0, 1]; the labels an int64 column.
+                return IdxParser.Open(Opener("images"), "images", Opener("labels"), "labels", IdxImageColumn, "label", cancellationToken);
             case UploadFormat.Csv or UploadFormat.Tsv:
                 return TableParser.Open(Opener("data"), "data", upload.Format == UploadFormat.Tsv ? '\t' : ',', upload.LabelColumn, upload.LabelNamed, upload.Hints, upload.Policy, expectedTypes, cancellationToken);
             case UploadFormat.Archive:
-                using (var archive = File.OpenRead(upload.Files["archive"]))
-                {
-                    return StreamedTable.InMemory(ArchiveParser.Parse(archive, "archive", Limits, cancellationToken), id => id + 1);
-                }
+                return ArchiveParser.Open(Opener("archive"), "archive", Limits, upload.Policy, cancellationToken);
             case UploadFormat.Jsonl:
                 return JsonLinesParser.Open(Opener("data"), "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, upload.Policy, expectedTypes, cancellationToken);
             case UploadFormat.Parquet:
-                await using (var data = File.OpenRead(upload.Files["data"]))
-                {
-                    return StreamedTable.InMemory(await ParquetTableParser.ParseAsync(data, "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, cancellationToken).ConfigureAwait(false), id => id + 1);
-                }
+                return await ParquetTableParser.OpenAsync(Opener("data"), "data", upload.LabelColumn, upload.LabelNamed, upload.Hints, upload.Policy, cancellationToken).ConfigureAwait(false);
             default:
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");
         }
