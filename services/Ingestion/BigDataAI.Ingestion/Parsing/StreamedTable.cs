@@ -50,31 +50,6 @@ public abstract class StreamedTable(DatasetSchema schema, long sourceRows)
         return DatasetStore.Concat(Schema, chunks);
     }
 
-    /// <summary>A table already in memory, handed out in slices; <paramref name="sourceRowOf"/> gives a row's number in messages.</summary>
-    public static StreamedTable InMemory(Table table, Func<long, long> sourceRowOf) => new Whole(table, sourceRowOf);
-
-    private sealed class Whole(Table table, Func<long, long> sourceRowOf) : StreamedTable(table.Schema, table.Rows)
-    {
-        private Table? _table = table;
-
-        public override IEnumerable<TableChunk> Read(int chunkRows, List<QuarantinedRow> bad, CancellationToken cancellationToken = default, bool reuse = false)
-        {
-            var all = _table ?? throw new InvalidOperationException("An in-memory table is read once.");
-            _table = null; // let it go as the slices are stored
-            if (chunkRows >= all.Rows)
-            {
-                yield return new TableChunk(all, [.. all.RowIds.Select(sourceRowOf)]);
-                yield break;
-            }
-            for (var start = 0; start < all.Rows; start += chunkRows)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var slice = all.Slice(start, Math.Min(chunkRows, all.Rows - start));
-                yield return new TableChunk(slice, [.. slice.RowIds.Select(sourceRowOf)]);
-            }
-        }
-    }
-
     /// <summary>A stream that can be read again from its start: a seekable one is rewound, any other is copied to memory first.</summary>
     internal static Func<Stream> Rewindable(Stream data)
     {
