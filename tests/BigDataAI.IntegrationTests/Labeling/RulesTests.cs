@@ -214,6 +214,104 @@ public sealed class RulesTests(ServersFixture servers, ITestOutputHelper output)
         Assert.Equal((reply.LabelModelId, reply.Version), (again.LabelModelId, again.Version));
     }
 
+    /// <summary>
+    /// ApplyRules and Export read a version shard by shard: over the same rows stored in one shard and in sixteen, they
+    /// commit the same rows, columns and values (the label model ids differ only because they hash the dataset's name).
+    /// </summary>
+    [Fact]
+    public async Task Rules_and_exports_over_a_version_of_many_shards_commit_what_they_commit_over_one()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling, settings: LabelingLogin.Settings());
+        using var files = new TempFolder();
+        var one = "rules-one-" + Guid.NewGuid().ToString("N")[..8];
+        var many = one.Replace("-one-", "-many-", StringComparison.Ordinal);
+        var (hidden, truth) = HideLabels(files, hide: true);
+        await host.Ingestion.UploadCsvAsync(one, hidden, source: "samples/spamassassin, 4 in 5 labels hidden (RulesTests)", columns: Columns());
+        var store = host.Services.GetRequiredService<DatasetStore>();
+        var single = await store.GetRequiredAsync(one, 1);
+        Assert.Single(single.Shards);
+        var rows = await store.ReadAsync(single);
+        var sharded = await store.CommitAsync(many, rows, new DatasetSource("csv", ["spamassassin.csv"], new string('a', 64), "the same rows, 64 a shard"), rowsPerShard: 64);
+        Assert.Equal((16, single.Rows), (sharded.Shards.Count, sharded.Rows));
+        Assert.Equal(single.Classes, sharded.Classes);
+        var labeling = Labeling(host);
+
+        static string Figures(ApplyRulesReply reply)
+        {
+            var figures = reply.Clone();
+            (figures.LabelModelId, figures.Version) = ("", 0);
+            return figures.ToString();
+        }
+        async Task<Table> CompareAsync(ApplyRulesRequest request, string projectOne = "", string projectMany = "")
+        {
+            var a = await labeling.ApplyRulesAsync(new ApplyRulesRequest(request) { Dataset = one, Version = 1, ProjectId = projectOne });
+            var b = await labeling.ApplyRulesAsync(new ApplyRulesRequest(request) { Dataset = many, Version = 1, ProjectId = projectMany });
+            output.WriteLine($"{(request.MultiLabel ? "multi-label" : "multi-class")}{(projectOne.Length > 0 ? ", a project's gold" : "")}: one shard v{a.Version} ({a.LabelModelId}), 16 shards v{b.Version} ({b.LabelModelId}): {a.CoveredRows} covered, {a.LabeledRows} labeled, {a.LabelModelAccuracy:P1} on {a.GoldRows} gold rows");
+            Assert.NotEqual(a.LabelModelId, b.LabelModelId);
+            Assert.Equal(a.Version, b.Version);
+            Assert.Equal(Figures(a), Figures(b));
+            var left = await store.ReadAsync(await store.GetRequiredAsync(one, a.Version));
+            var right = await store.ReadAsync(await store.GetRequiredAsync(many, b.Version));
+            AssertSameRows(left, right, $"rules:{a.LabelModelId}", $"rules:{b.LabelModelId}");
+            Assert.True(a.LabeledRows > 500, $"{a.LabeledRows} rows labeled by rules");
+            Assert.InRange(a.GoldRows, 20, 200);
+            return left;
+        }
+        await CompareAsync(new ApplyRulesRequest { Functions = { SpamFunctions() }, MinConfidence = 0.7 });
+        await CompareAsync(new ApplyRulesRequest { Functions = { SpamFunctions() }, MultiLabel = true });
+
+        // Export: the same labels by the same person in a project over each; the same rows come out.
+        var alice = LabelingLogin.Client(host, "alice");
+        var exports = new List<(Table Rows, long Human)>();
+        var projects = new List<string>();
+        foreach (var dataset in new[] { one, many })
+        {
+            var project = await labeling.CreateProjectAsync(new CreateProjectRequest { Name = "shards", Dataset = dataset, Version = 1, Seed = 3 });
+            Assert.Equal(single.UnlabeledRows, project.Tasks);
+            var tasks = (await alice.NextTasksAsync(new NextTasksRequest { ProjectId = project.ProjectId, Count = 100 })).Tasks.OrderBy(t => t.Row).ToList();
+            foreach (var task in tasks.Where(t => t.Row % 3 != 0))
+            {
+                await alice.SubmitLabelAsync(new SubmitLabelRequest { ProjectId = project.ProjectId, Row = task.Row, Classes = { truth[task.Row] } });
+            }
+            var export = await labeling.ExportAsync(new ExportRequest { ProjectId = project.ProjectId });
+            Assert.Equal(((long)tasks.Count(t => t.Row % 3 != 0), 0L, single.Rows), (export.HumanRows, export.ModelRows, export.HumanRows + export.OtherRows));
+            exports.Add((await store.ReadAsync(await store.GetRequiredAsync(dataset, export.Version)), export.HumanRows));
+            projects.Add(project.ProjectId);
+        }
+        AssertSameRows(exports[0].Rows, exports[1].Rows, "", "");
+        var exported = exports[0].Rows;
+        var sources = (string?[])exported["_label_source"].Values;
+        Assert.Equal(exports[0].Human, sources.Count(s => s == "human:alice"));
+        Assert.Equal(single.Rows - single.UnlabeledRows, sources.Count(s => s == "source"));
+        Assert.Equal(single.Rows - single.UnlabeledRows + exports[0].Human, Enumerable.Range(0, exported.Rows).Count(r => exported["label"].Format(r) is not null));
+
+        // Rules measured against the project's labels (gold from people; the rows' own labels kept as "source"). One
+        // function fewer: the label model id does not hash the gold, so the same functions would find the first commit.
+        var ruled = await CompareAsync(new ApplyRulesRequest { Functions = { SpamFunctions().SkipLast(1) }, MinConfidence = 0.7 }, projects[0], projects[1]);
+        Assert.Equal(exports[0].Human, ((string?[])ruled["_label_source"].Values).Count(s => s == "human"));
+    }
+
+    /// <summary>The same schema, row ids and cells (tensors float by float); <paramref name="from"/> in a cell of the first stands for <paramref name="to"/> in the second.</summary>
+    private static void AssertSameRows(Table expected, Table actual, string from, string to)
+    {
+        Assert.Equal(expected.Schema, actual.Schema);
+        Assert.Equal(expected.RowIds, actual.RowIds);
+        foreach (var column in expected.Columns)
+        {
+            var other = actual[column.Name];
+            if (column.Schema.Type == ColumnType.Tensor)
+            {
+                Assert.Equal((float[])column.Values, (float[])other.Values);
+                continue;
+            }
+            for (var r = 0; r < expected.Rows; r++)
+            {
+                var cell = column.Format(r);
+                Assert.True((from.Length > 0 && cell == from ? to : cell) == other.Format(r), $"column '{column.Name}', row {expected.RowIds[r]}: '{cell}' vs '{other.Format(r)}'");
+            }
+        }
+    }
+
     [Fact]
     public async Task Bad_functions_answer_INVALID_ARGUMENT_naming_them_and_an_unknown_dataset_NOT_FOUND()
     {

@@ -49,7 +49,7 @@ internal sealed partial class LabelingApi
 
     [Authorize(Policy = LabelingRoles.AdminPolicy)]
     public override Task<ExportReply> Export(ExportRequest request, ServerCallContext context) =>
-        Get<ProjectService>().ExportAsync(request.ProjectId, UserOf(context), context.CancellationToken);
+        Get<ProjectService>().ExportAsync(request.ProjectId, UserOf(context), request.AcceptPreLabelsMinConfidence, context.CancellationToken);
 
     [Authorize(Policy = LabelingRoles.AdminPolicy)]
     public override Task<PreLabelReply> PreLabel(PreLabelRequest request, ServerCallContext context) =>

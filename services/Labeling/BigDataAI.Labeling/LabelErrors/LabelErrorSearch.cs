@@ -90,14 +90,17 @@ public sealed class LabelErrorSearch(PlatformClients clients, DatasetStore datas
             throw new FoldJobFailedException($"Fold {failed.CrossValidation?.Fold} of {folds} (job {failed.JobId}) failed: {failed.Error}");
         }
 
+        // The given labels, split by split and shard by shard: memory holds one shard's rows and a class per row.
         var given = new Dictionary<long, int>();
         foreach (var split in labeled.Splits.Keys.Order(StringComparer.Ordinal))
         {
-            var table = await datasets.ReadSplitAsync(labeled, split, cancellationToken).ConfigureAwait(false);
-            var classes = table.ClassIndices(labeled.Classes);
-            for (var r = 0; r < table.Rows; r++)
+            await foreach (var table in datasets.StreamSplitAsync(labeled, split, cancellationToken).ConfigureAwait(false))
             {
-                given[table.RowIds[r]] = checked((int)classes[r]);
+                var classes = table.ClassIndices(labeled.Classes);
+                for (var r = 0; r < table.Rows; r++)
+                {
+                    given[table.RowIds[r]] = checked((int)classes[r]);
+                }
             }
         }
         var paths = finished.SelectMany(j => j.OutOfFoldPaths).ToArray();

@@ -57,7 +57,7 @@ public sealed class ProjectAutomation : BackgroundService
         using var activity = ProjectService.Source.StartActivity("retrain-round");
         activity?.SetTag("bigdataai.project", projectId);
         var project = await _projects.GetAsync(projectId, cancellationToken).ConfigureAwait(false);
-        var export = await _projects.ExportAsync(projectId, "automation", cancellationToken).ConfigureAwait(false);
+        var export = await _projects.ExportAsync(projectId, "automation", 0, cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Retraining {Model} for project {Project} on {Dataset} v{Version}", project.ModelName, projectId, export.Dataset, export.Version);
         var job = await _clients.Training.StartTrainingWhenLabeledAsync(
             new StartTrainingRequest { Dataset = export.Dataset, Version = export.Version, ModelName = project.ModelName },

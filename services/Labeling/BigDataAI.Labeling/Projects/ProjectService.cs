@@ -448,22 +448,36 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
     /// <summary>
     /// Commits the project's labels as the next version of its dataset: every row of the project's version, the label
     /// each ends with, and <c>_label_source</c> per row. Announced like an upload, so it is split and trained as usual.
+    /// Read and written shard by shard: memory holds one shard and the project's labels (one entry per labeled row).
     /// </summary>
-    public async Task<ExportReply> ExportAsync(string projectId, string user, CancellationToken cancellationToken)
+    /// <param name="acceptPreLabelsMinConfidence">0: labels from people only. Else a task row with no final label from
+    /// people and no earlier label takes its pre-label when the pre-label's confidence reaches this.</param>
+    public async Task<ExportReply> ExportAsync(string projectId, string user, double acceptPreLabelsMinConfidence, CancellationToken cancellationToken)
     {
+        if (double.IsNaN(acceptPreLabelsMinConfidence) || acceptPreLabelsMinConfidence is < 0 or > 1)
+        {
+            throw Invalid($"accept_pre_labels_min_confidence: {acceptPreLabelsMinConfidence.ToString(System.Globalization.CultureInfo.InvariantCulture)} is outside 0-1 (0 means people's labels only).");
+        }
         using var activity = Source.StartActivity("export-project");
         Project project;
         var resolved = new Dictionary<long, (string[] Classes, string Source)>();
+        var preLabels = new Dictionary<long, (string Class, string Source)>();
         using (var connection = database.Open())
         {
             project = Load(connection, null, projectId);
-            var byRow = new Dictionary<long, List<StoredLabel>>();
-            using var command = ProjectDatabase.Command(connection, "SELECT row, annotator, classes, at, duration_ms, adjudication FROM labels WHERE project_id = $p", null, ("$p", projectId));
-            using var reader = command.ExecuteReader();
-            while (reader.Read())
+            if (acceptPreLabelsMinConfidence > 0 && project.MultiLabel)
             {
-                var label = Read(reader);
-                (byRow.TryGetValue(label.Row, out var list) ? list : byRow[label.Row] = []).Add(label);
+                throw Invalid($"accept_pre_labels_min_confidence: project '{projectId}' is multi-label, and a pre-label is one class, not a label set.");
+            }
+            var byRow = new Dictionary<long, List<StoredLabel>>();
+            using (var command = ProjectDatabase.Command(connection, "SELECT row, annotator, classes, at, duration_ms, adjudication FROM labels WHERE project_id = $p", null, ("$p", projectId)))
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    var label = Read(reader);
+                    (byRow.TryGetValue(label.Row, out var list) ? list : byRow[label.Row] = []).Add(label);
+                }
             }
             foreach (var (row, labels) in byRow)
             {
@@ -473,18 +487,45 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
                     resolved[row] = (classes, "human:" + string.Join('+', state.Deciders.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)));
                 }
             }
+            if (acceptPreLabelsMinConfidence > 0)
+            {
+                // Rows people have not decided and that had no label of their own: a confident pre-label is their label.
+                using var command = ProjectDatabase.Command(connection,
+                    "SELECT row, pre_label FROM tasks WHERE project_id = $p AND pre_label IS NOT NULL AND current_label IS NULL", null, ("$p", projectId));
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    var row = reader.GetInt64(0);
+                    var preLabel = JsonParser.Default.Parse<PreLabel>(reader.GetString(1));
+                    if (!resolved.ContainsKey(row) && preLabel.Confidence >= acceptPreLabelsMinConfidence && project.Classes.Contains(preLabel.Label))
+                    {
+                        preLabels[row] = (preLabel.Label, "model:" + preLabel.ModelId);
+                    }
+                }
+            }
         }
-        if (resolved.Count == 0)
+        if (resolved.Count == 0 && preLabels.Count == 0)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Project '{projectId}' has no row with a final label from people yet."));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, acceptPreLabelsMinConfidence > 0
+                ? $"Project '{projectId}' has no row with a final label from people yet, nor a pre-label of confidence {acceptPreLabelsMinConfidence.ToString(System.Globalization.CultureInfo.InvariantCulture)} or more."
+                : $"Project '{projectId}' has no row with a final label from people yet."));
         }
         var manifest = await ManifestAsync(project.Dataset, project.Version, cancellationToken).ConfigureAwait(false);
-        var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
-        var labeled = WithLabels(table, project, resolved, out var humanRows);
         var parentPath = DatasetPaths.Manifest(manifest.Dataset, manifest.Version);
         var sha = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{projectId}/{project.Labels}/{time.GetUtcNow().UtcTicks}"))).ToLowerInvariant();
-        var committed = await datasets.CommitAsync(manifest.Dataset, labeled,
-            new DatasetSource("labeling", [parentPath, $"labeling-project:{projectId}"], sha, $"Labels of project {projectId} ({project.Name}), exported by {user}"),
+        VersionWriter? writer = null;
+        long humanRows = 0, modelRows = 0, rows = 0;
+        await foreach (var shard in datasets.StreamAsync(manifest, cancellationToken).ConfigureAwait(false))
+        {
+            var labeled = WithLabels(shard, project, resolved, preLabels, ref humanRows, ref modelRows);
+            writer ??= datasets.BeginVersion(manifest.Dataset, labeled.Schema, sha);
+            await writer.AppendAsync(labeled, cancellationToken).ConfigureAwait(false);
+            rows += shard.Rows;
+        }
+        var description = $"Labels of project {projectId} ({project.Name}), exported by {user}"
+            + (acceptPreLabelsMinConfidence > 0 ? $", pre-labels of confidence {acceptPreLabelsMinConfidence.ToString(System.Globalization.CultureInfo.InvariantCulture)} or more accepted" : "");
+        var committed = await (writer ?? throw new InvalidDataException($"Dataset '{manifest.Dataset}' v{manifest.Version} has no shards.")).CommitAsync(
+            new DatasetSource("labeling", [parentPath, $"labeling-project:{projectId}"], sha, description),
             new DatasetLineage("labeling", [parentPath, $"labeling-project:{projectId}"], manifest.Version), cancellationToken: cancellationToken).ConfigureAwait(false);
         await database.WriteAsync((c, t) =>
         {
@@ -500,12 +541,18 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
         {
             logger.LogWarning("{Dataset} v{Version} is committed but could not be announced ({Reason}); the labeling reconciler will find it", committed.Dataset, committed.Version, e.Message);
         }
-        logger.LogInformation("Exported project {Project} as {Dataset} v{Version}: {Human} rows labeled by people, {Other} others", projectId, committed.Dataset, committed.Version, humanRows, table.Rows - humanRows);
-        return new ExportReply { Dataset = committed.Dataset, Version = committed.Version, HumanRows = humanRows, OtherRows = table.Rows - humanRows };
+        logger.LogInformation("Exported project {Project} as {Dataset} v{Version}: {Human} rows labeled by people, {Model} by accepted pre-labels, {Other} others",
+            projectId, committed.Dataset, committed.Version, humanRows, modelRows, rows - humanRows - modelRows);
+        return new ExportReply { Dataset = committed.Dataset, Version = committed.Version, HumanRows = humanRows, ModelRows = modelRows, OtherRows = rows - humanRows - modelRows };
     }
 
-    /// <summary>The table with the resolved labels in its label column (added as a string column "label" when it has none) and <c>_label_source</c>.</summary>
-    private static Table WithLabels(Table table, Project project, Dictionary<long, (string[] Classes, string Source)> resolved, out long humanRows)
+    /// <summary>
+    /// One shard with the resolved labels in its label column (added as a string column "label" when it has none) and
+    /// <c>_label_source</c>: people's label, else the row's earlier label, else an accepted pre-label. Every shard of a
+    /// version gets the same schema.
+    /// </summary>
+    private static Table WithLabels(Table table, Project project, Dictionary<long, (string[] Classes, string Source)> resolved,
+        Dictionary<long, (string Class, string Source)> preLabels, ref long humanRows, ref long modelRows)
     {
         var schema = table.Schema;
         var label = schema.Label;
@@ -518,7 +565,6 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
             : label with { Nullable = true };
         var labelValues = Column.Allocate(labelSchema, table.Rows);
         var sources = new string?[table.Rows];
-        humanRows = 0;
         var oldLabel = label is null ? null : table[label.Name];
         for (var r = 0; r < table.Rows; r++)
         {
@@ -533,6 +579,12 @@ public sealed class ProjectService(ProjectDatabase database, DatasetStore datase
             {
                 SetLabel(labelValues, r, text);
                 sources[r] = previousSource is null ? "source" : previousSource.Format(r) ?? "source";
+            }
+            else if (preLabels.TryGetValue(id, out var pre))
+            {
+                SetLabel(labelValues, r, pre.Class);
+                sources[r] = pre.Source;
+                modelRows++;
             }
         }
         foreach (var column in table.Columns)

@@ -43,11 +43,11 @@ public sealed class AnchoredLabelModel
     public double Emission(int function, int @class, int vote) => Math.Exp(_logEmission[function, @class, vote + 1]);
 
     /// <summary>Fits the model to the rows <paramref name="rows"/> of <paramref name="votes"/>, whose true classes are <paramref name="truth"/>.</summary>
-    public static AnchoredLabelModel Fit(int[,] votes, int classes, IReadOnlyList<int> rows, IReadOnlyList<int> truth)
+    public static AnchoredLabelModel Fit(VoteMatrix votes, int classes, IReadOnlyList<int> rows, IReadOnlyList<int> truth)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 2);
         ArgumentOutOfRangeException.ThrowIfNotEqual(truth.Count, rows.Count);
-        var functions = votes.GetLength(1);
+        var functions = votes.Functions;
         var counts = new double[functions, classes, classes + 1];
         var classCounts = Enumerable.Repeat(1.0, classes).ToArray();
         for (var n = 0; n < rows.Count; n++)
@@ -92,13 +92,13 @@ public sealed class AnchoredLabelModel
     }
 
     /// <summary>The probability of each class for row <paramref name="row"/>, written into <paramref name="into"/>.</summary>
-    public void Posterior(int[,] votes, int row, Span<double> into)
+    public void Posterior(VoteMatrix votes, int row, Span<double> into)
     {
         var max = double.NegativeInfinity;
         for (var c = 0; c < Classes; c++)
         {
             var log = _logPrior[c];
-            for (var j = 0; j < votes.GetLength(1); j++)
+            for (var j = 0; j < votes.Functions; j++)
             {
                 log += _logEmission[j, c, votes[row, j] + 1];
             }
@@ -121,7 +121,7 @@ public sealed class AnchoredLabelModel
     /// Each gold row's most probable class under a model fitted without it: the gold rows in <paramref name="folds"/>
     /// interleaved folds, each scored by a model fitted on the others (an honest accuracy on rows the fit never saw).
     /// </summary>
-    public static int[] CrossFitted(int[,] votes, int classes, IReadOnlyList<int> rows, IReadOnlyList<int> truth, int folds = 5)
+    public static int[] CrossFitted(VoteMatrix votes, int classes, IReadOnlyList<int> rows, IReadOnlyList<int> truth, int folds = 5)
     {
         var result = new int[rows.Count];
         var posterior = new double[classes];

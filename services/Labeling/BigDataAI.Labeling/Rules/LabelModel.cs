@@ -41,11 +41,11 @@ public sealed class LabelModel
     /// [0.01, 0.99] so that no single function becomes certain.
     /// </summary>
     /// <exception cref="ArgumentException">A vote outside [-1, classes).</exception>
-    public static LabelModel Fit(int[,] votes, int classes, int maxIterations = 200, double tolerance = 1e-6)
+    public static LabelModel Fit(VoteMatrix votes, int classes, int maxIterations = 200, double tolerance = 1e-6)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 2);
-        var rows = votes.GetLength(0);
-        var functions = votes.GetLength(1);
+        var rows = votes.Rows;
+        var functions = votes.Functions;
         for (var i = 0; i < rows; i++)
         {
             for (var j = 0; j < functions; j++)
@@ -102,9 +102,9 @@ public sealed class LabelModel
     }
 
     /// <summary>The probability of each class for row <paramref name="row"/> of <paramref name="votes"/>, written into <paramref name="into"/>.</summary>
-    public void Posterior(int[,] votes, int row, Span<double> into)
+    public void Posterior(VoteMatrix votes, int row, Span<double> into)
     {
-        var functions = votes.GetLength(1);
+        var functions = votes.Functions;
         for (var c = 0; c < Classes; c++)
         {
             var log = Math.Log(Prior[c]);
@@ -136,9 +136,9 @@ public sealed class LabelModel
     }
 
     /// <summary>Every row's most probable class and its probability.</summary>
-    public (int Class, double Probability)[] Predict(int[,] votes)
+    public (int Class, double Probability)[] Predict(VoteMatrix votes)
     {
-        var rows = votes.GetLength(0);
+        var rows = votes.Rows;
         var result = new (int, double)[rows];
         var posterior = new double[Classes];
         for (var i = 0; i < rows; i++)
@@ -158,10 +158,10 @@ public sealed class LabelModel
     /// Majority vote, the baseline a label model must beat: the most voted class; ties and rows without a vote go to the
     /// lowest class index among the tied (or to class 0).
     /// </summary>
-    public static int[] MajorityVote(int[,] votes, int classes)
+    public static int[] MajorityVote(VoteMatrix votes, int classes)
     {
-        var rows = votes.GetLength(0);
-        var functions = votes.GetLength(1);
+        var rows = votes.Rows;
+        var functions = votes.Functions;
         var result = new int[rows];
         var tally = new int[classes];
         for (var i = 0; i < rows; i++)
@@ -185,13 +185,13 @@ public sealed class LabelModel
     }
 
     /// <summary>Per function: coverage, overlap and conflict over the rows, and the accuracy this model learned for it.</summary>
-    public IReadOnlyList<FunctionSummary> Summarize(int[,] votes) => Summarize(votes, Accuracies);
+    public IReadOnlyList<FunctionSummary> Summarize(VoteMatrix votes) => Summarize(votes, Accuracies);
 
     /// <summary>Per function: coverage, overlap and conflict over the rows, beside the accuracy a label model learned for it (<paramref name="learned"/>).</summary>
-    public static IReadOnlyList<FunctionSummary> Summarize(int[,] votes, IReadOnlyList<double> learned)
+    public static IReadOnlyList<FunctionSummary> Summarize(VoteMatrix votes, IReadOnlyList<double> learned)
     {
-        var rows = votes.GetLength(0);
-        var functions = votes.GetLength(1);
+        var rows = votes.Rows;
+        var functions = votes.Functions;
         var summaries = new List<FunctionSummary>(functions);
         for (var j = 0; j < functions; j++)
         {

@@ -33,11 +33,11 @@ public sealed class MultiLabelModel
         [.. _models.Select(m => (m.Functions, m.Alpha, m.Beta, m.Prior))];
 
     /// <summary>Fits one binary model per class to <paramref name="votes"/> (rows by functions; a class index or <see cref="LabelModel.Abstain"/>).</summary>
-    public static MultiLabelModel Fit(int[,] votes, int classes, int maxIterations = 200, double tolerance = 1e-6)
+    public static MultiLabelModel Fit(VoteMatrix votes, int classes, int maxIterations = 200, double tolerance = 1e-6)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        var rows = votes.GetLength(0);
-        var functions = votes.GetLength(1);
+        var rows = votes.Rows;
+        var functions = votes.Functions;
         var voted = new long[functions, classes];
         for (var i = 0; i < rows; i++)
         {
@@ -78,9 +78,9 @@ public sealed class MultiLabelModel
     }
 
     /// <summary>Each row's probability of each class (rows by classes; the classes are decided independently, so a row's probabilities need not add to 1).</summary>
-    public double[,] Predict(int[,] votes)
+    public double[,] Predict(VoteMatrix votes)
     {
-        var rows = votes.GetLength(0);
+        var rows = votes.Rows;
         var result = new double[rows, Classes];
         for (var i = 0; i < rows; i++)
         {
@@ -92,14 +92,23 @@ public sealed class MultiLabelModel
         return result;
     }
 
-    /// <summary>The baseline: a row has every class that at least one function voted for.</summary>
-    public static bool[,] AnyVote(int[,] votes, int classes)
+    /// <summary>Row <paramref name="row"/>'s probability of each class (what <see cref="Predict"/> gives for it), written into <paramref name="into"/>.</summary>
+    public void Posterior(VoteMatrix votes, int row, Span<double> into)
     {
-        var rows = votes.GetLength(0);
+        for (var c = 0; c < Classes; c++)
+        {
+            into[c] = _models[c].Posterior(votes, row);
+        }
+    }
+
+    /// <summary>The baseline: a row has every class that at least one function voted for.</summary>
+    public static bool[,] AnyVote(VoteMatrix votes, int classes)
+    {
+        var rows = votes.Rows;
         var result = new bool[rows, classes];
         for (var i = 0; i < rows; i++)
         {
-            for (var j = 0; j < votes.GetLength(1); j++)
+            for (var j = 0; j < votes.Functions; j++)
             {
                 if (votes[i, j] != LabelModel.Abstain)
                 {
@@ -117,9 +126,9 @@ public sealed class MultiLabelModel
         public double[] Beta { get; } = beta;
         public double Prior { get; } = prior;
 
-        public static ClassModel Fit(int[,] votes, int label, int[] functions, int maxIterations, double tolerance)
+        public static ClassModel Fit(VoteMatrix votes, int label, int[] functions, int maxIterations, double tolerance)
         {
-            var rows = votes.GetLength(0);
+            var rows = votes.Rows;
             // A function is written to fire on its class: start it at 70 % of the class's rows and 5 % of the others.
             var alpha = Enumerable.Repeat(0.7, functions.Length).ToArray();
             var beta = Enumerable.Repeat(0.05, functions.Length).ToArray();
@@ -173,7 +182,7 @@ public sealed class MultiLabelModel
         }
 
         /// <summary>P(row has the class | which member functions fired).</summary>
-        public double Posterior(int[,] votes, int row)
+        public double Posterior(VoteMatrix votes, int row)
         {
             double logIn = Math.Log(Prior), logOut = Math.Log(1 - Prior);
             for (var k = 0; k < Functions.Length; k++)

@@ -66,55 +66,78 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
             throw new RulesException($"min_confidence {request.MinConfidence.ToString(CultureInfo.InvariantCulture)} is not in [0, 1].");
         }
         var classes = Classes(request, manifest);
-        var table = await datasets.ReadAsync(manifest, cancellationToken).ConfigureAwait(false);
-        var labelSchema = table.Schema.Label;
+        var schema = manifest.EffectiveSchema;
+        var labelSchema = schema.Label;
         if (labelSchema is { Type: not (ColumnType.String or ColumnType.Int64) } && !request.DryRun)
         {
             throw new RulesException($"The label column '{labelSchema.Name}' is {labelSchema.TypeName}; rules write class names into a string or int64 label column.");
         }
 
-        var functions = LabelingFunctions.Compile(request.Functions, table.Schema, classes, PredictAsync);
-        var votes = await LabelingFunctions.ApplyAsync(functions, request.VoteColumns, table, classes, cancellationToken).ConfigureAwait(false);
+        // First pass, shard by shard: the votes and each row's gold classes, both compact; the rows themselves are not kept.
+        var functions = LabelingFunctions.Compile(request.Functions, schema, classes, PredictAsync);
         var names = functions.Select(f => f.Name).Concat(request.VoteColumns).ToArray();
-        var goldSets = GoldSets(table, classes, request.MultiLabel, gold, out var goldSource);
+        var rows = manifest.Rows <= Array.MaxLength ? (int)manifest.Rows
+            : throw new RulesException($"Dataset '{manifest.Dataset}' v{manifest.Version} has {manifest.Rows} rows; rules run over at most {Array.MaxLength}.");
+        var k = classes.Length;
+        var votes = new VoteMatrix(rows, names.Length, k);
+        var goldSets = new GoldLabels(rows);
+        var goldSource = gold is null ? "source" : "human";
+        var offset = 0;
+        await foreach (var shard in datasets.StreamAsync(manifest, cancellationToken).ConfigureAwait(false))
+        {
+            if (offset + shard.Rows > rows)
+            {
+                throw new InvalidDataException($"Dataset '{manifest.Dataset}' v{manifest.Version}: its shards hold more rows than the manifest's {rows}.");
+            }
+            votes.CopyFrom(await LabelingFunctions.ApplyAsync(functions, request.VoteColumns, shard, classes, cancellationToken).ConfigureAwait(false), offset);
+            AddGold(goldSets, shard, classes, request.MultiLabel, gold);
+            offset += shard.Rows;
+        }
+        if (offset != rows)
+        {
+            throw new InvalidDataException($"Dataset '{manifest.Dataset}' v{manifest.Version}: its shards hold {offset} rows, the manifest says {rows}.");
+        }
         var id = LabelModelId(manifest, request, classes);
 
-        var rows = table.Rows;
-        var k = classes.Length;
-        var probs = new float[rows * k];
-        var covered = new bool[rows];
+        var reply = new ApplyRulesReply { LabelModelId = id };
+        var coveredRows = 0;
         for (var i = 0; i < rows; i++)
         {
-            for (var j = 0; j < names.Length && !covered[i]; j++)
-            {
-                covered[i] = votes[i, j] != LabelModel.Abstain;
-            }
+            coveredRows += Covered(votes, i) ? 1 : 0;
         }
-        var reply = new ApplyRulesReply { LabelModelId = id, CoveredRows = covered.Count(c => c) };
-        var labels = new string?[rows];
+        reply.CoveredRows = coveredRows;
+        FittedRules decide;
         object fitted;
+        var probs = new double[k];
+        var labeledRows = 0;
         if (request.MultiLabel)
         {
             var model = MultiLabelModel.Fit(votes, k);
-            var p = model.Predict(votes);
-            var baseline = MultiLabelModel.AnyVote(votes, k);
+            decide = new FittedRules(votes, classes, minConfidence, multi: model);
             int right = 0, baselineRight = 0, counted = 0;
+            var set = new List<int>(k);
+            var any = new List<int>(k);
             for (var i = 0; i < rows; i++)
             {
-                var set = Enumerable.Range(0, k).Where(c => p[i, c] >= minConfidence).ToArray();
-                for (var c = 0; c < k; c++)
+                labeledRows += decide.Label(i, probs) is null ? 0 : 1;
+                if (Covered(votes, i) && goldSets.Has(i))
                 {
-                    probs[i * k + c] = (float)p[i, c];
-                }
-                if (covered[i] && set.Length > 0)
-                {
-                    labels[i] = string.Join(SetSeparator, set.Select(c => classes[c]));
-                }
-                if (covered[i] && goldSets[i] is { } truth)
-                {
+                    set.Clear();
+                    any.Clear();
+                    for (var c = 0; c < k; c++)
+                    {
+                        if (probs[c] >= minConfidence)
+                        {
+                            set.Add(c);
+                        }
+                        if (AnyVoteFor(votes, i, c))
+                        {
+                            any.Add(c);
+                        }
+                    }
                     counted++;
-                    right += truth.SetEquals(set) ? 1 : 0;
-                    baselineRight += truth.SetEquals(Enumerable.Range(0, k).Where(c => baseline[i, c])) ? 1 : 0;
+                    right += goldSets.IsExactly(i, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(set)) ? 1 : 0;
+                    baselineRight += goldSets.IsExactly(i, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(any)) ? 1 : 0;
                 }
             }
             Score(reply, right, baselineRight, counted);
@@ -128,38 +151,22 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
             // its accuracy on the gold rows is cross-fitted (each row scored by a fit that did not see it).
             var model = LabelModel.Fit(votes, k);
             var majority = LabelModel.MajorityVote(votes, k);
-            var goldRows = Enumerable.Range(0, rows).Where(i => goldSets[i] is { Count: 1 }).ToArray();
-            var goldTruth = goldRows.Select(i => goldSets[i]!.First()).ToArray();
+            var goldRows = Enumerable.Range(0, rows).Where(i => goldSets.Of(i).Length == 1).ToArray();
+            var goldTruth = goldRows.Select(i => (int)goldSets.Of(i)[0]).ToArray();
             var anchored = goldRows.Length >= AnchoredLabelModel.MinimumGoldRows && goldTruth.Distinct().Count() >= 2
                 ? AnchoredLabelModel.Fit(votes, k, goldRows, goldTruth) : null;
             var heldOut = anchored is null ? null : AnchoredLabelModel.CrossFitted(votes, k, goldRows, goldTruth);
-            var posterior = new double[k];
+            decide = new FittedRules(votes, classes, minConfidence, model: model, anchored: anchored);
             int right = 0, baselineRight = 0, counted = 0;
             for (var i = 0; i < rows; i++)
             {
-                if (anchored is not null)
+                labeledRows += decide.Label(i, probs) is null ? 0 : 1;
+                if (Covered(votes, i) && goldSets.Of(i).Length == 1)
                 {
-                    anchored.Posterior(votes, i, posterior);
-                }
-                else
-                {
-                    model.Posterior(votes, i, posterior);
-                }
-                var best = 0;
-                for (var c = 0; c < k; c++)
-                {
-                    probs[i * k + c] = (float)posterior[c];
-                    best = posterior[c] > posterior[best] ? c : best;
-                }
-                if (covered[i] && posterior[best] >= minConfidence)
-                {
-                    labels[i] = classes[best];
-                }
-                if (covered[i] && goldSets[i] is { Count: 1 } truth)
-                {
+                    var best = FittedRules.Best(probs, k);
                     counted++;
-                    right += truth.Contains(heldOut is null ? best : heldOut[Array.BinarySearch(goldRows, i)]) ? 1 : 0;
-                    baselineRight += truth.Contains(majority[i]) ? 1 : 0;
+                    right += goldSets.Contains(i, heldOut is null ? best : heldOut[Array.BinarySearch(goldRows, i)]) ? 1 : 0;
+                    baselineRight += goldSets.Contains(i, majority[i]) ? 1 : 0;
                 }
             }
             Score(reply, right, baselineRight, counted);
@@ -178,17 +185,92 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
                 },
             };
         }
-        reply.LabeledRows = labels.Count(l => l is not null);
+        reply.LabeledRows = labeledRows;
 
         await StoreModelAsync(manifest, id, request, classes, names, fitted, cancellationToken).ConfigureAwait(false);
-        logger.LogInformation("Rules {LabelModelId} over {Dataset} v{Version}: {Functions} functions, {Covered}/{Rows} rows covered, {Labeled} labeled; label model {ModelAccuracy:P1} vs majority vote {MajorityAccuracy:P1} on {GoldRows} gold rows",
-            id, manifest.Dataset, manifest.Version, names.Length, reply.CoveredRows, rows, reply.LabeledRows, reply.LabelModelAccuracy, reply.MajorityVoteAccuracy, reply.GoldRows);
+        logger.LogInformation("Rules {LabelModelId} over {Dataset} v{Version}: {Functions} functions, {Covered}/{Rows} rows covered, {Labeled} labeled; label model {ModelAccuracy:P1} vs majority vote {MajorityAccuracy:P1} on {GoldRows} gold rows; votes held in {VoteBytes} bytes",
+            id, manifest.Dataset, manifest.Version, names.Length, reply.CoveredRows, rows, reply.LabeledRows, reply.LabelModelAccuracy, reply.MajorityVoteAccuracy, reply.GoldRows, votes.Bytes);
         if (request.DryRun)
         {
             return reply;
         }
-        reply.Version = await CommitAsync(manifest, table, id, classes, labels, probs, goldSets, goldSource, cancellationToken).ConfigureAwait(false);
+        reply.Version = await CommitAsync(manifest, id, classes, decide, goldSets, goldSource, cancellationToken).ConfigureAwait(false);
         return reply;
+    }
+
+    private static bool Covered(VoteMatrix votes, int row)
+    {
+        for (var j = 0; j < votes.Functions; j++)
+        {
+            if (votes[row, j] != LabelModel.Abstain)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static bool AnyVoteFor(VoteMatrix votes, int row, int @class)
+    {
+        for (var j = 0; j < votes.Functions; j++)
+        {
+            if (votes[row, j] == @class)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The fitted label model's decision for one row, the same in the measuring pass and the writing pass: its
+    /// probabilities in class order, and its label (the most probable class, or the classes, reaching the confidence on a
+    /// row some function voted on), or null.
+    /// </summary>
+    private sealed class FittedRules(VoteMatrix votes, string[] classes, double minConfidence, LabelModel? model = null, AnchoredLabelModel? anchored = null, MultiLabelModel? multi = null)
+    {
+        public string? Label(int row, Span<double> probs)
+        {
+            var k = classes.Length;
+            if (multi is not null)
+            {
+                multi.Posterior(votes, row, probs);
+                if (!Covered(votes, row))
+                {
+                    return null;
+                }
+                string? joined = null;
+                for (var c = 0; c < k; c++)
+                {
+                    if (probs[c] >= minConfidence)
+                    {
+                        joined = joined is null ? classes[c] : joined + SetSeparator + classes[c];
+                    }
+                }
+                return joined;
+            }
+            if (anchored is not null)
+            {
+                anchored.Posterior(votes, row, probs);
+            }
+            else
+            {
+                model!.Posterior(votes, row, probs);
+            }
+            var best = Best(probs, k);
+            return Covered(votes, row) && probs[best] >= minConfidence ? classes[best] : null;
+        }
+
+        /// <summary>The most probable class (the first of equals).</summary>
+        public static int Best(ReadOnlySpan<double> probs, int k)
+        {
+            var best = 0;
+            for (var c = 0; c < k; c++)
+            {
+                best = probs[c] > probs[best] ? c : best;
+            }
+            return best;
+        }
     }
 
     private static void Score(ApplyRulesReply reply, int right, int baselineRight, int counted)
@@ -198,17 +280,17 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
         reply.MajorityVoteAccuracy = counted == 0 ? double.NaN : (double)baselineRight / counted;
     }
 
-    private static void AddStats(ApplyRulesReply reply, string[] names, int[,] votes, IReadOnlyList<FunctionSummary> summaries, IReadOnlyList<double> learned, HashSet<int>?[] gold)
+    private static void AddStats(ApplyRulesReply reply, string[] names, VoteMatrix votes, IReadOnlyList<FunctionSummary> summaries, IReadOnlyList<double> learned, GoldLabels gold)
     {
         for (var j = 0; j < names.Length; j++)
         {
             int right = 0, counted = 0;
-            for (var i = 0; i < votes.GetLength(0); i++)
+            for (var i = 0; i < votes.Rows; i++)
             {
-                if (votes[i, j] != LabelModel.Abstain && gold[i] is { } truth)
+                if (votes[i, j] != LabelModel.Abstain && gold.Has(i))
                 {
                     counted++;
-                    right += truth.Contains(votes[i, j]) ? 1 : 0;
+                    right += gold.Contains(i, votes[i, j]) ? 1 : 0;
                 }
             }
             reply.Functions.Add(new FunctionStats
@@ -247,24 +329,23 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
         return classes;
     }
 
-    /// <summary>Each row's gold classes (null when it has none): the caller's, else the version's own labels; labels outside the classes are not gold.</summary>
-    private static HashSet<int>?[] GoldSets(Table table, IReadOnlyList<string> classes, bool multiLabel, IReadOnlyDictionary<long, string[]>? gold, out string source)
+    /// <summary>Adds each row of <paramref name="shard"/>'s gold classes (none when it has none): the caller's, else the version's own labels; labels outside the classes are not gold.</summary>
+    private static void AddGold(GoldLabels into, Table shard, IReadOnlyList<string> classes, bool multiLabel, IReadOnlyDictionary<long, string[]>? gold)
     {
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var c = 0; c < classes.Count; c++)
         {
             index[classes[c]] = c;
         }
-        var result = new HashSet<int>?[table.Rows];
-        Column? own = table.Schema.Label is { } label ? table[label.Name] : null;
-        source = gold is null ? "source" : "human";
-        for (var r = 0; r < table.Rows; r++)
+        Column? own = shard.Schema.Label is { } label ? shard[label.Name] : null;
+        for (var r = 0; r < shard.Rows; r++)
         {
             IEnumerable<string>? names = gold is not null
-                ? gold.TryGetValue(table.RowIds[r], out var given) ? given : null
+                ? gold.TryGetValue(shard.RowIds[r], out var given) ? given : null
                 : own?.Format(r) is { } text ? (multiLabel ? text.Split(SetSeparator) : [text]) : null;
             if (names is null)
             {
+                into.Add(null);
                 continue;
             }
             var set = new HashSet<int>();
@@ -274,9 +355,8 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
                 known &= index.TryGetValue(name, out var c);
                 set.Add(c);
             }
-            result[r] = known && set.Count > 0 && (multiLabel || set.Count == 1) ? set : null;
+            into.Add(known && set.Count > 0 && (multiLabel || set.Count == 1) ? set : null);
         }
-        return result;
     }
 
     private static string LabelModelId(DatasetManifest manifest, ApplyRulesRequest request, IReadOnlyList<string> classes)
@@ -312,7 +392,11 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
     /// <summary>Where the fitted label model of <paramref name="id"/> is stored.</summary>
     public static string ModelPath(string dataset, string id) => $"{DatasetPaths.Root}{dataset}/rules/{id}.json";
 
-    private async Task<int> CommitAsync(DatasetManifest parent, Table table, string id, IReadOnlyList<string> classes, string?[] labels, float[] probs, HashSet<int>?[] gold, string goldSource, CancellationToken cancellationToken)
+    /// <summary>
+    /// Second pass, shard by shard: each shard of the parent with the label column, <see cref="ProbsColumn"/> and
+    /// <see cref="SourceColumn"/> written from the fitted model, appended to the new version as it goes.
+    /// </summary>
+    private async Task<int> CommitAsync(DatasetManifest parent, string id, IReadOnlyList<string> classes, FittedRules decide, GoldLabels gold, string goldSource, CancellationToken cancellationToken)
     {
         var sha = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"rules:{id}")));
         if (await datasets.FindBySourceAsync(parent.Dataset, sha, cancellationToken).ConfigureAwait(false) is { } existing)
@@ -320,53 +404,76 @@ public sealed class RulesApplier(DatasetStore datasets, PlatformClients clients,
             logger.LogInformation("Rules {LabelModelId} over {Dataset} v{Version} were committed before as v{Existing}", id, parent.Dataset, parent.Version, existing.Version);
             return existing.Version;
         }
-        var sources = new string?[table.Rows];
-        var label = table.Schema.Label ?? new ColumnSchema("label", ColumnType.String, ColumnRole.Label);
-        var own = table.Find(label.Name);
-        var values = new string?[table.Rows];
-        for (var r = 0; r < table.Rows; r++)
-        {
-            if (gold[r] is { } set)
-            {
-                values[r] = string.Join(SetSeparator, set.Order().Select(c => classes[c]));
-                sources[r] = goldSource;
-            }
-            else if (labels[r] is { } given)
-            {
-                values[r] = given;
-                sources[r] = $"rules:{id}";
-            }
-            else if (goldSource == "human" && own?.Format(r) is { } kept)
-            {
-                // Gold came from a project and this row had a label of its own that the project did not touch: it stays.
-                values[r] = kept;
-                sources[r] = "source";
-            }
-        }
+        var label = parent.EffectiveSchema.Label ?? new ColumnSchema("label", ColumnType.String, ColumnRole.Label);
         var labelSchema = label with { Nullable = true };
-        Column labelColumn = label.Type == ColumnType.Int64
-            ? new Column(labelSchema, values.Select(v => v is null ? (long?)null
-                : long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n
-                : throw new RulesException($"The label column '{label.Name}' is int64 but class '{v}' is not a whole number.")).ToArray())
-            : new Column(labelSchema, values);
-        var columns = new List<Column>();
-        foreach (var column in table.Columns)
+        var k = classes.Count;
+        var posterior = new double[k];
+        VersionWriter? writer = null;
+        var offset = 0;
+        await foreach (var table in datasets.StreamAsync(parent, cancellationToken).ConfigureAwait(false))
         {
-            if (column.Name is ProbsColumn or SourceColumn)
+            var sources = new string?[table.Rows];
+            var own = table.Find(label.Name);
+            var values = new string?[table.Rows];
+            var probs = new float[table.Rows * k];
+            for (var r = 0; r < table.Rows; r++)
             {
-                continue;
+                var i = offset + r;
+                var given = decide.Label(i, posterior);
+                for (var c = 0; c < k; c++)
+                {
+                    probs[r * k + c] = (float)posterior[c];
+                }
+                var set = gold.Of(i);
+                if (!set.IsEmpty)
+                {
+                    var names = new string[set.Length];
+                    for (var n = 0; n < set.Length; n++)
+                    {
+                        names[n] = classes[set[n]];
+                    }
+                    values[r] = string.Join(SetSeparator, names);
+                    sources[r] = goldSource;
+                }
+                else if (given is not null)
+                {
+                    values[r] = given;
+                    sources[r] = $"rules:{id}";
+                }
+                else if (goldSource == "human" && own?.Format(r) is { } kept)
+                {
+                    // Gold came from a project and this row had a label of its own that the project did not touch: it stays.
+                    values[r] = kept;
+                    sources[r] = "source";
+                }
             }
-            columns.Add(column.Name == label.Name ? labelColumn : column);
+            Column labelColumn = label.Type == ColumnType.Int64
+                ? new Column(labelSchema, values.Select(v => v is null ? (long?)null
+                    : long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n
+                    : throw new RulesException($"The label column '{label.Name}' is int64 but class '{v}' is not a whole number.")).ToArray())
+                : new Column(labelSchema, values);
+            var columns = new List<Column>();
+            foreach (var column in table.Columns)
+            {
+                if (column.Name is ProbsColumn or SourceColumn)
+                {
+                    continue;
+                }
+                columns.Add(column.Name == label.Name ? labelColumn : column);
+            }
+            if (own is null)
+            {
+                columns.Add(labelColumn);
+            }
+            columns.Add(new Column(new ColumnSchema(ProbsColumn, ColumnType.Tensor, ColumnRole.Ignored, Nullable: false, Shape: [k]), probs));
+            columns.Add(new Column(new ColumnSchema(SourceColumn, ColumnType.String, ColumnRole.Ignored), sources));
+            var derived = new Table(new DatasetSchema([.. columns.Select(c => c.Schema)]), columns, table.RowIds);
+            writer ??= datasets.BeginVersion(parent.Dataset, derived.Schema, sha);
+            await writer.AppendAsync(derived, cancellationToken).ConfigureAwait(false);
+            offset += table.Rows;
         }
-        if (own is null)
-        {
-            columns.Add(labelColumn);
-        }
-        columns.Add(new Column(new ColumnSchema(ProbsColumn, ColumnType.Tensor, ColumnRole.Ignored, Nullable: false, Shape: [classes.Count]), probs));
-        columns.Add(new Column(new ColumnSchema(SourceColumn, ColumnType.String, ColumnRole.Ignored), sources));
-        var derived = new Table(new DatasetSchema([.. columns.Select(c => c.Schema)]), columns, table.RowIds);
         var parentPath = DatasetPaths.Manifest(parent.Dataset, parent.Version);
-        var manifest = await datasets.CommitAsync(parent.Dataset, derived,
+        var manifest = await (writer ?? throw new InvalidDataException($"Dataset '{parent.Dataset}' v{parent.Version} has no shards.")).CommitAsync(
             new DatasetSource("rules", [parentPath], sha, $"labels from label model {id} over v{parent.Version}"),
             new DatasetLineage("rules", [parentPath], parent.Version), cancellationToken: cancellationToken).ConfigureAwait(false);
         try
