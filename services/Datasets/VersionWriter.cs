@@ -11,8 +11,8 @@ namespace BigDataAI.Datasets;
 /// <remarks>
 /// A full shard is encoded and stored in the background while the caller reads the next rows (at most one shard in
 /// flight, so memory holds about two shards); its failure surfaces from the next <see cref="AppendAsync"/> or from
-/// <see cref="CommitAsync"/>. A caller's table is copied before it is handed to the background, so the caller may refill
-/// its arrays as soon as <see cref="AppendAsync"/> returns.
+/// <see cref="CommitAsync"/>. A caller's table is copied (into one of two buffers the writer reuses) before it is handed
+/// to the background, so the caller may refill its arrays as soon as <see cref="AppendAsync"/> returns.
 /// Observers see every row once, shard by shard, in order, before the shard is stored (the profile is computed this way).
 /// Row ids are the caller's (<see cref="Table.RowIds"/>); a version's ids must be unique and are normally 0..rows-1.
 /// </remarks>
@@ -27,6 +27,8 @@ public sealed class VersionWriter
     private readonly Dictionary<string, long> _classCounts = new(StringComparer.Ordinal);
     private readonly List<IShardObserver> _observers = [];
     private bool _pendingBorrowed;
+    private readonly (Column[] Columns, long[] RowIds)?[] _buffers = new (Column[], long[])?[2];
+    private int _nextBuffer;
     private Task? _storing;
     private int _pendingRows;
     private long _rows;
@@ -128,7 +130,7 @@ public sealed class VersionWriter
         var shard = DatasetStore.Concat(Schema, _pending);
         if (_pending.Count == 1 && _pendingBorrowed)
         {
-            shard = shard.Slice(0, shard.Rows); // the caller's own arrays: it may refill them once AppendAsync returns
+            shard = CopyToBuffer(shard); // the caller's own arrays: it may refill them once AppendAsync returns
         }
         _pending.Clear();
         _pendingBorrowed = false;
@@ -147,6 +149,28 @@ public sealed class VersionWriter
             var info = await _store.WriteShardAsync(shard, sha => $"{_shardFolder}part-{index:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false);
             _shards.Add(info);
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Copies a caller's table into one of two buffers used in turn (one may be in flight while the other is filled), so
+    /// a long upload allocates two shards' arrays once rather than new arrays for every shard.
+    /// </summary>
+    private Table CopyToBuffer(Table rows)
+    {
+        var buffer = _buffers[_nextBuffer];
+        if (buffer is null || buffer.Value.RowIds.Length != rows.Rows)
+        {
+            buffer = ([.. Schema.Columns.Select(c => Column.Allocate(c, rows.Rows))], new long[rows.Rows]);
+            _buffers[_nextBuffer] = buffer;
+        }
+        _nextBuffer ^= 1;
+        var (columns, ids) = buffer.Value;
+        for (var c = 0; c < rows.Columns.Count; c++)
+        {
+            Array.Copy(rows.Columns[c].Values, columns[c].Values, rows.Columns[c].Values.Length);
+        }
+        Array.Copy(rows.RowIds, ids, rows.Rows);
+        return new Table(Schema, columns, ids); // a table over the filled buffer (made after the copy: it checks the cells)
     }
 
     /// <summary>Waits for the shard being stored in the background, if any; its failure is thrown here.</summary>

@@ -258,6 +258,45 @@ public sealed class IngestionRejectionTests : IClassFixture<IngestionHostFixture
     }
 
     [Fact]
+    public async Task A_CSV_checked_while_it_arrives_in_tiny_chunks_is_stored_as_if_sent_whole_and_an_abandoned_upload_stores_nothing()
+    {
+        // Quoted cells with separators and line breaks straddle the 7-byte chunks; the first pass reads the file as it grows.
+        var text = new System.Text.StringBuilder("id,note,score,label\n");
+        for (var r = 0; r < 300; r++)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r},\"line one, {r}\nline two\",{r * 0.25},{(r % 3 == 0 ? "cat" : "dog")}\n");
+        }
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text.ToString());
+        var whole = "whole-" + Guid.NewGuid().ToString("N")[..8];
+        var tiny = "tiny-" + Guid.NewGuid().ToString("N")[..8];
+        var a = await Host.Ingestion.UploadRawAsync([TestData.Header(whole, DatasetFormat.Csv, "data"), TestData.Chunk("data", bytes)]);
+        var b = await Host.Ingestion.UploadRawAsync([TestData.Header(tiny, DatasetFormat.Csv, "data"), .. bytes.Chunk(7).Select(c => TestData.Chunk("data", c))]);
+        Assert.Equal((300L, a.Dataset.SourceSha256), (b.Dataset.Rows, b.Dataset.SourceSha256));
+        Assert.Equal(a.Dataset.Columns, b.Dataset.Columns);
+        Assert.Equal(a.Dataset.ClassCounts, b.Dataset.ClassCounts);
+        static async Task<string[]> ShardHashes(ServiceHost host, DatasetInfo info)
+        {
+            using var manifest = JsonDocument.Parse(await host.ReadBlobAsync(info.ManifestPath));
+            return [.. manifest.RootElement.GetProperty("shards").EnumerateArray().Select(s => s.GetProperty("sha256").GetString()!)];
+        }
+        Assert.Equal(await ShardHashes(Host, a.Dataset), await ShardHashes(Host, b.Dataset));
+
+        // Half the file, then the caller goes away: nothing is committed, and the same dataset takes a full upload next.
+        var abandoned = "gone-" + Guid.NewGuid().ToString("N")[..8];
+        using (var cancel = new CancellationTokenSource())
+        {
+            using var call = Host.Ingestion.Upload(cancellationToken: cancel.Token);
+            await call.RequestStream.WriteAsync(TestData.Header(abandoned, DatasetFormat.Csv, "data"));
+            await call.RequestStream.WriteAsync(TestData.Chunk("data", bytes[..(bytes.Length / 2)]));
+            await cancel.CancelAsync();
+            var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+            Assert.Equal(StatusCode.Cancelled, error.StatusCode);
+        }
+        var next = await Host.Ingestion.UploadRawAsync([TestData.Header(abandoned, DatasetFormat.Csv, "data"), TestData.Chunk("data", bytes)]);
+        Assert.Equal((1, 300L), (next.Dataset.Version, next.Dataset.Rows));
+    }
+
+    [Fact]
     public async Task A_JSONL_upload_flattens_nested_keys_types_each_key_and_stores_arrays_as_a_tensor()
     {
         var name = "lines-" + Guid.NewGuid().ToString("N")[..8];

@@ -17,7 +17,7 @@ public sealed class VersionWriterTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     private static readonly DatasetSchema Schema = new([
-        new ColumnSchema("x", ColumnType.Int64, ColumnRole.Feature),
+        new ColumnSchema("x", ColumnType.Int64, ColumnRole.Feature, Nullable: false), // never null: the writer's buffers must not be checked before they are filled
         new ColumnSchema("label", ColumnType.String, ColumnRole.Label),
     ]);
 

@@ -41,11 +41,18 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         var folder = Path.Combine(options.Value.TempDirectory ?? Path.GetTempPath(), "bigdataai-uploads", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         var files = new Dictionary<string, UploadBuffer>(StringComparer.Ordinal);
+        EarlyFirstPass? firstPass = null;
         try
         {
             foreach (var role in DatasetIngestor.RolesOf(format))
             {
                 files[role] = new UploadBuffer(Path.Combine(folder, role));
+            }
+            if (files.Count == 1)
+            {
+                // A single-file table is checked and typed while it arrives (the first of its two passes).
+                var only = files.Values.First();
+                firstPass = ingestor.StartFirstPass(header.Dataset, format, only.Path, only.Follow, LabelColumnOf(header), !string.IsNullOrEmpty(header.LabelColumn), hints, policy, ct);
             }
             long total = 0;
             while (await requestStream.MoveNext(ct).ConfigureAwait(false))
@@ -77,10 +84,18 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                 }
             }
 
-            return await IngestAsync(header, format, hints, policy, files, ct).ConfigureAwait(false);
+            return await IngestAsync(header, format, hints, policy, files, ct, firstPass).ConfigureAwait(false);
         }
         finally
         {
+            foreach (var buffer in files.Values)
+            {
+                buffer.Abandon(); // a first pass still following the file ends (it is cancelled below, too)
+            }
+            if (firstPass is not null)
+            {
+                await firstPass.DisposeAsync().ConfigureAwait(false);
+            }
             foreach (var buffer in files.Values)
             {
                 await buffer.DisposeAsync().ConfigureAwait(false);
@@ -251,11 +266,14 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
     }
 
     /// <summary>Parses, commits and announces received files (the end of Upload and ImportDataset alike).</summary>
-    private async Task<UploadReply> IngestAsync(UploadHeader header, UploadFormat format, IReadOnlyList<ColumnHint> hints, RowPolicy policy, Dictionary<string, UploadBuffer> files, CancellationToken ct)
+    private static string LabelColumnOf(UploadHeader header) => string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn;
+
+    private async Task<UploadReply> IngestAsync(UploadHeader header, UploadFormat format, IReadOnlyList<ColumnHint> hints, RowPolicy policy, Dictionary<string, UploadBuffer> files, CancellationToken ct,
+        EarlyFirstPass? firstPass = null)
     {
         try
         {
-            var labelColumn = string.IsNullOrEmpty(header.LabelColumn) ? "label" : header.LabelColumn;
+            var labelColumn = LabelColumnOf(header);
             var upload = new ReceivedUpload(header.Dataset, format,
                 files.ToDictionary(f => f.Key, f => f.Value.Path, StringComparer.Ordinal),
                 labelColumn,
@@ -266,6 +284,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                 LabelNamed = !string.IsNullOrEmpty(header.LabelColumn),
                 Policy = policy,
                 AllowSchemaChange = header.AllowSchemaChange,
+                FirstPass = firstPass,
             };
             var result = await ingestor.IngestAsync(upload, ct).ConfigureAwait(false);
             var reply = new UploadReply { Dataset = ToInfo(result.Manifest), Deduplicated = result.Deduplicated };
@@ -501,11 +520,18 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         }
     }
 
-    /// <summary>One uploaded file being written to a local temporary file, hashed as it arrives.</summary>
+    /// <summary>
+    /// One uploaded file being written to a local temporary file, hashed as it arrives. <see cref="Follow"/> reads it
+    /// while it is written: each chunk is flushed to the file before it counts as readable.
+    /// </summary>
     private sealed class UploadBuffer(string path) : IAsyncDisposable
     {
-        private readonly FileStream _file = new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+        private readonly FileStream _file = new(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly ManualResetEventSlim _grown = new(false);
+        private long _readable;
+        private volatile bool _complete;
+        private volatile bool _abandoned;
 
         public string Path { get; } = path;
         public long Length { get; private set; }
@@ -515,7 +541,10 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         {
             _hash.AppendData(data.Span);
             await _file.WriteAsync(data, ct).ConfigureAwait(false);
+            await _file.FlushAsync(ct).ConfigureAwait(false);
             Length += data.Length;
+            Volatile.Write(ref _readable, Length);
+            _grown.Set();
         }
 
         public async Task CompleteAsync()
@@ -523,12 +552,81 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
             await _file.FlushAsync().ConfigureAwait(false);
             await _file.DisposeAsync().ConfigureAwait(false);
             Sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
+            _complete = true;
+            _grown.Set();
         }
+
+        /// <summary>Ends the upload without completing the file: a follower still reading throws.</summary>
+        public void Abandon()
+        {
+            _abandoned = !_complete;
+            _grown.Set();
+        }
+
+        /// <summary>A stream over the file as it arrives: it waits for more bytes and ends once the upload is complete.</summary>
+        public Stream Follow(CancellationToken ct) => new Follower(this, ct);
 
         public async ValueTask DisposeAsync()
         {
             await _file.DisposeAsync().ConfigureAwait(false);
             _hash.Dispose();
+            _grown.Dispose();
+        }
+
+        private sealed class Follower(UploadBuffer owner, CancellationToken ct) : Stream
+        {
+            private readonly FileStream _file = new(owner.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+            private long _position;
+
+            public override int Read(Span<byte> buffer)
+            {
+                while (true)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var complete = owner._complete; // read before the length: complete means the length is final
+                    var available = Volatile.Read(ref owner._readable) - _position;
+                    if (available > 0 || buffer.Length == 0)
+                    {
+                        var read = _file.Read(buffer[..(int)Math.Min(buffer.Length, available)]);
+                        _position += read;
+                        return read;
+                    }
+                    if (complete)
+                    {
+                        return 0;
+                    }
+                    if (owner._abandoned)
+                    {
+                        throw new OperationCanceledException("The upload ended before its file was complete.");
+                    }
+                    owner._grown.Reset();
+                    if (Volatile.Read(ref owner._readable) > _position || owner._complete || owner._abandoned)
+                    {
+                        continue; // it grew (or ended) between the check and the reset
+                    }
+                    owner._grown.Wait(ct);
+                }
+            }
+
+            public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+            public override bool CanRead => true;
+            public override bool CanSeek => false;
+            public override bool CanWrite => false;
+            public override long Length => throw new NotSupportedException();
+            public override long Position { get => _position; set => throw new NotSupportedException(); }
+            public override void Flush() { }
+            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+            public override void SetLength(long value) => throw new NotSupportedException();
+            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing)
+                {
+                    _file.Dispose();
+                }
+                base.Dispose(disposing);
+            }
         }
     }
 }

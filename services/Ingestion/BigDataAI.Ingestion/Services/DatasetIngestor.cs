@@ -41,6 +41,64 @@ public sealed record ReceivedUpload(
 
     /// <summary>Whether the columns may differ incompatibly from the previous version's.</summary>
     public bool AllowSchemaChange { get; init; }
+
+    /// <summary>The first pass, when it ran while the file arrived (<see cref="DatasetIngestor.StartFirstPass"/>); else null.</summary>
+    public EarlyFirstPass? FirstPass { get; init; }
+}
+
+/// <summary>
+/// The first pass over a single-file table upload (CSV, TSV, JSON Lines) run while its bytes still arrive, reading the
+/// local file as it grows, so that checking and typing it costs no time after the last byte. Its second pass opens the
+/// complete file. Disposing it cancels a pass still running and closes every stream it opened.
+/// </summary>
+public sealed class EarlyFirstPass : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _cancel;
+    private readonly List<Stream> _streams = [];
+
+    internal EarlyFirstPass(Func<CancellationToken, Stream> follow, string path, Func<Func<Stream>, CancellationToken, Task<StreamedTable>> open, CancellationToken cancellationToken)
+    {
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = _cancel.Token;
+        var passes = 0;
+        Stream Open()
+        {
+            // Pass 1 follows the arriving file; pass 2 starts once the upload is complete and reads the file itself.
+            var stream = Interlocked.Increment(ref passes) == 1 ? follow(token) : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
+            lock (_streams)
+            {
+                _streams.Add(stream);
+            }
+            return stream;
+        }
+        Table = Task.Run(() => open(Open, token), token);
+    }
+
+    /// <summary>The table after its first pass; its failure (a <see cref="DataFormatException"/>, say) is the upload's.</summary>
+    internal Task<StreamedTable> Table { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cancel.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Table.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The upload has ended one way or another; a first pass it no longer needs may fail or be cancelled.
+        }
+        Stream[] streams;
+        lock (_streams)
+        {
+            streams = [.. _streams];
+        }
+        foreach (var stream in streams)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+        _cancel.Dispose();
+    }
 }
 
 public sealed record IngestResult(DatasetManifest Manifest, bool Deduplicated);
@@ -252,7 +310,13 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
             streams.Add(stream);
             return stream;
         };
-        var expectedTypes = expectations.Columns.Where(c => c.Type is not null).ToDictionary(c => c.Column, c => c.Type!.Value, StringComparer.Ordinal);
+        if (upload.FirstPass is { } early)
+        {
+            // Run while the file arrived, with the expectations of that moment: SetExpectations racing an upload in
+            // flight applies from the next upload (the expectations' checks below still use the current ones).
+            return await early.Table.ConfigureAwait(false);
+        }
+        var expectedTypes = ExpectedTypes(expectations);
         switch (upload.Format)
         {
             case UploadFormat.Idx:
@@ -270,6 +334,33 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
                 throw new ArgumentOutOfRangeException(nameof(upload), upload.Format, "Unknown upload format.");
         }
     }
+
+    /// <summary>
+    /// Starts the first pass of a CSV, TSV or JSON Lines upload while its only file is still being received into
+    /// <paramref name="path"/>; <paramref name="follow"/> gives a stream that reads the file as it grows and ends when
+    /// the upload is complete (or throws when it is abandoned). Null for the other formats, whose first pass needs the
+    /// whole file (Parquet's footer, an archive's directory, IDX's two files). Pass the result as
+    /// <see cref="ReceivedUpload.FirstPass"/>; <see cref="IngestAsync"/> checks for a duplicate upload before it looks at it.
+    /// </summary>
+    public EarlyFirstPass? StartFirstPass(string dataset, UploadFormat format, string path, Func<CancellationToken, Stream> follow, string labelColumn, bool labelNamed,
+        IReadOnlyList<ColumnHint> hints, RowPolicy policy, CancellationToken cancellationToken)
+    {
+        if (format is not (UploadFormat.Csv or UploadFormat.Tsv or UploadFormat.Jsonl))
+        {
+            return null;
+        }
+        return new EarlyFirstPass(follow, path, async (open, ct) =>
+        {
+            var expectations = await expectationStore.GetAsync(dataset, ct).ConfigureAwait(false);
+            var expectedTypes = ExpectedTypes(expectations);
+            return format == UploadFormat.Jsonl
+                ? JsonLinesParser.Open(open, "data", labelColumn, labelNamed, hints, policy, expectedTypes, ct)
+                : TableParser.Open(open, "data", format == UploadFormat.Tsv ? '\t' : ',', labelColumn, labelNamed, hints, policy, expectedTypes, ct);
+        }, cancellationToken);
+    }
+
+    private static Dictionary<string, ColumnType> ExpectedTypes(DatasetExpectations expectations) =>
+        expectations.Columns.Where(c => c.Type is not null).ToDictionary(c => c.Column, c => c.Type!.Value, StringComparer.Ordinal);
 
     /// <summary>Publishes DatasetIngested within Messaging:PublishTimeout; a committed version is never failed for want of it.</summary>
     private async Task AnnounceAsync(DatasetManifest manifest, CancellationToken cancellationToken)
