@@ -26,11 +26,10 @@ public sealed class VersionWriterTests : IDisposable
     {
         var store = new DatasetStore(_temp.Store);
         var writer = store.BeginVersion("reuse", Schema, Sha, rowsPerShard: 4);
-        // One table object, refilled before each append, as the ingestion parsers do with `reuse`.
+        // The same arrays, refilled before each append, as the ingestion parsers do with `reuse`.
         var x = new long?[4];
         var labels = new string?[4];
         var ids = new long[4];
-        var chunk = new Table(Schema, [new Column(Schema.Columns[0], x), new Column(Schema.Columns[1], labels)], ids);
         for (var c = 0; c < 5; c++)
         {
             for (var r = 0; r < 4; r++)
@@ -39,7 +38,7 @@ public sealed class VersionWriterTests : IDisposable
                 labels[r] = (r % 2 == 0) ? "even" : "odd";
                 ids[r] = c * 4 + r;
             }
-            await writer.AppendAsync(chunk);
+            await writer.AppendAsync(new Table(Schema, [new Column(Schema.Columns[0], x), new Column(Schema.Columns[1], labels)], ids));
         }
         var manifest = await writer.CommitAsync(Source("reuse"), new DatasetLineage("ingest", ["data"]));
 
