@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using BigDataAI.Client;
+using BigDataAI.Protos.Inference.V1;
 using BigDataAI.Protos.Training.V1;
 using DuckDB.NET.Data;
 using Grpc.Net.Client;
@@ -21,7 +22,10 @@ public static class DataScaleBenchmark
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private const string AzuriteKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-    private static readonly string[] Hosts = ["Ingestion", "Labeling", "Training", "TrainingWorker"];
+    private static readonly string[] Hosts = ["Ingestion", "Labeling", "Training", "TrainingWorker", "Inference"];
+
+    /// <summary>Rows of each scale's CSV classified through inference once the trained model is served.</summary>
+    private const int PredictedRows = 1000;
 
     public static async Task<int> RunAsync(string dataDirectory, string? samples, int baseRows, IReadOnlyList<int> scales, int epochs, int heapLimitMb, CancellationToken ct)
     {
@@ -29,7 +33,7 @@ public static class DataScaleBenchmark
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
         var dlls = Hosts.ToDictionary(h => h, h =>
         {
-            var folder = h == "TrainingWorker" ? "Training" : h;
+            var folder = h == "TrainingWorker" ? "Training" : h; // the worker host lives beside the control plane
             var dll = Path.Combine(repo, "services", folder, $"BigDataAI.{h}.Host", "bin", configuration, "net10.0", $"BigDataAI.{h}.Host.dll");
             return File.Exists(dll) ? dll : throw new InvalidOperationException($"{dll} is missing: build it with `dotnet build services/{folder}/BigDataAI.{h}.Host -c {configuration}`.");
         });
@@ -57,7 +61,8 @@ public static class DataScaleBenchmark
             await using var platform = await Platform.StartAsync(dlls, servers, $"scale{scale}-{Guid.NewGuid():N}"[..20], heapLimitMb, ct);
             using var ingestion = GrpcChannel.ForAddress(platform.Address("Ingestion"));
             using var training = GrpcChannel.ForAddress(platform.Address("Training"));
-            var flows = new Flows(ingestion, training, training, TextWriter.Null);
+            using var inference = GrpcChannel.ForAddress(platform.Address("Inference"));
+            var flows = new Flows(ingestion, training, inference, TextWriter.Null);
             var clock = Stopwatch.StartNew();
             var dataset = await flows.IngestAsync("digits", null, null, csv, "label", null, ct);
             var ingest = clock.Elapsed.TotalSeconds;
@@ -65,6 +70,13 @@ public static class DataScaleBenchmark
             var job = await flows.StartTrainingAsync(new StartTrainingRequest { Dataset = "digits", Version = dataset.Version, Model = "mlp", HyperParameters = new HyperParameters { Epochs = epochs } }, TimeSpan.FromMinutes(30), ct);
             var last = await new TrainingService.TrainingServiceClient(training).WatchToEndAsync(job.JobId, _ => { }, cancellationToken: ct);
             Console.WriteLine($"[{scale}x] labeled and trained: job {last.State}{(last.State == JobState.Succeeded ? $", test accuracy {last.TestMetrics?.Accuracy:P2}" : $": {last.Error}")} at {clock.Elapsed.TotalSeconds:F1} s");
+            if (last.State == JobState.Succeeded)
+            {
+                // Inference swaps the new model in on ModelTrained; then it classifies rows of the file, raw cells as text.
+                await new InferenceService.InferenceServiceClient(inference).WaitUntilServedAsync("", last.ModelId, TimeSpan.FromMinutes(2), ct);
+                var predicted = await flows.PredictAsync(null, null, csv, "label", 0, PredictedRows, null, ct);
+                Console.WriteLine($"[{scale}x] inference served the model and classified {predicted.Predictions.Count:N0} rows of the file");
+            }
             var peaks = platform.PeakMemoryKb();
             Console.WriteLine($"[{scale}x] peak memory (VmHWM): {string.Join(", ", peaks.Select(p => $"{p.Key} {p.Value / 1024.0:F0} MB"))}");
             results.Add((scale, rows, bytes, ingest, duck, peaks));
