@@ -28,13 +28,20 @@ public sealed class DuplicateRows : IDisposable
     private long[] _ids = [];
     private readonly List<FileStream> _spilled = [];
 
-    public DuplicateRows(int maxPairsInMemory = DefaultMaxPairsInMemory)
+    /// <summary>Runs read at once by a merge (64 KiB each); more are first merged in passes into local runs.</summary>
+    public const int DefaultMaxOpenRuns = 64;
+
+    public DuplicateRows(int maxPairsInMemory = DefaultMaxPairsInMemory, int maxOpenRuns = DefaultMaxOpenRuns)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPairsInMemory, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxOpenRuns, 2);
         MaxPairsInMemory = maxPairsInMemory;
+        MaxOpenRuns = maxOpenRuns;
     }
 
     public int MaxPairsInMemory { get; }
+
+    public int MaxOpenRuns { get; }
 
     /// <summary>Pairs in the buffer now.</summary>
     public int Buffered { get; private set; }
@@ -138,47 +145,85 @@ public sealed class DuplicateRows : IDisposable
         _spilled.Clear();
     }
 
-    /// <summary>The duplicate rows among every pair: a streamed k-way merge over the runs (stored ones read from <paramref name="objects"/>).</summary>
+    /// <summary>
+    /// The duplicate rows among every pair: a streamed k-way merge over the runs (stored ones read from
+    /// <paramref name="objects"/>). More than <see cref="MaxOpenRuns"/> runs are first merged, that many at a time, into
+    /// local runs, so memory and open streams stay bounded however many parts there are.
+    /// </summary>
     public async Task<DuplicateReport> ReportAsync(IObjectStore? objects, CancellationToken cancellationToken = default)
     {
         if (StoredRuns.Count > 0 && objects is null)
         {
             throw new InvalidOperationException($"The duplicate rows are in {StoredRuns.Count} stored runs: build the profile through ProfileStore.BuildAsync, which reads them.");
         }
+        SortBuffer();
+        var sources = new List<Func<Task<Cursor>>> { () => Task.FromResult(new Cursor(_hashes, _ids, Buffered)) };
+        foreach (var file in _spilled)
+        {
+            sources.Add(() => Task.FromResult(Local(file, "a local run")));
+        }
+        foreach (var run in StoredRuns)
+        {
+            sources.Add(async () => new Cursor(await objects!.OpenReadAsync(run.Path, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Duplicate-row run '{run.Path}' is missing from storage."), run.Path, ownsStream: true));
+        }
+        var passes = new List<FileStream>();
+        try
+        {
+            while (sources.Count > MaxOpenRuns)
+            {
+                var group = sources[..MaxOpenRuns];
+                sources.RemoveRange(0, MaxOpenRuns);
+                var file = NewRunFile();
+                passes.Add(file);
+                using (var writer = new RunWriter(file))
+                {
+                    await MergeAsync(group, writer.Write, cancellationToken).ConfigureAwait(false);
+                }
+                sources.Add(() => Task.FromResult(Local(file, "a merged run")));
+            }
+            var counter = new GroupCounter();
+            await MergeAsync(sources, counter.Add, cancellationToken).ConfigureAwait(false);
+            return counter.Report();
+        }
+        finally
+        {
+            foreach (var file in passes)
+            {
+                await file.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static Cursor Local(FileStream file, string name)
+    {
+        file.Position = 0;
+        return new Cursor(file, name, ownsStream: false);
+    }
+
+    private static async Task MergeAsync(List<Func<Task<Cursor>>> sources, Action<ulong, long> sink, CancellationToken cancellationToken)
+    {
         var cursors = new List<Cursor>();
         try
         {
-            SortBuffer();
-            cursors.Add(new Cursor(_hashes, _ids, Buffered));
-            foreach (var file in _spilled)
-            {
-                file.Position = 0;
-                cursors.Add(new Cursor(file, "a local run", ownsStream: false));
-            }
-            foreach (var run in StoredRuns)
-            {
-                var stream = await objects!.OpenReadAsync(run.Path, cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidDataException($"Duplicate-row run '{run.Path}' is missing from storage.");
-                cursors.Add(new Cursor(stream, run.Path, ownsStream: true));
-            }
             var queue = new PriorityQueue<Cursor, (ulong, long)>();
-            foreach (var c in cursors)
+            foreach (var open in sources)
             {
+                var c = await open().ConfigureAwait(false);
+                cursors.Add(c);
                 if (await c.MoveNextAsync(cancellationToken).ConfigureAwait(false))
                 {
                     queue.Enqueue(c, (c.Hash, c.Id));
                 }
             }
-            var counter = new GroupCounter();
             while (queue.TryDequeue(out var c, out _))
             {
-                counter.Add(c.Hash, c.Id);
+                sink(c.Hash, c.Id);
                 if (await c.MoveNextAsync(cancellationToken).ConfigureAwait(false))
                 {
                     queue.Enqueue(c, (c.Hash, c.Id));
                 }
             }
-            return counter.Report();
         }
         finally
         {
@@ -233,26 +278,60 @@ public sealed class DuplicateRows : IDisposable
     private void Spill()
     {
         SortBuffer();
-        var file = new FileStream(Path.Combine(Path.GetTempPath(), $"bigdataai-duplicates-{Guid.NewGuid():N}.run"), FileMode.CreateNew,
-            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
-        Span<byte> header = stackalloc byte[HeaderBytes];
-        Magic.CopyTo(header);
-        BinaryPrimitives.WriteInt64LittleEndian(header[8..], Buffered);
-        file.Write(header);
-        var bytes = new byte[BufferPairs * PairBytes];
-        for (var start = 0; start < Buffered; start += BufferPairs)
+        var file = NewRunFile();
+        using (var writer = new RunWriter(file))
         {
-            var n = Math.Min(BufferPairs, Buffered - start);
-            for (var k = 0; k < n; k++)
+            for (var k = 0; k < Buffered; k++)
             {
-                BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(k * PairBytes), _hashes[start + k]);
-                BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(k * PairBytes + 8), _ids[start + k]);
+                writer.Write(_hashes[k], _ids[k]);
             }
-            file.Write(bytes, 0, n * PairBytes);
         }
-        file.Flush();
         _spilled.Add(file);
         Buffered = 0;
+    }
+
+    private static FileStream NewRunFile() =>
+        new(Path.Combine(Path.GetTempPath(), $"bigdataai-duplicates-{Guid.NewGuid():N}.run"), FileMode.CreateNew,
+            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+
+    /// <summary>Writes a run: the header (magic, then the pair count, filled in at the end) and 16-byte pairs, little-endian.</summary>
+    private sealed class RunWriter : IDisposable
+    {
+        private readonly FileStream _file;
+        private readonly byte[] _bytes = new byte[BufferPairs * PairBytes];
+        private int _used;
+        private long _count;
+
+        public RunWriter(FileStream file)
+        {
+            _file = file;
+            Span<byte> header = stackalloc byte[HeaderBytes];
+            Magic.CopyTo(header);
+            _file.Write(header);
+        }
+
+        public void Write(ulong hash, long id)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(_bytes.AsSpan(_used), hash);
+            BinaryPrimitives.WriteInt64LittleEndian(_bytes.AsSpan(_used + 8), id);
+            _count++;
+            if ((_used += PairBytes) == _bytes.Length)
+            {
+                _file.Write(_bytes, 0, _used);
+                _used = 0;
+            }
+        }
+
+        /// <summary>Flushes the pairs and writes their count into the header (the stream stays open: it is the run).</summary>
+        public void Dispose()
+        {
+            _file.Write(_bytes, 0, _used);
+            _file.Position = 8;
+            Span<byte> count = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(count, _count);
+            _file.Write(count);
+            _file.Flush();
+        }
     }
 
     /// <summary>Reads one sorted run, from memory or a stream, 4,096 pairs at a time.</summary>

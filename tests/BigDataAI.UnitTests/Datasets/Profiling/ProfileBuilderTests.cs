@@ -273,6 +273,31 @@ public sealed class ProfileBuilderTests
         Assert.Equal(0, profile.Duplicates.DuplicateRows);
     }
 
+    [Fact]
+    public async Task More_runs_than_a_merge_reads_at_once_are_merged_in_passes_to_the_same_report()
+    {
+        // 5,000 pairs, every 7th row repeating the hash of row (i / 7): 16 pairs in memory and 3 runs open at once, so
+        // 312 runs merge through passes of 3.
+        var random = new Random(5);
+        var hashes = new ulong[5000];
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            hashes[i] = i % 7 == 0 ? hashes[i / 7] : (ulong)random.NextInt64();
+        }
+        var ids = Enumerable.Range(0, hashes.Length).Select(i => (long)i).ToArray();
+        using var inMemory = new DuplicateRows();
+        inMemory.Add(hashes, ids);
+        using var spilled = new DuplicateRows(maxPairsInMemory: 16, maxOpenRuns: 3);
+        for (var i = 0; i < hashes.Length; i += 100)
+        {
+            spilled.Add(hashes.AsSpan(i, 100), ids.AsSpan(i, 100));
+        }
+        Assert.Equal(312, spilled.LocalRuns);
+        var expected = await inMemory.ReportAsync(null);
+        Assert.True(expected.Groups > 100, $"{expected.Groups} groups");
+        AssertSameDuplicates(expected, await spilled.ReportAsync(null));
+    }
+
     private static void AssertSameDuplicates(DuplicateReport expected, DuplicateReport actual)
     {
         Assert.Equal(expected.DuplicateRows, actual.DuplicateRows);
