@@ -49,6 +49,9 @@ public static partial class DatasetPaths
     public static string Profile(string dataset, int version) => VersionFolder(dataset, version) + "profile.json";
     public static string ProfilePartFolder(string dataset, int version) => VersionFolder(dataset, version) + "profile-parts/";
     public static string ProfilePart(string dataset, int version, int part) => ProfilePartFolder(dataset, version) + $"{part:D5}.json";
+
+    /// <summary>A partial profile's sorted run of duplicate-row pairs (create-only, beside the part).</summary>
+    public static string ProfilePartRun(string dataset, int version, int part, int run) => ProfilePartFolder(dataset, version) + $"{part:D5}.rows-{run:D4}.run";
     // --- profiles (end) ---
 
     /// <summary>Parses a raw manifest path into its dataset name and version.</summary>

@@ -69,67 +69,28 @@ public sealed class ColumnProfiler
     }
 
     /// <summary>
-    /// Adds a shard's column. <paramref name="labels"/> is each row's class (null: unlabeled) when leakage is tracked;
-    /// <paramref name="rowHashes"/> gets this column's cell hash folded in.
+    /// Adds a shard's column. <paramref name="labels"/> gives each row's class when leakage is tracked (null otherwise);
+    /// <paramref name="rowHashes"/> gets this column's cell hash folded in. Int64, double, bool and timestamp cells go
+    /// through one typed loop (<see cref="ObserveKeyed"/>) that tallies distinct values in <paramref name="tally"/> and
+    /// feeds the sketches once per distinct value; strings, binaries and tensors are measured by length or element.
     /// </summary>
-    public void Observe(Column column, long[] rowIds, string?[]? labels, ulong[] rowHashes)
+    internal void Observe(Column column, long[] rowIds, ShardLabels? labels, ulong[] rowHashes, CellTally tally)
     {
         var rows = column.Rows;
         Rows += rows;
         switch (column.Values)
         {
             case long?[] v:
-                for (var r = 0; r < rows; r++)
-                {
-                    if (v[r] is not { } x)
-                    {
-                        Null(r, rowHashes);
-                        continue;
-                    }
-                    var text = x.ToString(CultureInfo.InvariantCulture);
-                    Number(x, rowIds[r], labels?[r]);
-                    Category(text, labels?[r]);
-                    var h = StableHash.Of(x);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
-                }
+                ObserveKeyed(new Int64Cells(v), rows, rowIds, labels, rowHashes, tally);
                 break;
             case double?[] v:
-                for (var r = 0; r < rows; r++)
-                {
-                    if (v[r] is not { } x)
-                    {
-                        Null(r, rowHashes);
-                        continue;
-                    }
-                    var h = StableHash.Of(x);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
-                    Top!.Add(x.ToString("R", CultureInfo.InvariantCulture));
-                    if (double.IsFinite(x))
-                    {
-                        Number(x, rowIds[r], labels?[r]);
-                    }
-                    else
-                    {
-                        NonFinite++;
-                    }
-                }
+                ObserveKeyed(new DoubleCells(v), rows, rowIds, labels, rowHashes, tally);
                 break;
             case bool?[] v:
-                for (var r = 0; r < rows; r++)
-                {
-                    if (v[r] is not { } x)
-                    {
-                        Null(r, rowHashes);
-                        continue;
-                    }
-                    var text = x ? "true" : "false";
-                    Category(text, labels?[r]);
-                    var h = StableHash.Of(x ? 1L : 0L);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
-                }
+                ObserveKeyed(new BoolCells(v), rows, rowIds, labels, rowHashes, tally);
+                break;
+            case DateTime?[] v:
+                ObserveKeyed(new TimestampCells(v), rows, rowIds, labels, rowHashes, tally);
                 break;
             case string?[] v:
                 for (var r = 0; r < rows; r++)
@@ -139,42 +100,21 @@ public sealed class ColumnProfiler
                         Null(r, rowHashes);
                         continue;
                     }
-                    Moments.Add(x.Length);
-                    Sketch.Add(x.Length);
-                    Category(x, labels?[r]);
-                    var h = StableHash.Of(x);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
-                }
-                break;
-            case DateTime?[] v:
-                for (var r = 0; r < rows; r++)
-                {
-                    if (v[r] is not { } x)
-                    {
-                        Null(r, rowHashes);
-                        continue;
-                    }
-                    var micros = (x.ToUniversalTime() - DateTime.UnixEpoch).Ticks / 10;
-                    Number(micros, rowIds[r], labels?[r]);
-                    var h = StableHash.Of(micros);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
+                    Length(x.Length, StableHash.Of(x), r, rowHashes);
+                    Category(x, labels?.Text[r]);
                 }
                 break;
             case byte[]?[] v:
                 for (var r = 0; r < rows; r++)
                 {
-                    if (v[r] is not { } x)
+                    if (v[r] is { } x)
+                    {
+                        Length(x.Length, StableHash.Of(x), r, rowHashes);
+                    }
+                    else
                     {
                         Null(r, rowHashes);
-                        continue;
                     }
-                    Moments.Add(x.Length);
-                    Sketch.Add(x.Length);
-                    var h = StableHash.Of(x);
-                    Distinct!.Add(h);
-                    rowHashes[r] = StableHash.Combine(rowHashes[r], h);
                 }
                 break;
             case float[] v:
@@ -200,44 +140,144 @@ public sealed class ColumnProfiler
         }
     }
 
+    /// <summary>
+    /// One loop for every type whose cell is a 64-bit key (the value, a double's bits, 0/1, Unix microseconds). Per cell:
+    /// the row hash, the extremes (they need the row) and a tally increment; per distinct value and flush: the distinct
+    /// count, moments, quantile sketch, heavy hitters and the leakage counts, each with the value's count. The distinct
+    /// registers, counts, extremes and leakage counts are what per-cell updates give; moments agree to rounding, and
+    /// the quantile and heavy-hitter sketches stay within their bounds (they see a value's copies at once).
+    /// </summary>
+    private void ObserveKeyed<TCells>(TCells cells, int rows, long[] rowIds, ShardLabels? labels, ulong[] rowHashes, CellTally tally)
+        where TCells : struct, IKeyedCells
+    {
+        var classes = labels is not null && (ValueByClass is not null || ByClass is not null) ? labels.Class : null;
+        var extremes = Extremes;
+        // Values strictly inside (low, high) cannot enter the kept extremes (a tie never displaces a kept value).
+        var (low, high) = extremes?.Bounds() ?? (double.NegativeInfinity, double.PositiveInfinity);
+        tally.Clear();
+        for (var r = 0; r < rows; r++)
+        {
+            if (!cells.TryRead(r, out var key))
+            {
+                Null(r, rowHashes);
+                continue;
+            }
+            var hash = cells.Hash(key);
+            rowHashes[r] = StableHash.Combine(rowHashes[r], hash);
+            if (extremes is not null && cells.IsNumber(key) && (cells.Number(key) is var x) && (x <= low || x >= high))
+            {
+                extremes.Add(x, rowIds[r]);
+                (low, high) = extremes.Bounds();
+            }
+            var value = tally.Add(key, hash);
+            if (classes is not null && classes[r] >= 0)
+            {
+                tally.AddPair(value, classes[r]);
+            }
+            if (tally.Full)
+            {
+                Flush(cells, labels, tally);
+            }
+        }
+        Flush(cells, labels, tally);
+    }
+
+    private void Flush<TCells>(TCells cells, ShardLabels? labels, CellTally tally)
+        where TCells : struct, IKeyedCells
+    {
+        // Per class of this shard, its quantile sketch, looked up once per flush rather than once per pair.
+        var sketches = labels is not null && ByClass is not null ? new KllSketch?[labels.Names.Length] : null;
+        for (var i = 0; i < tally.Values; i++)
+        {
+            var (key, count) = (tally.Keys[i], tally.Counts[i]);
+            Distinct?.Add(tally.Hashes[i]);
+            var number = cells.IsNumber(key);
+            var x = number ? cells.Number(key) : 0;
+            if (number)
+            {
+                Moments.Add(x, count);
+                Sketch.Add(x, count);
+            }
+            else if (cells.IsNonFinite(key))
+            {
+                NonFinite += count;
+            }
+            string? text = null;
+            if (Top is not null)
+            {
+                Top.Add(text = cells.Text(key), count);
+            }
+            if (labels is null || tally.FirstPair[i] < 0)
+            {
+                continue;
+            }
+            var byClass = ValueByClass is not null ? ClassCountsOf(text ?? cells.Text(key)) : null;
+            for (var p = tally.FirstPair[i]; p >= 0; p = tally.NextPair[p])
+            {
+                var cls = tally.PairKeys[p] % CellTally.MaxClasses;
+                var n = tally.PairCounts[p];
+                if (sketches is not null && number)
+                {
+                    (sketches[cls] ??= SketchOf(labels.Names[cls])).Add(x, n);
+                }
+                if (byClass is not null)
+                {
+                    CollectionsMarshal.GetValueRefOrAddDefault(byClass, labels.Names[cls], out _) += n;
+                }
+            }
+        }
+        tally.Clear();
+    }
+
+    private KllSketch SketchOf(string label)
+    {
+        if (!ByClass!.TryGetValue(label, out var sketch))
+        {
+            ByClass[label] = sketch = new KllSketch();
+        }
+        return sketch;
+    }
+
+    private void Length(int length, ulong hash, int r, ulong[] rowHashes)
+    {
+        Moments.Add(length);
+        Sketch.Add(length);
+        Distinct!.Add(hash);
+        rowHashes[r] = StableHash.Combine(rowHashes[r], hash);
+    }
+
     private void Null(int r, ulong[] rowHashes)
     {
         Nulls++;
         rowHashes[r] = StableHash.Combine(rowHashes[r], 0x6E756C6CUL);
     }
 
-    private void Number(double x, long row, string? label)
-    {
-        Moments.Add(x);
-        Sketch.Add(x);
-        Extremes?.Add(x, row);
-        if (ByClass is not null && label is not null)
-        {
-            if (!ByClass.TryGetValue(label, out var sketch))
-            {
-                ByClass[label] = sketch = new KllSketch();
-            }
-            sketch.Add(x);
-        }
-    }
-
     private void Category(string text, string? label)
     {
         Top?.Add(text);
-        if (ValueByClass is null || label is null)
+        if (label is not null && ClassCountsOf(text) is { } byClass)
         {
-            return;
+            byClass[label] = byClass.GetValueOrDefault(label) + 1;
+        }
+    }
+
+    /// <summary>Value <paramref name="text"/>'s rows per class for the categorical leakage hint; null once the column has too many values.</summary>
+    private Dictionary<string, long>? ClassCountsOf(string text)
+    {
+        if (ValueByClass is null)
+        {
+            return null;
         }
         if (!ValueByClass.TryGetValue(text, out var byClass))
         {
             if (ValueByClass.Count >= MaxCategoricalValues)
             {
                 ValueByClass = null;
-                return;
+                return null;
             }
             ValueByClass[text] = byClass = new(StringComparer.Ordinal);
         }
-        byClass[label] = byClass.GetValueOrDefault(label) + 1;
+        return byClass;
     }
 
     public void Merge(ColumnProfiler other)
@@ -298,4 +338,108 @@ public sealed class ColumnProfiler
             }
         }
     }
+}
+
+/// <summary>A shard's labels for leakage: each row's text and class index (-1: unlabeled), and the classes' names.</summary>
+internal sealed record ShardLabels(string?[] Text, int[] Class, string[] Names);
+
+/// <summary>A column whose cells are 64-bit keys; implemented by structs so the loop over them is compiled per type.</summary>
+internal interface IKeyedCells
+{
+    bool TryRead(int row, out long key);
+
+    /// <summary>The cell's hash for the distinct count and the row hash (the same as every earlier build computed).</summary>
+    ulong Hash(long key);
+
+    /// <summary>Whether the cell counts as a number (moments, quantiles, extremes, numeric leakage).</summary>
+    bool IsNumber(long key);
+
+    double Number(long key);
+
+    bool IsNonFinite(long key);
+
+    /// <summary>The cell as the top values and categorical leakage show it.</summary>
+    string Text(long key);
+}
+
+internal readonly struct Int64Cells(long?[] values) : IKeyedCells
+{
+    public bool TryRead(int row, out long key)
+    {
+        var v = values[row];
+        key = v.GetValueOrDefault();
+        return v.HasValue;
+    }
+
+    public ulong Hash(long key) => StableHash.Of(key);
+
+    public bool IsNumber(long key) => true;
+
+    public double Number(long key) => key;
+
+    public bool IsNonFinite(long key) => false;
+
+    public string Text(long key) => key.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>Keyed by the double's bits, so -0 and 0 (and NaN payloads) keep their own text.</summary>
+internal readonly struct DoubleCells(double?[] values) : IKeyedCells
+{
+    public bool TryRead(int row, out long key)
+    {
+        var v = values[row];
+        key = BitConverter.DoubleToInt64Bits(v.GetValueOrDefault());
+        return v.HasValue;
+    }
+
+    public ulong Hash(long key) => StableHash.Of(BitConverter.Int64BitsToDouble(key));
+
+    public bool IsNumber(long key) => double.IsFinite(BitConverter.Int64BitsToDouble(key));
+
+    public double Number(long key) => BitConverter.Int64BitsToDouble(key);
+
+    public bool IsNonFinite(long key) => !IsNumber(key);
+
+    public string Text(long key) => BitConverter.Int64BitsToDouble(key).ToString("R", CultureInfo.InvariantCulture);
+}
+
+internal readonly struct BoolCells(bool?[] values) : IKeyedCells
+{
+    public bool TryRead(int row, out long key)
+    {
+        var v = values[row];
+        key = v.GetValueOrDefault() ? 1 : 0;
+        return v.HasValue;
+    }
+
+    public ulong Hash(long key) => StableHash.Of(key);
+
+    public bool IsNumber(long key) => false;
+
+    public double Number(long key) => key;
+
+    public bool IsNonFinite(long key) => false;
+
+    public string Text(long key) => key == 1 ? "true" : "false";
+}
+
+/// <summary>Unix microseconds (UTC).</summary>
+internal readonly struct TimestampCells(DateTime?[] values) : IKeyedCells
+{
+    public bool TryRead(int row, out long key)
+    {
+        var v = values[row];
+        key = v is { } x ? (x.ToUniversalTime() - DateTime.UnixEpoch).Ticks / 10 : 0;
+        return v.HasValue;
+    }
+
+    public ulong Hash(long key) => StableHash.Of(key);
+
+    public bool IsNumber(long key) => true;
+
+    public double Number(long key) => key;
+
+    public bool IsNonFinite(long key) => false;
+
+    public string Text(long key) => key.ToString(CultureInfo.InvariantCulture);
 }

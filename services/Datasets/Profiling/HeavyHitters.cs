@@ -35,11 +35,15 @@ public sealed class HeavyHitters
 
     public bool Exact => Decremented == 0;
 
-    public void Add(string value)
+    public void Add(string value) => Add(value, 1);
+
+    /// <summary>Adds <paramref name="times"/> occurrences of <paramref name="value"/> at once (the same bounds hold: a merge of a one-value sketch).</summary>
+    public void Add(string value, long times)
     {
-        Total++;
+        ArgumentOutOfRangeException.ThrowIfLessThan(times, 1);
+        Total += times;
         ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(Counters, value, out _);
-        count++;
+        count += times;
         // Lazy reduction (amortized O(1) per value): let the counters grow to twice the capacity, then cut them back
         // as a merge does. Each cut removes at least capacity + 1 times its size, so the bound n / (capacity + 1) holds.
         if (Counters.Count > 2 * Capacity)

@@ -51,18 +51,63 @@ public sealed class KllSketch
         {
             Max = value;
         }
-        if (_retained < 0)
-        {
-            _retained = Levels.Sum(l => l.Count);
-        }
-        else
+        if (_retained >= 0 && _capacityDepth == Levels.Count)
         {
             _retained++;
         }
-        if (_retained >= TotalCapacity())
+        else
+        {
+            _retained = -1;
+            TotalCapacity();
+        }
+        if (_retained >= _totalCapacity)
         {
             Compress();
         }
+    }
+
+    /// <summary>
+    /// Adds <paramref name="weight"/> copies of a finite value at once, as the merge of an exact sketch of those copies:
+    /// they go in as items of the sketch's top level (or of the top level a sketch of <see cref="Count"/> values would
+    /// have, about k items), the rest as one item per set bit of the remainder. Identical items lose nothing when they
+    /// are compacted, so the rank error stays that of a sketch fed one value at a time.
+    /// </summary>
+    public void Add(double value, long weight)
+    {
+        if (weight == 1)
+        {
+            Add(value);
+            return;
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(weight, 1);
+        Count += weight;
+        if (value < Min)
+        {
+            Min = value;
+        }
+        if (value > Max)
+        {
+            Max = value;
+        }
+        var top = Math.Max(Levels.Count - 1, (int)Math.Floor(Math.Log2(Math.Max(1.0, (double)Count / K))));
+        while (Levels.Count <= top)
+        {
+            Levels.Add([]);
+        }
+        var copies = weight >> top;
+        for (long i = 0; i < copies; i++)
+        {
+            Levels[top].Add(value);
+        }
+        var rest = weight - (copies << top);
+        for (var h = 0; h < top; h++)
+        {
+            if (((rest >> h) & 1) != 0)
+            {
+                Levels[h].Add(value);
+            }
+        }
+        Compress();
     }
 
     // Caches (not state): items retained, and the total capacity for the current number of levels.
@@ -187,8 +232,8 @@ public sealed class KllSketch
 
     private int Capacity(int level)
     {
-        var depth = Levels.Count - 1 - level;
-        return Math.Max(2, (int)Math.Ceiling(K * Math.Pow(2.0 / 3.0, depth)));
+        TotalCapacity();
+        return _capacities[level];
     }
 
     private int TotalCapacity()
@@ -196,18 +241,26 @@ public sealed class KllSketch
         if (_capacityDepth != Levels.Count)
         {
             _totalCapacity = 0;
+            _capacities = new int[Levels.Count];
             for (var h = 0; h < Levels.Count; h++)
             {
-                _totalCapacity += Capacity(h);
+                var depth = Levels.Count - 1 - h;
+                _totalCapacity += _capacities[h] = Math.Max(2, (int)Math.Ceiling(K * Math.Pow(2.0 / 3.0, depth)));
             }
             _capacityDepth = Levels.Count;
         }
         if (_retained < 0)
         {
-            _retained = Levels.Sum(l => l.Count);
+            _retained = 0;
+            foreach (var level in Levels)
+            {
+                _retained += level.Count;
+            }
         }
         return _totalCapacity;
     }
+
+    private int[] _capacities = [];
 
     /// <summary>While the levels hold more than their capacities together, compacts the lowest level that is full.</summary>
     private void Compress()
@@ -242,12 +295,12 @@ public sealed class KllSketch
         }
         var items = Levels[h];
         items.Sort();
-        var kept = new List<double>();
         var pairs = items.Count;
-        if (pairs % 2 == 1)
+        var odd = pairs % 2 == 1;
+        // An odd item stays (its weight cannot be halved); the largest, so the rest stay sorted pairs.
+        var last = items[^1];
+        if (odd)
         {
-            // An odd item stays (its weight cannot be halved); the largest, so the rest stay sorted pairs.
-            kept.Add(items[^1]);
             pairs--;
         }
         var offset = NextBit();
@@ -256,7 +309,12 @@ public sealed class KllSketch
         {
             up.Add(items[i]);
         }
-        Levels[h] = kept;
+        // The level's list is reused (no allocation per compaction).
+        items.Clear();
+        if (odd)
+        {
+            items.Add(last);
+        }
     }
 
     private int NextBit()

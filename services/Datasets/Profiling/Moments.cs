@@ -36,6 +36,30 @@ public sealed class Moments
         }
     }
 
+    /// <summary>Adds <paramref name="count"/> copies of <paramref name="value"/> (Chan's formula with a part of zero spread).</summary>
+    public void Add(double value, long count)
+    {
+        if (count == 1)
+        {
+            Add(value);
+            return;
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var n = Count + count;
+        var delta = value - Mean;
+        Mean += delta * count / n;
+        M2 += delta * delta * ((double)Count * count / n);
+        Count = n;
+        if (value < Min)
+        {
+            Min = value;
+        }
+        if (value > Max)
+        {
+            Max = value;
+        }
+    }
+
     public void Merge(Moments other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -83,6 +107,13 @@ public sealed class Extremes
             Insert(Highest, new ValueAt(value, row), ascending: false);
         }
     }
+
+    /// <summary>
+    /// Values strictly between these two cannot change the extremes: the largest kept low and the smallest kept high
+    /// (infinities while a side holds fewer than <see cref="Size"/>).
+    /// </summary>
+    public (double Low, double High) Bounds() =>
+        (Lowest.Count < Size ? double.PositiveInfinity : Lowest[^1].Value, Highest.Count < Size ? double.NegativeInfinity : Highest[^1].Value);
 
     public void Merge(Extremes other)
     {

@@ -1,21 +1,29 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BigDataAI.Storage;
 
 namespace BigDataAI.Datasets.Profiling;
 
 /// <summary>
 /// Builds a version's <see cref="DatasetProfile"/> one shard at a time (an <see cref="IShardObserver"/>: give it to a
 /// <see cref="VersionWriter"/>, or feed it <see cref="DatasetStore.StreamAsync"/>'s shards). Memory holds the sketches
-/// (a few KiB per column, plus a quantile sketch per class and numeric column) and 16 bytes per row for exact duplicate
-/// rows (the row's 64-bit hash and its id), not the rows. Two builders of the same schema <see cref="Merge"/>: shards
+/// (a few KiB per column, plus a quantile sketch per class and numeric column) and at most
+/// <see cref="DuplicateRows.MaxPairsInMemory"/> (hash, row id) pairs for exact duplicate rows; beyond that they are
+/// spilled as sorted runs (<see cref="DuplicateRows"/>), so memory does not grow with the rows. Two builders of the same schema <see cref="Merge"/>: shards
 /// profiled apart (on other replicas) and merged give the profile of the whole: exactly for counts, nulls, minimum,
 /// maximum, distinct-count registers, class balance and duplicates; within the sketches' bounds for quantiles and top
-/// values; up to rounding for mean and standard deviation. <see cref="ToJson"/>/<see cref="FromJson"/> carry the state.
+/// values; up to rounding for mean and standard deviation. <see cref="ToJson"/>/<see cref="FromJson"/> carry the state
+/// (a part's runs are stored first: <see cref="ProfileStore.SavePartStateAsync"/>).
 /// </summary>
-public sealed class ProfileBuilder : IShardObserver
+public sealed class ProfileBuilder : IShardObserver, IDisposable
 {
+    /// <summary>
+    /// The state's format: 2 names the duplicate-row runs (<see cref="DuplicateRun"/>); 1 (written without a format
+    /// field) carried every row's hash and id inline and is still read.
+    /// </summary>
+    public const int StateFormat = 2;
+
     /// <summary>The most classes tracked per column for leakage hints (a label with more is not a class label).</summary>
     public const int MaxLeakageClasses = 100;
 
@@ -27,7 +35,10 @@ public sealed class ProfileBuilder : IShardObserver
 
     private State _state;
 
-    public ProfileBuilder(DatasetSchema schema)
+    private readonly CellTally _tally = new();
+
+    /// <param name="maxPairsInMemory">Duplicate-row pairs held before a sorted run is spilled (tests lower it).</param>
+    public ProfileBuilder(DatasetSchema schema, int maxPairsInMemory = DuplicateRows.DefaultMaxPairsInMemory)
     {
         ArgumentNullException.ThrowIfNull(schema);
         var leakage = schema.Label is not null && !schema.IsRegression;
@@ -37,6 +48,7 @@ public sealed class ProfileBuilder : IShardObserver
             Columns = [.. schema.Columns.Select(c => ColumnProfiler.For(c, leakage))],
             Leakage = leakage,
             NearDuplicates = NearDuplicateFinder.For(schema),
+            Pairs = new DuplicateRows(maxPairsInMemory),
         };
     }
 
@@ -54,23 +66,35 @@ public sealed class ProfileBuilder : IShardObserver
             throw new ArgumentException("The shard's schema is not the profile's.", nameof(shard));
         }
         var s = _state;
-        string?[]? labels = null;
+        ShardLabels? labels = null;
         if (s.Schema.Label is { } label)
         {
             var column = shard[label.Name];
-            labels = new string?[shard.Rows];
+            var texts = new string?[shard.Rows];
+            var classes = new int[shard.Rows];
+            var names = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var r = 0; r < shard.Rows; r++)
             {
-                labels[r] = column.Format(r);
-                if (labels[r] is null)
+                var text = texts[r] = column.Format(r);
+                classes[r] = -1;
+                if (text is null)
                 {
                     s.Unlabeled++;
                 }
                 else if (!s.Schema.IsRegression)
                 {
-                    s.ClassCounts[labels[r]!] = s.ClassCounts.GetValueOrDefault(labels[r]!) + 1;
+                    s.ClassCounts[text] = s.ClassCounts.GetValueOrDefault(text) + 1;
+                    if (names.TryGetValue(text, out var index))
+                    {
+                        classes[r] = index;
+                    }
+                    else if (names.Count < CellTally.MaxClasses)
+                    {
+                        names[text] = classes[r] = names.Count;
+                    }
                 }
             }
+            labels = new ShardLabels(texts, classes, [.. names.OrderBy(n => n.Value).Select(n => n.Key)]);
             if (s.Leakage && s.ClassCounts.Count > MaxLeakageClasses)
             {
                 s.Leakage = false;
@@ -84,10 +108,9 @@ public sealed class ProfileBuilder : IShardObserver
         var hashes = new ulong[shard.Rows];
         for (var i = 0; i < shard.Columns.Count; i++)
         {
-            s.Columns[i].Observe(shard.Columns[i], shard.RowIds, s.Leakage ? labels : null, hashes);
+            s.Columns[i].Observe(shard.Columns[i], shard.RowIds, s.Leakage ? labels : null, hashes, _tally);
         }
-        s.RowHashes.AddRange(hashes);
-        s.RowIds.AddRange(shard.RowIds);
+        s.Pairs.Add(hashes, shard.RowIds);
         s.Rows += shard.Rows;
         s.NearDuplicates.Observe(shard);
     }
@@ -117,21 +140,30 @@ public sealed class ProfileBuilder : IShardObserver
                 s.Columns[i].ByClass = null;
             }
         }
-        s.RowHashes.AddRange(o.RowHashes);
-        s.RowIds.AddRange(o.RowIds);
+        s.Pairs.Merge(o.Pairs);
         s.NearDuplicates.Merge(o.NearDuplicates);
     }
 
-    /// <summary>The profile of every row observed so far.</summary>
-    public DatasetProfile Build(string dataset, int version, int parts = 1)
+    /// <summary>The duplicate-row pairs (buffered, spilled or stored runs).</summary>
+    public DuplicateRows DuplicatePairs => _state.Pairs;
+
+    /// <summary>The profile of every row observed so far, when no duplicate-row runs are in the object store (else <see cref="BuildAsync"/>).</summary>
+    public DatasetProfile Build(string dataset, int version, int parts = 1) =>
+        BuildAsync(dataset, version, parts, null, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>The profile of every row observed or merged so far; stored duplicate-row runs are read from <paramref name="objects"/>.</summary>
+    public async ValueTask<DatasetProfile> BuildAsync(string dataset, int version, int parts, IObjectStore? objects, CancellationToken cancellationToken = default)
     {
         var s = _state;
+        var duplicates = await s.Pairs.ReportAsync(objects, cancellationToken).ConfigureAwait(false);
         return new DatasetProfile(DatasetProfile.CurrentFormat, dataset, version, s.Rows,
-            [.. s.Columns.Select(Summarize)], ClassBalanceOf(), Duplicates(), LeakageHints(), parts, DateTimeOffset.UtcNow)
+            [.. s.Columns.Select(Summarize)], ClassBalanceOf(), duplicates, LeakageHints(), parts, DateTimeOffset.UtcNow)
         {
             NearDuplicates = s.NearDuplicates.Report(),
         };
     }
+
+    public void Dispose() => _state.Pairs.Dispose();
 
     private ColumnProfile Summarize(ColumnProfiler c)
     {
@@ -218,34 +250,6 @@ public sealed class ProfileBuilder : IShardObserver
         return new ClassBalance(label.Name, classes, s.Unlabeled, labeled == 0 ? 0 : (double)most / labeled, least == 0 ? 0 : (double)most / least);
     }
 
-    private DuplicateReport Duplicates()
-    {
-        var s = _state;
-        var order = Enumerable.Range(0, s.RowHashes.Count).ToArray();
-        var hashes = CollectionsMarshal.AsSpan(s.RowHashes).ToArray();
-        var ids = s.RowIds;
-        Array.Sort(order, (a, b) => hashes[a] != hashes[b] ? hashes[a].CompareTo(hashes[b]) : ids[a].CompareTo(ids[b]));
-        long duplicates = 0, groups = 0;
-        var examples = new List<IReadOnlyList<long>>();
-        for (var i = 0; i < order.Length;)
-        {
-            var j = i + 1;
-            while (j < order.Length && hashes[order[j]] == hashes[order[i]])
-            {
-                j++;
-            }
-            if (j - i > 1)
-            {
-                groups++;
-                duplicates += j - i - 1;
-                examples.Add([.. order[i..j].Select(k => ids[k]).Order().Take(Examples)]);
-            }
-            i = j;
-        }
-        // The groups with the first rows, so examples do not depend on hash order.
-        return new DuplicateReport(duplicates, groups, [.. examples.OrderBy(e => e[0]).Take(Examples)]);
-    }
-
     private List<LeakageHint> LeakageHints()
     {
         var s = _state;
@@ -298,8 +302,15 @@ public sealed class ProfileBuilder : IShardObserver
 
     public string ToJson() => JsonSerializer.Serialize(_state.Pack(), Json);
 
-    public static ProfileBuilder FromJson(string json) =>
-        new((JsonSerializer.Deserialize<State>(json, Json) ?? throw new InvalidDataException("An empty profile state.")).Unpack());
+    public static ProfileBuilder FromJson(string json)
+    {
+        var state = JsonSerializer.Deserialize<State>(json, Json) ?? throw new InvalidDataException("An empty profile state.");
+        if (state.Format > StateFormat)
+        {
+            throw new InvalidDataException($"The profile state is in format {state.Format}; this build reads formats 1 to {StateFormat}. Profile the version again with this build, or merge with a newer one.");
+        }
+        return new(state.Unpack());
+    }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -323,29 +334,37 @@ public sealed class ProfileBuilder : IShardObserver
 
         public NearDuplicateFinder NearDuplicates { get; set; } = new();
 
-        [JsonIgnore]
-        public List<ulong> RowHashes { get; set; } = [];
+        /// <summary>Missing (0) in format 1, whose parts carried every row's hash and id in PackedHashes and PackedIds.</summary>
+        public int Format { get; set; }
 
         [JsonIgnore]
-        public List<long> RowIds { get; set; } = [];
+        public DuplicateRows Pairs { get; set; } = new();
 
-        /// <summary>The row hashes and ids as little-endian bytes (base64 in JSON: a third of the size of number lists).</summary>
+        /// <summary>The buffered row hashes and ids as little-endian bytes (base64 in JSON): a small state's pairs, or a format-1 part's.</summary>
         public byte[]? PackedHashes { get; set; }
 
         public byte[]? PackedIds { get; set; }
 
+        /// <summary>Sorted runs of (hash, row id) in the object store.</summary>
+        public List<DuplicateRun>? DuplicateRuns { get; set; }
+
         public State Pack()
         {
-            PackedHashes = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(RowHashes)).ToArray();
-            PackedIds = MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(RowIds)).ToArray();
+            Format = StateFormat;
+            (PackedHashes, PackedIds) = Pairs.Pack();
+            if (PackedHashes.Length == 0)
+            {
+                (PackedHashes, PackedIds) = (null, null);
+            }
+            DuplicateRuns = Pairs.StoredRuns.Count > 0 ? [.. Pairs.StoredRuns] : null;
             return this;
         }
 
         public State Unpack()
         {
-            RowHashes = [.. MemoryMarshal.Cast<byte, ulong>(PackedHashes ?? [])];
-            RowIds = [.. MemoryMarshal.Cast<byte, long>(PackedIds ?? [])];
-            (PackedHashes, PackedIds) = (null, null);
+            Pairs = new DuplicateRows();
+            Pairs.Unpack(PackedHashes, PackedIds, DuplicateRuns);
+            (PackedHashes, PackedIds, DuplicateRuns) = (null, null, null);
             ClassCounts = new(ClassCounts, StringComparer.Ordinal);
             return this;
         }

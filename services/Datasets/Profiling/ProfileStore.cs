@@ -67,6 +67,24 @@ public sealed class ProfileStore(DatasetStore datasets)
         await ReadAsync<ProfilePart>(DatasetPaths.ProfilePart(dataset, version, part), cancellationToken).ConfigureAwait(false)
         ?? throw new InvalidDataException($"Partial profile {part} of {dataset} v{version} is missing from storage.");
 
+    /// <summary>
+    /// The state of part <paramref name="part"/> to store in its <see cref="ProfilePart"/>: its duplicate-row pairs go to
+    /// sorted runs beside it first (create-only, <see cref="DatasetPaths.ProfilePartRun"/>), and the state names them.
+    /// </summary>
+    public async Task<string> SavePartStateAsync(ProfileBuilder builder, string dataset, int version, int part, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        await builder.DuplicatePairs.StoreAsync(Objects, run => DatasetPaths.ProfilePartRun(dataset, version, part, run), cancellationToken).ConfigureAwait(false);
+        return builder.ToJson();
+    }
+
+    /// <summary>The profile of <paramref name="builder"/>'s rows, reading the duplicate-row runs of merged parts from this store.</summary>
+    public ValueTask<DatasetProfile> BuildAsync(ProfileBuilder builder, string dataset, int version, int parts = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.BuildAsync(dataset, version, parts, Objects, cancellationToken);
+    }
+
     /// <summary>Profiles shards [<paramref name="first"/>, first + count) of a version, reading one shard at a time.</summary>
     public async Task<ProfileBuilder> ProfileShardsAsync(DatasetManifest manifest, int first, int count, CancellationToken cancellationToken = default)
     {

@@ -142,6 +142,19 @@ public sealed class DataProfileTests(ServersFixture servers, ITestOutputHelper o
             output.WriteLine(string.Join("\n", parts.Select(p => $"part {p.Part}: shards {p.FirstShard}..{p.FirstShard + p.ShardCount - 1} by {p.ProfiledBy}")));
             Assert.Equal(Enumerable.Range(0, 16), parts.SelectMany(p => Enumerable.Range(p.FirstShard, p.ShardCount)));
             Assert.Equal(2, parts.Select(p => p.ProfiledBy).Distinct().Count());
+            // Each part's duplicate-row pairs are a sorted run beside it in Blob Storage; its state names the run instead of carrying the pairs.
+            var folder = DatasetPaths.ProfilePartFolder(name, 1);
+            var objects = new List<string>();
+            await foreach (var path in store.Objects.ListAsync(folder))
+            {
+                objects.Add(path);
+            }
+            for (var p = 0; p < 8; p++)
+            {
+                Assert.Contains(folder + $"{p:D5}.rows-0000.run", objects);
+                Assert.DoesNotContain("packedHashes", parts[p].State, StringComparison.Ordinal);
+                Assert.Contains("\"format\":2", parts[p].State, StringComparison.Ordinal);
+            }
 
             var merged = (await profiles.GetAsync(name, 1))!;
             Assert.Equal(8, merged.Parts);

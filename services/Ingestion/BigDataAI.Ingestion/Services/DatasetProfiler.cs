@@ -19,8 +19,9 @@ public sealed class ProfilerIdentity
 /// <see cref="ProfilingOptions.ShardsPerTask"/> shards is profiled in one piece; a larger one is cut into shard ranges,
 /// one <see cref="ProfileShards"/> message each, which the ingestion replicas take as competing consumers. Each writes its
 /// partial profile create-only; the replica that then finds every part stored merges them and writes profile.json,
-/// create-only, so two replicas finishing at once, or a redelivered message, store one profile. Memory holds one shard
-/// and the sketches, whatever the version's size.
+/// create-only, so two replicas finishing at once, or a redelivered message, store one profile. Memory holds one shard,
+/// the sketches and at most a million duplicate-row pairs (sorted runs beside the parts hold the rest), whatever the
+/// version's size.
 /// </summary>
 public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity identity, IOptions<ProfilingOptions> options, ILogger<DatasetProfiler> logger)
 {
@@ -86,8 +87,9 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
         if (!await profiles.PartExistsAsync(part.Dataset, part.Version, part.Part, cancellationToken).ConfigureAwait(false))
         {
             var watch = Stopwatch.StartNew();
-            var builder = await profiles.ProfileShardsAsync(manifest, part.FirstShard, part.ShardCount, cancellationToken).ConfigureAwait(false);
-            var stored = await profiles.TryCreatePartAsync(new ProfilePart(part.Dataset, part.Version, part.Part, part.Parts, part.FirstShard, part.ShardCount, identity.Id, builder.ToJson()), cancellationToken).ConfigureAwait(false);
+            using var builder = await profiles.ProfileShardsAsync(manifest, part.FirstShard, part.ShardCount, cancellationToken).ConfigureAwait(false);
+            var state = await profiles.SavePartStateAsync(builder, part.Dataset, part.Version, part.Part, cancellationToken).ConfigureAwait(false);
+            var stored = await profiles.TryCreatePartAsync(new ProfilePart(part.Dataset, part.Version, part.Part, part.Parts, part.FirstShard, part.ShardCount, identity.Id, state), cancellationToken).ConfigureAwait(false);
             PartsProfiled.Add(1);
             Seconds.Record(watch.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("bigdataai.profile_kind", "part"));
             logger.LogInformation("Profiled part {Part}/{Parts} of {Dataset} v{Version}: shards {First}..{Last}, {Rows} rows in {Ms} ms{Note}",
@@ -111,8 +113,9 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
     private async Task<(DatasetProfile Profile, bool Created)> ComputeWholeAsync(DatasetManifest manifest, string kind, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
-        var builder = await profiles.ProfileShardsAsync(manifest, 0, manifest.Shards.Count, cancellationToken).ConfigureAwait(false);
-        var (profile, created) = await profiles.TryCreateAsync(builder.Build(manifest.Dataset, manifest.Version), cancellationToken).ConfigureAwait(false);
+        using var builder = await profiles.ProfileShardsAsync(manifest, 0, manifest.Shards.Count, cancellationToken).ConfigureAwait(false);
+        var built = await profiles.BuildAsync(builder, manifest.Dataset, manifest.Version, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var (profile, created) = await profiles.TryCreateAsync(built, cancellationToken).ConfigureAwait(false);
         Profiled.Add(1, new KeyValuePair<string, object?>("bigdataai.profile_kind", kind));
         Seconds.Record(watch.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("bigdataai.profile_kind", kind));
         logger.LogInformation("Profiled {Dataset} v{Version} ({Kind}): {Rows} rows, {Columns} columns, {Duplicates} duplicate rows in {Ms} ms",
@@ -129,21 +132,16 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
             return null;
         }
         var watch = Stopwatch.StartNew();
-        ProfileBuilder? merged = null;
-        for (var p = 0; p < parts; p++)
+        // The parts' sketches merge in memory; their duplicate-row runs stay in storage and are streamed by the build.
+        using var merged = ProfileBuilder.FromJson((await profiles.ReadPartAsync(manifest.Dataset, manifest.Version, 0, cancellationToken).ConfigureAwait(false)).State);
+        for (var p = 1; p < parts; p++)
         {
             var part = await profiles.ReadPartAsync(manifest.Dataset, manifest.Version, p, cancellationToken).ConfigureAwait(false);
-            var builder = ProfileBuilder.FromJson(part.State);
-            if (merged is null)
-            {
-                merged = builder;
-            }
-            else
-            {
-                merged.Merge(builder);
-            }
+            using var builder = ProfileBuilder.FromJson(part.State);
+            merged.Merge(builder);
         }
-        var (profile, created) = await profiles.TryCreateAsync(merged!.Build(manifest.Dataset, manifest.Version, parts), cancellationToken).ConfigureAwait(false);
+        var built = await profiles.BuildAsync(merged, manifest.Dataset, manifest.Version, parts, cancellationToken).ConfigureAwait(false);
+        var (profile, created) = await profiles.TryCreateAsync(built, cancellationToken).ConfigureAwait(false);
         if (created)
         {
             Profiled.Add(1, new KeyValuePair<string, object?>("bigdataai.profile_kind", "merged"));

@@ -1,5 +1,6 @@
 using BigDataAI.Datasets;
 using BigDataAI.Datasets.Profiling;
+using BigDataAI.Storage;
 
 namespace BigDataAI.UnitTests.Datasets.Profiling;
 
@@ -143,6 +144,165 @@ public sealed class ProfileBuilderTests
         var b = merged!.Build("people", 1, parts: 3);
         Assert.Equal(3, b.Parts);
         AssertSameProfile(a, b);
+    }
+
+    [Fact]
+    public async Task Duplicate_rows_beyond_the_memory_bound_go_to_sorted_runs_and_give_the_in_memory_answer()
+    {
+        // 3,000 rows in 3 shards, 40 repeats: at most 128 pairs in memory, so the whole spills 23 local runs and each
+        // part stores its runs beside it in a real (file-system) object store; the merge streams them all.
+        var table = Rows(3000);
+        var reference = new ProfileBuilder(table.Schema);
+        reference.Observe(table);
+        var expected = reference.Build("people", 1).Duplicates;
+        Assert.Equal(10, expected.DuplicateRows);
+
+        using var whole = new ProfileBuilder(table.Schema, maxPairsInMemory: 128);
+        foreach (var (start, count) in new[] { (0, 1000), (1000, 1000), (2000, 1000) })
+        {
+            whole.Observe(table.Slice(start, count));
+            Assert.InRange(whole.DuplicatePairs.Buffered, 0, 128);
+        }
+        Assert.Equal(23, whole.DuplicatePairs.LocalRuns);
+        AssertSameDuplicates(expected, whole.Build("people", 1).Duplicates);
+
+        var folder = Path.Combine(Path.GetTempPath(), "bigdataai-runs-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var objects = new FileSystemObjectStore(folder);
+            var profiles = new ProfileStore(new DatasetStore(objects));
+            var states = new List<string>();
+            foreach (var (part, start, count) in new[] { (0, 0, 1200), (1, 1200, 900), (2, 2100, 900) })
+            {
+                using var builder = new ProfileBuilder(table.Schema, maxPairsInMemory: 128);
+                builder.Observe(table.Slice(start, count));
+                Assert.Throws<InvalidOperationException>(() => builder.ToJson());
+                states.Add(await profiles.SavePartStateAsync(builder, "people", 1, part));
+                Assert.All(builder.DuplicatePairs.StoredRuns, r => Assert.StartsWith(DatasetPaths.ProfilePartFolder("people", 1) + $"{part:D5}.rows-", r.Path));
+            }
+            // The states name their runs and carry no pairs.
+            Assert.All(states, json => Assert.DoesNotContain("packedHashes", json, StringComparison.Ordinal));
+            Assert.All(states, json => Assert.Contains("\"format\":2", json, StringComparison.Ordinal));
+            using var merged = ProfileBuilder.FromJson(states[0]);
+            foreach (var json in states.Skip(1))
+            {
+                using var part = ProfileBuilder.FromJson(json);
+                merged.Merge(part);
+            }
+            Assert.Equal(3000, merged.DuplicatePairs.Rows);
+            Assert.Throws<InvalidOperationException>(() => merged.Build("people", 1));
+            var profile = await profiles.BuildAsync(merged, "people", 1, parts: 3);
+            AssertSameDuplicates(expected, profile.Duplicates);
+            AssertSameProfile(reference.Build("people", 1), profile);
+
+            // A run that went missing is named in the error.
+            var run = merged.DuplicatePairs.StoredRuns[4].Path;
+            await objects.DeleteAsync(run);
+            var missing = await Assert.ThrowsAsync<InvalidDataException>(async () => await profiles.BuildAsync(merged, "people", 1, parts: 3));
+            Assert.Contains(run, missing.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void A_format_one_state_with_inline_row_hashes_is_read_and_a_newer_format_is_refused()
+    {
+        var table = Rows();
+        var first = new ProfileBuilder(table.Schema);
+        first.Observe(table.Slice(0, 500));
+        var second = new ProfileBuilder(table.Schema);
+        second.Observe(table.Slice(500, 500));
+        // Format 1 (before the runs) had no format field and every pair inline in packedHashes/packedIds.
+        var old = first.ToJson().Replace("\"format\":2,", "", StringComparison.Ordinal);
+        Assert.Contains("packedHashes", old, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"format\"", old, StringComparison.Ordinal);
+        var merged = ProfileBuilder.FromJson(old);
+        merged.Merge(ProfileBuilder.FromJson(second.ToJson()));
+        var whole = new ProfileBuilder(table.Schema);
+        whole.Observe(table);
+        AssertSameProfile(whole.Build("people", 1), merged.Build("people", 1, parts: 2));
+
+        var newer = first.ToJson().Replace("\"format\":2", "\"format\":3", StringComparison.Ordinal);
+        var refused = Assert.Throws<InvalidDataException>(() => ProfileBuilder.FromJson(newer));
+        Assert.Contains("format 3", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_shard_with_more_distinct_values_than_the_tally_holds_keeps_exact_fields_exact()
+    {
+        // 10,000 distinct int64 values and 10,000 distinct doubles in one shard: the tally flushes mid-shard twice.
+        var schema = new DatasetSchema([
+            new ColumnSchema("n", ColumnType.Int64, ColumnRole.Feature),
+            new ColumnSchema("x", ColumnType.Double, ColumnRole.Feature),
+            new ColumnSchema("label", ColumnType.String, ColumnRole.Label),
+        ]);
+        const int Rows = 10_000;
+        var n = Enumerable.Range(0, Rows).Select(i => (long?)(i * 7919L % 100_003)).ToArray();
+        var x = Enumerable.Range(0, Rows).Select(i => (double?)(i == 5 ? double.NaN : i * 0.25 - 100)).ToArray();
+        var label = Enumerable.Range(0, Rows).Select(i => (string?)(i % 3 == 0 ? "a" : "b")).ToArray();
+        var table = new Table(schema, [new(schema.Columns[0], n), new(schema.Columns[1], x), new(schema.Columns[2], label)], [.. Enumerable.Range(0, Rows).Select(i => (long)i)]);
+        var builder = new ProfileBuilder(schema);
+        builder.Observe(table);
+        var profile = builder.Build("wide", 1);
+
+        var hll = new HyperLogLog();
+        foreach (var v in n)
+        {
+            hll.Add(StableHash.Of(v!.Value));
+        }
+        var column = profile.Columns[0];
+        Assert.Equal(hll.Estimate(), column.Distinct);
+        Assert.Equal((Rows, 0L), (column.Count, column.Nulls));
+        Assert.Equal((double)n.Min()!.Value, column.Values!.Min);
+        Assert.Equal((double)n.Max()!.Value, column.Values.Max);
+        Assert.Equal(n.Average(v => (double)v!.Value), column.Values.Mean, 1e-6);
+        Assert.False(column.TopValuesExact);
+        Assert.Equal(Rows, profile.Columns[0].Values!.Histogram.Sum(b => b.Count));
+
+        var doubles = profile.Columns[1];
+        Assert.Equal(1, doubles.NonFinite);
+        Assert.Equal(Rows - 1, doubles.Values!.Count);
+        Assert.Equal(-100, doubles.Values.Min);
+        Assert.Equal((Rows - 1) * 0.25 - 100, doubles.Values.Max);
+        Assert.Equal(0, profile.Duplicates.DuplicateRows);
+    }
+
+    [Fact]
+    public async Task More_runs_than_a_merge_reads_at_once_are_merged_in_passes_to_the_same_report()
+    {
+        // 5,000 pairs, every 7th row repeating the hash of row (i / 7): 16 pairs in memory and 3 runs open at once, so
+        // 312 runs merge through passes of 3.
+        var random = new Random(5);
+        var hashes = new ulong[5000];
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            hashes[i] = i % 7 == 0 ? hashes[i / 7] : (ulong)random.NextInt64();
+        }
+        var ids = Enumerable.Range(0, hashes.Length).Select(i => (long)i).ToArray();
+        using var inMemory = new DuplicateRows();
+        inMemory.Add(hashes, ids);
+        using var spilled = new DuplicateRows(maxPairsInMemory: 16, maxOpenRuns: 3);
+        for (var i = 0; i < hashes.Length; i += 100)
+        {
+            spilled.Add(hashes.AsSpan(i, 100), ids.AsSpan(i, 100));
+        }
+        Assert.Equal(312, spilled.LocalRuns);
+        var expected = await inMemory.ReportAsync(null);
+        Assert.True(expected.Groups > 100, $"{expected.Groups} groups");
+        AssertSameDuplicates(expected, await spilled.ReportAsync(null));
+    }
+
+    private static void AssertSameDuplicates(DuplicateReport expected, DuplicateReport actual)
+    {
+        Assert.Equal(expected.DuplicateRows, actual.DuplicateRows);
+        Assert.Equal(expected.Groups, actual.Groups);
+        Assert.Equal(expected.Examples.Select(e => string.Join(",", e)), actual.Examples.Select(e => string.Join(",", e)));
     }
 
     /// <summary>Exact fields equal; means and deviations to rounding; quantiles (exact below the sketch's first compaction) equal.</summary>

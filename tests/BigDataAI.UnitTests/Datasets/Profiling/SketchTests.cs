@@ -64,6 +64,58 @@ public sealed class SketchTests
     }
 
     [Fact]
+    public void Kll_fed_counted_values_keeps_the_bound_on_a_mostly_zero_pixel_column()
+    {
+        // What the profile's tally feeds it: per 4,096-row shard, each distinct value once with its count (an MNIST-like
+        // pixel: 70 % zeros, the rest 1-255), 100 shards. The answer is checked against the 409,600 values themselves.
+        var random = new Random(3);
+        var values = new List<double>();
+        var sketch = new KllSketch();
+        for (var shard = 0; shard < 100; shard++)
+        {
+            var counts = new SortedDictionary<int, int>();
+            for (var r = 0; r < 4096; r++)
+            {
+                var v = random.NextDouble() < 0.7 ? 0 : random.Next(1, 256);
+                counts[v] = counts.GetValueOrDefault(v) + 1;
+                values.Add(v);
+            }
+            foreach (var (v, n) in counts)
+            {
+                sketch.Add(v, n);
+            }
+        }
+        Assert.Equal(values.Count, sketch.Count);
+        Assert.Equal((0.0, 255.0), (sketch.Min, sketch.Max));
+        AssertRankError(sketch, [.. values], 0.02);
+        var retained = sketch.Levels.Sum(l => l.Count);
+        Assert.True(retained < 1000, $"{retained} values retained");
+    }
+
+    [Fact]
+    public void Counted_adds_to_moments_and_heavy_hitters_equal_one_at_a_time()
+    {
+        var (one, counted) = (new Moments(), new Moments());
+        var (top, topCounted) = (new HeavyHitters(), new HeavyHitters());
+        foreach (var (v, n) in new[] { (3.5, 1), (-2.0, 7), (10.25, 3), (3.5, 2) })
+        {
+            for (var i = 0; i < n; i++)
+            {
+                one.Add(v);
+                top.Add(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+            counted.Add(v, n);
+            topCounted.Add(v.ToString(System.Globalization.CultureInfo.InvariantCulture), n);
+        }
+        Assert.Equal((one.Count, one.Min, one.Max), (counted.Count, counted.Min, counted.Max));
+        Assert.Equal(one.Mean, counted.Mean, 1e-12);
+        Assert.Equal(one.StdDev, counted.StdDev, 1e-12);
+        Assert.True(topCounted.Exact);
+        Assert.Equal(top.Top(10), topCounted.Top(10));
+        Assert.Equal(13, topCounted.Total);
+    }
+
+    [Fact]
     public void Kll_merged_from_eight_parts_keeps_the_bound()
     {
         var values = Shuffled(80_000, 2);
