@@ -27,6 +27,8 @@ internal sealed class DatasetCleaner(DatasetStore datasets, BoundedPublisher pub
     {
         using var activity = IngestionTelemetry.Source.StartActivity("clean");
         activity?.SetTag("bigdataai.dataset", dataset);
+        QualityArguments.Dataset("dataset", dataset);
+        QualityArguments.Version("version", version);
         if (steps.Count == 0)
         {
             throw new QualityRequestException("steps", "give at least one step.");
