@@ -80,36 +80,13 @@ public static class Trainer
             throw new ArgumentException("train has no rows.", nameof(train));
         }
         var fingerprint = resumeFrom?.CheckResumable(spec, options, train, OrderScheme, nameof(resumeFrom));
-        var device = Devices.Resolve(options.Device);
-        if (device.type == DeviceType.CPU)
+        return BuildAndTrain(spec, options, resumeFrom, cancellationToken, (model, device) =>
         {
-            ConvolutionCheck.EnsureTrainable(spec);
-        }
-        cancellationToken.ThrowIfCancellationRequested();
-
-        var clock = Stopwatch.StartNew();
-        var model = ModelFactory.Create(spec, options.Seed);
-        try
-        {
-            if (resumeFrom is not null)
-            {
-                using var weights = new MemoryStream(resumeFrom.Weights, writable: false);
-                ModelWeights.LoadInto(model, spec, weights);
-                CheckpointFile.SetRngState(resumeFrom.Rng);
-            }
-            model.to(device);
             var run = new TrainingRun(spec, options, train, device.ToString(), fingerprint);
             using var feed = new MemoryFeed(train, options, device);
             using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
-            var epochs = Run(model, feed, m => Validate(m, validation, validationFeatures), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
-            model.eval();
-            return new TrainingResult(model, spec, device.ToString(), epochs, clock.Elapsed);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+            return Run(model, feed, m => Validate(m, validation, validationFeatures), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+        });
     }
 
     /// <summary>
@@ -166,6 +143,29 @@ public static class Trainer
         }
         var fingerprint = DataFingerprint.Of(train);
         resumeFrom?.CheckResumable(spec, options, fingerprint, ShuffleLoader.Scheme, nameof(resumeFrom));
+        return BuildAndTrain(spec, options, resumeFrom, cancellationToken, (model, device) =>
+        {
+            var run = new TrainingRun(spec, options, null, device.ToString(), fingerprint, ShuffleLoader.Scheme);
+            using var feed = new LoaderFeed(train, device);
+            return Run(model, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+        });
+    }
+
+    /// <summary>
+    /// The setup both overloads share once their data is checked: resolves the device, refuses on the CPU a CNN its
+    /// libtorch would train wrongly, builds the model seeded with <see cref="TrainingOptions.Seed"/>, restores
+    /// <paramref name="resumeFrom"/>'s weights and torch's generator, moves the model to the device and hands it to
+    /// <paramref name="epochs"/>, which trains it. The model comes back in eval mode, or is disposed when anything throws.
+    /// The order of these steps is part of the seeded result: the generator is restored after the model's weights are
+    /// drawn and before any batch is.
+    /// </summary>
+    private static TrainingResult BuildAndTrain(
+        ModelSpec spec,
+        TrainingOptions options,
+        TrainingResume? resumeFrom,
+        CancellationToken cancellationToken,
+        Func<nn.Module<Tensor, Tensor>, Device, List<EpochResult>> epochs)
+    {
         var device = Devices.Resolve(options.Device);
         if (device.type == DeviceType.CPU)
         {
@@ -183,11 +183,9 @@ public static class Trainer
                 CheckpointFile.SetRngState(resumeFrom.Rng);
             }
             model.to(device);
-            var run = new TrainingRun(spec, options, null, device.ToString(), fingerprint, ShuffleLoader.Scheme);
-            using var feed = new LoaderFeed(train, device);
-            var epochs = Run(model, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            var results = epochs(model, device);
             model.eval();
-            return new TrainingResult(model, spec, device.ToString(), epochs, clock.Elapsed);
+            return new TrainingResult(model, spec, device.ToString(), results, clock.Elapsed);
         }
         catch
         {

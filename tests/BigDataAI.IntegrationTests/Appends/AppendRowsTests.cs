@@ -3,6 +3,7 @@ using System.Text.Json;
 using BigDataAI.Client;
 using BigDataAI.Contracts.Ingestion;
 using BigDataAI.Datasets;
+using BigDataAI.Hosting;
 using BigDataAI.Ingestion.Appends;
 using BigDataAI.IntegrationTests.Infrastructure;
 using BigDataAI.IntegrationTests.Services;
@@ -132,6 +133,79 @@ public sealed class AppendRowsTests(ServersFixture servers, ITestOutputHelper ou
         var staged = await host.ListBlobsAsync(AppendPaths.StagedRoot(name));
         var committed = await host.Services.GetRequiredService<DatasetStore>().GetAsync(name, 2);
         Assert.True(staged.Count + (committed?.AppendSequences?.Count ?? 0) == 1, $"staged: {string.Join(", ", staged)}; v2: {committed?.Rows}");
+    }
+
+    [Fact]
+    public async Task A_batch_with_a_row_that_breaks_an_expectation_is_refused_before_it_is_staged_over_gRPC_and_on_the_bus()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion, settings: FastCommits);
+        var name = "append-" + Guid.NewGuid().ToString("N")[..8];
+        await AppendTestData.UploadFirstVersionAsync(host.Ingestion, name);
+        await host.Ingestion.SetExpectationsAsync(new SetExpectationsRequest
+        {
+            Dataset = name,
+            Columns =
+            {
+                new ColumnExpectation { Column = "x", Min = 0, Max = 100 },
+                new ColumnExpectation { Column = "name", Unique = true },
+                new ColumnExpectation { Column = "label", AllowedValues = { "0", "1", "2" } },
+            },
+        });
+        static AppendRow Row(double x, string name, long label) =>
+            AppendRowsClientExtensions.Row(("x", AppendRowsClientExtensions.Double(x)), ("name", AppendRowsClientExtensions.String(name)), ("label", AppendRowsClientExtensions.Int64(label)));
+
+        // Batch 1 passes; batch 2 breaks an expectation in its second row, so the call ends with it and stages nothing of it.
+        async Task<RpcException> RefusedAsBatch2Async(IReadOnlyList<AppendRow> rows)
+        {
+            using var session = await host.Ingestion.StartAppendAsync(name, "sensor");
+            Assert.Equal(2, session.Started.NextSequence);
+            return await Assert.ThrowsAsync<RpcException>(() => session.AppendAsync(rows, sequence: 2));
+        }
+        using (var session = await host.Ingestion.StartAppendAsync(name, "sensor"))
+        {
+            Assert.False((await session.AppendAsync([Row(1, "a", 0), Row(2, "b", 1)])).Duplicate);
+            var range = await Assert.ThrowsAsync<RpcException>(() => session.AppendAsync([Row(3, "c", 0), Row(-5.5, "d", 1)]));
+            Assert.Equal(StatusCode.InvalidArgument, range.StatusCode);
+            Assert.Equal("Batch 2, row 1, column 'x': -5.5 is below the expected minimum 0 (expectation min).", range.Status.Detail);
+        }
+        var allowed = await RefusedAsBatch2Async([Row(3, "c", 0), Row(4, "d", 1), Row(5, "e", 7)]);
+        Assert.Equal(StatusCode.InvalidArgument, allowed.StatusCode);
+        Assert.StartsWith("Batch 2, row 2, column 'label': '7' is not one of the expected values (0, 1, 2) (expectation allowed_values)", allowed.Status.Detail, StringComparison.Ordinal);
+        var twice = await RefusedAsBatch2Async([Row(3, "c", 0), Row(4, "d", 1), Row(5, "c", 0)]);
+        Assert.Equal("Batch 2, row 2, column 'name': 'c' appears in an earlier row; the column is expected to be unique (expectation unique).", twice.Status.Detail);
+        // Uniqueness is checked within a batch only: "a" again, as in batch 1 (and not in v1), is taken.
+        using (var session = await host.Ingestion.StartAppendAsync(name, "sensor"))
+        {
+            Assert.Equal(2, session.Started.NextSequence);
+            Assert.False((await session.AppendAsync([Row(3, "a", 2)])).Duplicate);
+            await session.CompleteAsync();
+        }
+        var store = host.Services.GetRequiredService<DatasetStore>();
+        var committed = await CommittedAsync(store, name, "sensor", 2);
+        Assert.Equal(AppendTestData.FirstRows + 3, committed.Rows);
+        Assert.Equal([1d, 2, 3], ((double?[])(await store.ReadAsync(committed))["x"].Values).Skip(AppendTestData.FirstRows).Select(x => x!.Value));
+
+        // On the bus: the same refusal, retried, then to the error queue; MassTransit's Fault carries the message.
+        var bad = new AppendRowsBatch(name, "bus-producer", 1,
+        [
+            new Dictionary<string, JsonElement> { ["x"] = JsonSerializer.SerializeToElement(1.0), ["name"] = JsonSerializer.SerializeToElement("bus-0"), ["label"] = JsonSerializer.SerializeToElement(0) },
+            new Dictionary<string, JsonElement> { ["x"] = JsonSerializer.SerializeToElement(500.0), ["name"] = JsonSerializer.SerializeToElement("bus-1"), ["label"] = JsonSerializer.SerializeToElement(0) },
+        ]);
+        await host.Bus.Publish(bad);
+        var fault = await host.Messages.Published<Fault<AppendRowsBatch>>(f => f.Message.Dataset == name);
+        const string Reason = "Batch 1, row 1, column 'x': 500 is above the expected maximum 100 (expectation max).";
+        Assert.Equal(Reason, Assert.Single(fault.Exceptions).Message);
+        Assert.Equal(typeof(AppendRejectedException).FullName, fault.Exceptions[0].ExceptionType);
+        var queue = PlatformEndpointNameFormatter.Instance.Consumer<AppendRowsBatchConsumer>() + "_error";
+        await using var connection = await servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        // MassTransit publishes the Fault before it moves the message: wait for the move.
+        RabbitMQ.Client.BasicGetResult? dead = null;
+        await WaitForAsync(async () => (dead = await channel.BasicGetAsync(queue, autoAck: true)) is not null, $"the refused batch in {queue}");
+        Assert.Contains(name, System.Text.Encoding.UTF8.GetString(dead!.Body.Span), StringComparison.Ordinal);
+        Assert.Equal(Reason, System.Text.Encoding.UTF8.GetString((byte[])dead.BasicProperties.Headers!["MT-Fault-Message"]!));
+        Assert.Empty(await host.ListBlobsAsync(AppendPaths.StagedFolder(name, "bus-producer")));
+        Assert.Equal(committed.Version, (await store.GetRequiredAsync(name, 0)).Version);
     }
 
     [Fact]

@@ -141,6 +141,60 @@ public sealed class CleaningAndDriftTests(ServersFixture servers, ITestOutputHel
     }
 
     [Fact]
+    public async Task A_cleaned_version_that_breaks_an_expectation_is_refused_naming_the_column_the_first_row_and_the_count()
+    {
+        // Three rows per shard: the cleaned rows are checked across shards, uniqueness included.
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion, settings: new Dictionary<string, string?> { ["Ingestion:RowsPerShard"] = "3" });
+        var quality = new DataQualityService.DataQualityServiceClient(host.Channel);
+        var store = host.Services.GetRequiredService<DatasetStore>();
+        var name = "clean-expect-" + Guid.NewGuid().ToString("N")[..8];
+        await host.Ingestion.UploadCsvAsync(name, Write("people.csv", "code,age,label\nk1,34,yes\n,,no\nk3,41,yes\n,,no\nk5,29,yes\nk6,38,no\n"));
+        await host.Ingestion.SetExpectationsAsync(new SetExpectationsRequest
+        {
+            Dataset = name,
+            Columns =
+            {
+                new ColumnExpectation { Column = "code", Unique = true },
+                new ColumnExpectation { Column = "age", Min = 0, Max = 120 },
+            },
+        });
+        var shards = await host.ListBlobsAsync($"datasets/{name}/data/");
+        async Task<RpcException> Refused(params CleaningStep[] steps) =>
+            await Assert.ThrowsAsync<RpcException>(async () => await quality.CleanDatasetAsync(new CleanDatasetRequest { Dataset = name, Version = 1, Steps = { steps } }));
+        static CleaningStep Fill(string column, string constant) => new() { MissingValues = new MissingValues { Column = column, Action = MissingAction.Constant, Constant = constant } };
+
+        // Rows 1 and 3 (ids, 0-based) have no age: 200 breaks the maximum in both.
+        var range = await Refused(Fill("age", "200"));
+        Assert.Equal(StatusCode.FailedPrecondition, range.StatusCode);
+        Assert.Equal($"The cleaned version of {name} v1 breaks the dataset's expectations, so it is not committed: "
+            + "column 'age', expectation max: 2 rows, the first row id 1 (200 is above the expected maximum 120).", range.Status.Detail);
+        // Both have no code either: the first "zz" is fine, the second (in the next shard) repeats it.
+        var unique = await Refused(Fill("code", "zz"));
+        Assert.Equal(StatusCode.FailedPrecondition, unique.StatusCode);
+        Assert.EndsWith("not committed: column 'code', expectation unique: 1 row, the first row id 3 ('zz' appears in an earlier row; the column is expected to be unique).",
+            unique.Status.Detail, StringComparison.Ordinal);
+        // Nothing committed, no shard left behind.
+        Assert.Single(await store.ListAsync(name));
+        Assert.Equal(shards, await host.ListBlobsAsync($"datasets/{name}/data/"));
+
+        // Within the expectations: committed.
+        var kept = await quality.CleanDatasetAsync(new CleanDatasetRequest { Dataset = name, Version = 1, Steps = { Fill("age", "35") } });
+        Assert.Equal((2, 6L), (kept.Version, kept.Rows));
+
+        // The request checks every data-quality call shares.
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await quality.CleanDatasetAsync(new CleanDatasetRequest { Dataset = "Not A Name", Steps = { Fill("age", "35") } }));
+        Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
+        Assert.StartsWith("dataset: 'Not A Name' is not a dataset name", badName.Status.Detail, StringComparison.Ordinal);
+        var negative = await Assert.ThrowsAsync<RpcException>(async () => await quality.CleanDatasetAsync(new CleanDatasetRequest { Dataset = name, Version = -1, Steps = { Fill("age", "35") } }));
+        Assert.Equal((StatusCode.InvalidArgument, "version: -1 is below 0 (0 = the newest)."), (negative.StatusCode, negative.Status.Detail));
+        var toDataset = await Assert.ThrowsAsync<RpcException>(async () => await quality.GetDriftAsync(new GetDriftRequest { Dataset = name, ToDataset = "../x" }));
+        Assert.Equal(StatusCode.InvalidArgument, toDataset.StatusCode);
+        Assert.StartsWith("to_dataset: '../x' is not a dataset name", toDataset.Status.Detail, StringComparison.Ordinal);
+        var profile = await Assert.ThrowsAsync<RpcException>(async () => await quality.GetProfileAsync(new GetProfileRequest { Dataset = name, Version = 7 }));
+        Assert.Equal(StatusCode.NotFound, profile.StatusCode);
+    }
+
+    [Fact]
     public async Task Drift_flags_the_columns_that_moved_and_not_the_ones_that_did_not()
     {
         await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion);

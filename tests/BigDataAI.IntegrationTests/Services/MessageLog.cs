@@ -94,9 +94,15 @@ public sealed class MessageLog
     private sealed record Waiter(Func<Entry, bool> Match, int Count, TaskCompletionSource<object> Signal);
 }
 
-/// <summary>The test's own consumer: records each platform event it receives on its temporary queue.</summary>
-public sealed class MessageRecorder(MessageLog log) : IConsumer<DatasetIngested>, IConsumer<DatasetLabeled>, IConsumer<ModelTrained>, IConsumer<DatasetProfiled>
+/// <summary>
+/// The test's own consumer: records each platform event it receives on its temporary queue, and the faults MassTransit
+/// publishes when an appended batch from the bus is refused for good.
+/// </summary>
+public sealed class MessageRecorder(MessageLog log) : IConsumer<DatasetIngested>, IConsumer<DatasetLabeled>, IConsumer<ModelTrained>, IConsumer<DatasetProfiled>,
+    IConsumer<Fault<AppendRowsBatch>>
 {
+    public Task Consume(ConsumeContext<Fault<AppendRowsBatch>> context) => Record(context.Message);
+
     public Task Consume(ConsumeContext<DatasetProfiled> context) => Record(context.Message);
 
     public Task Consume(ConsumeContext<DatasetIngested> context) => Record(context.Message);

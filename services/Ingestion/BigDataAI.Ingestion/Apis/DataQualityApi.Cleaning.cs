@@ -1,4 +1,3 @@
-using BigDataAI.Datasets;
 using BigDataAI.Ingestion.Quality;
 using BigDataAI.Protos.Quality.V1;
 using Grpc.Core;
@@ -12,11 +11,7 @@ internal sealed partial class DataQualityApi
     public override async Task<CleanDatasetReply> CleanDataset(CleanDatasetRequest request, ServerCallContext context)
     {
         var cleaner = Services.GetRequiredService<DatasetCleaner>();
-        if (request.Version < 0)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"version: {request.Version} is below 0 (0 = the newest)."));
-        }
-        var result = await GuardCleaningAndDrift(() => cleaner.CleanAsync(request.Dataset, request.Version, request.Steps, context.CancellationToken)).ConfigureAwait(false);
+        var result = await QualityStatus.GuardAsync(() => cleaner.CleanAsync(request.Dataset, request.Version, request.Steps, context.CancellationToken)).ConfigureAwait(false);
         var reply = new CleanDatasetReply
         {
             Dataset = result.Version.Dataset,
@@ -42,30 +37,5 @@ internal sealed partial class DataQualityApi
     }
 
     public override Task<GetDriftReply> GetDrift(GetDriftRequest request, ServerCallContext context) =>
-        GuardCleaningAndDrift(() => Services.GetRequiredService<DriftAnalyzer>().AnalyzeAsync(request, context.CancellationToken));
-
-    /// <summary>Maps what cleaning and drift refuse to gRPC statuses; infrastructure failures go on to the interceptor.</summary>
-    private static async Task<T> GuardCleaningAndDrift<T>(Func<Task<T>> action)
-    {
-        try
-        {
-            return await action().ConfigureAwait(false);
-        }
-        catch (QualityRequestException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (QualityPreconditionException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
-        }
-        catch (DatasetNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
-        catch (ArgumentException e) when (e.Message.StartsWith("Dataset name", StringComparison.Ordinal))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"dataset: {e.Message}"));
-        }
-    }
+        QualityStatus.GuardAsync(() => Services.GetRequiredService<DriftAnalyzer>().AnalyzeAsync(request, context.CancellationToken));
 }

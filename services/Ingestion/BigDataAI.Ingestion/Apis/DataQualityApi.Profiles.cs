@@ -1,5 +1,6 @@
 using BigDataAI.Datasets;
 using BigDataAI.Datasets.Profiling;
+using BigDataAI.Ingestion.Quality;
 using BigDataAI.Ingestion.Services;
 using BigDataAI.Protos.Quality.V1;
 using Grpc.Core;
@@ -14,23 +15,12 @@ internal sealed partial class DataQualityApi
 {
     public override async Task<GetProfileReply> GetProfile(GetProfileRequest request, ServerCallContext context)
     {
-        if (!DatasetPaths.IsValidName(request.Dataset))
+        var manifest = await QualityStatus.GuardAsync(() =>
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"dataset: '{request.Dataset}' is not a dataset name (1-64 characters of [a-z0-9-], starting with a letter)."));
-        }
-        if (request.Version < 0)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"version: {request.Version} is negative (0 = the newest)."));
-        }
-        DatasetManifest manifest;
-        try
-        {
-            manifest = await Datasets.GetRequiredAsync(request.Dataset, request.Version, context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (DatasetNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
+            QualityArguments.Dataset("dataset", request.Dataset);
+            QualityArguments.Version("version", request.Version);
+            return Datasets.GetRequiredAsync(request.Dataset, request.Version, context.CancellationToken);
+        }).ConfigureAwait(false);
         var profiler = Services.GetRequiredService<DatasetProfiler>();
         var (profile, computedNow) = await profiler.GetOrComputeAsync(manifest, context.CancellationToken).ConfigureAwait(false);
         if (computedNow)

@@ -94,7 +94,7 @@ public sealed class AppendGatherer(
             logger.LogDebug("Appends to {Dataset}: another replica holds the lease and commits them", dataset);
             return;
         }
-        await using var keeper = new LeaseRenewal(datasets.Objects, lease, logger, cancellationToken);
+        await using var keeper = new LeaseKeeper(datasets.Objects, lease, logger, cancellationToken);
         try
         {
             if (await CommitAsync(dataset, keeper.Token).ConfigureAwait(false))
@@ -228,76 +228,6 @@ public sealed class AppendGatherer(
         {
             logger.LogWarning("{Dataset} v{Version} (appended) is committed but could not be announced ({Reason}); labeling's reconciler will find it",
                 manifest.Dataset, manifest.Version, e.Message);
-        }
-    }
-
-    /// <summary>Renews the lease every third of its duration; <see cref="Token"/> is cancelled when it is lost.</summary>
-    private sealed class LeaseRenewal : IAsyncDisposable
-    {
-        private readonly IObjectStore _store;
-        private readonly ObjectLease _lease;
-        private readonly ILogger _logger;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly CancellationTokenSource _guarded;
-        private readonly Task _loop;
-
-        public LeaseRenewal(IObjectStore store, ObjectLease lease, ILogger logger, CancellationToken cancellationToken)
-        {
-            _store = store;
-            _lease = lease;
-            _logger = logger;
-            _guarded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            _loop = RenewAsync();
-        }
-
-        public CancellationToken Token => _guarded.Token;
-
-        public bool Lost { get; private set; }
-
-        private async Task RenewAsync()
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                try
-                {
-                    await Task.Delay(_lease.Duration / 3, _stop.Token).ConfigureAwait(false);
-                    await _store.RenewLeaseAsync(_lease, _stop.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (LeaseLostException e)
-                {
-                    Lost = true;
-                    _logger.LogWarning("Append lease on {Path} lost: {Reason}", _lease.Path, e.Message);
-                    await _guarded.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e)
-                {
-                    _logger.LogWarning("Renewing the append lease on {Path} failed ({Reason}); trying again", _lease.Path, e.Message);
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync().ConfigureAwait(false);
-            await _loop.ConfigureAwait(false);
-            if (!Lost)
-            {
-                try
-                {
-                    await _store.ReleaseLeaseAsync(_lease, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    _logger.LogWarning("Could not give up the append lease on {Path} ({Reason}); it lapses by itself", _lease.Path, e.Message);
-                }
-            }
-            _stop.Dispose();
-            _guarded.Dispose();
         }
     }
 }

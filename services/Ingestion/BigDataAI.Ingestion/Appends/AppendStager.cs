@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using BigDataAI.Datasets;
+using BigDataAI.Datasets.Expectations;
 using BigDataAI.Ingestion.Services;
 using BigDataAI.Storage;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,9 @@ public sealed record StageResult(bool Duplicate, int Rows);
 /// decoded with the dataset's columns, and stored create-only as one Parquet file at a path named by its producer and
 /// sequence (<see cref="AppendPaths.Staged"/>), so a retry that races the first delivery, in this process or another,
 /// finds the path taken. A sequence is a duplicate when every sequence up to it is staged or committed, or when its own
-/// path is taken. Only then is the batch acknowledged. At most <c>Appends:MaxPendingBatches</c> batches and
+/// path is taken. Before it is stored, the batch's rows are checked against the dataset's expectations
+/// (SetExpectations): a row that breaks one refuses the whole batch. Uniqueness is checked within the batch only, not
+/// against rows already in the dataset or in other batches. Only then is the batch acknowledged. At most <c>Appends:MaxPendingBatches</c> batches and
 /// <c>Appends:MaxPendingBytes</c> bytes of one dataset are being staged at once; further callers wait
 /// (<see cref="AppendGate"/>): that is the back-pressure a slow store exerts on producers.
 /// </summary>
@@ -31,11 +34,14 @@ public sealed class AppendStager
     private readonly ConcurrentDictionary<(string Dataset, string Producer), long> _known = new();
     private readonly ConcurrentDictionary<string, AppendGate> _gates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (DatasetManifest Manifest, long At)> _newest = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DatasetExpectations Expectations, long At)> _expectations = new(StringComparer.Ordinal);
+    private readonly ExpectationStore _expectationStore;
     private readonly ConcurrentDictionary<string, bool> _leaseObjects = new(StringComparer.Ordinal);
 
-    public AppendStager(DatasetStore datasets, IOptions<AppendOptions> options, AppendPending pending, ILogger<AppendStager> logger)
+    public AppendStager(DatasetStore datasets, ExpectationStore expectations, IOptions<AppendOptions> options, AppendPending pending, ILogger<AppendStager> logger)
     {
         _datasets = datasets;
+        _expectationStore = expectations;
         _options = options.Value;
         _pending = pending;
         _logger = logger;
@@ -53,6 +59,7 @@ public sealed class AppendStager
     {
         Validate(dataset, producer);
         var newest = await NewestAsync(dataset, fresh: true, cancellationToken).ConfigureAwait(false);
+        await ExpectationsAsync(dataset, fresh: true, cancellationToken).ConfigureAwait(false);
         var known = await RefreshAsync(dataset, producer, cancellationToken).ConfigureAwait(false);
         return (newest, known + 1);
     }
@@ -61,6 +68,11 @@ public sealed class AppendStager
     /// Stages batch <paramref name="sequence"/> of <paramref name="producer"/>: <paramref name="decode"/> turns its rows
     /// into a table of the given columns (those of the dataset's newest version). Returns once the batch is stored.
     /// </summary>
+    /// <exception cref="AppendRejectedException">
+    /// A bad sequence, row count or cell (invalid); a row that breaks an expectation (invalid, naming the batch, the row
+    /// within it, the column and the expectation); expectations that no longer fit the columns (precondition); a gap
+    /// (precondition). Nothing refused is staged.
+    /// </exception>
     /// <param name="bytes">The batch's size as received, counted against <c>Appends:MaxPendingBytes</c>.</param>
     /// <param name="reorderWindow">
     /// How far ahead of the next expected sequence a batch may be and still be staged (0 for a gRPC call, which is
@@ -111,6 +123,7 @@ public sealed class AppendStager
 
         var newest = await NewestAsync(dataset, fresh: false, cancellationToken).ConfigureAwait(false);
         var table = decode(newest.EffectiveSchema);
+        CheckExpectations(dataset, sequence, table, await ExpectationsAsync(dataset, fresh: false, cancellationToken).ConfigureAwait(false));
         var encoded = await ParquetShards.EncodeAsync(table, 0, table.Rows, cancellationToken).ConfigureAwait(false);
         await EnsureLeaseObjectAsync(dataset, cancellationToken).ConfigureAwait(false);
         bool created;
@@ -196,6 +209,48 @@ public sealed class AppendStager
         }
         _newest[dataset] = (newest, now);
         return newest;
+    }
+
+    /// <summary>The dataset's expectations (re-read when older than Appends:MaxDelay, or when <paramref name="fresh"/>).</summary>
+    private async Task<DatasetExpectations> ExpectationsAsync(string dataset, bool fresh, CancellationToken cancellationToken)
+    {
+        var now = Environment.TickCount64;
+        if (!fresh && _expectations.TryGetValue(dataset, out var cached) && now - cached.At < _options.MaxDelay.TotalMilliseconds)
+        {
+            return cached.Expectations;
+        }
+        var expectations = await _expectationStore.GetAsync(dataset, cancellationToken).ConfigureAwait(false);
+        _expectations[dataset] = (expectations, now);
+        return expectations;
+    }
+
+    /// <summary>
+    /// Refuses batch <paramref name="sequence"/> at its first row that breaks an expectation: the same checks an upload
+    /// gets (<see cref="ExpectationChecker"/>), with uniqueness among the batch's own rows only.
+    /// </summary>
+    private static void CheckExpectations(string dataset, long sequence, Table batch, DatasetExpectations expectations)
+    {
+        if (expectations.IsEmpty)
+        {
+            return;
+        }
+        ExpectationChecker checker;
+        try
+        {
+            checker = new ExpectationChecker(expectations, batch.Schema);
+        }
+        catch (ExpectationException e)
+        {
+            AppendTelemetry.Batches.Add(1, new KeyValuePair<string, object?>("outcome", "expectation"));
+            throw new AppendRejectedException(AppendRejection.Precondition,
+                $"Dataset '{dataset}' cannot take appends while its expectations do not fit its columns: {e.Message}; set them again (SetExpectations).");
+        }
+        if (checker.Check(batch) is [var first, ..])
+        {
+            AppendTelemetry.Batches.Add(1, new KeyValuePair<string, object?>("outcome", "expectation"));
+            throw new AppendRejectedException(AppendRejection.Invalid,
+                $"Batch {sequence}, row {first.Row}, column '{first.Column}': {first.Reason} (expectation {first.Expectation}).");
+        }
     }
 
     /// <summary>The object the gatherers lease (it also lists the datasets that take appends), created once.</summary>

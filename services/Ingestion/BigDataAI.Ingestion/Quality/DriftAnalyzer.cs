@@ -46,14 +46,13 @@ internal sealed class DriftAnalyzer(DatasetStore datasets, ILogger<DriftAnalyzer
     public async Task<Proto.GetDriftReply> AnalyzeAsync(Proto.GetDriftRequest request, CancellationToken cancellationToken)
     {
         using var activity = IngestionTelemetry.Source.StartActivity("drift");
-        if (request.FromVersion < 0)
+        QualityArguments.Dataset("dataset", request.Dataset);
+        if (!string.IsNullOrEmpty(request.ToDataset))
         {
-            throw new QualityRequestException("from_version", $"{request.FromVersion} is below 0 (0 = the newest).");
+            QualityArguments.Dataset("to_dataset", request.ToDataset);
         }
-        if (request.ToVersion < 0)
-        {
-            throw new QualityRequestException("to_version", $"{request.ToVersion} is below 0 (0 = the newest).");
-        }
+        QualityArguments.Version("from_version", request.FromVersion);
+        QualityArguments.Version("to_version", request.ToVersion);
         var settings = DriftSettings.From(request);
         var from = await datasets.GetRequiredAsync(request.Dataset, request.FromVersion, cancellationToken).ConfigureAwait(false);
         var to = await datasets.GetRequiredAsync(string.IsNullOrEmpty(request.ToDataset) ? request.Dataset : request.ToDataset, request.ToVersion, cancellationToken).ConfigureAwait(false);

@@ -1,14 +1,14 @@
-using BigDataAI.Storage;
 using Microsoft.Extensions.Logging;
 
-namespace BigDataAI.Training.Workers;
+namespace BigDataAI.Storage;
 
 /// <summary>
 /// Renews a lease every third of its duration until disposed, then gives it up. When renewal finds the lease lost,
 /// <see cref="Token"/> is cancelled so the work it guards stops. A renewal that fails for another reason (storage
 /// unreachable) is tried again at the next tick; if the lease lapses meanwhile, the next renewal finds it lost.
+/// Guards a training worker's job (its record's lease) and an append commit (the dataset's append lease).
 /// </summary>
-internal sealed class LeaseKeeper : IAsyncDisposable
+public sealed class LeaseKeeper : IAsyncDisposable
 {
     private readonly IObjectStore _store;
     private readonly ObjectLease _lease;
@@ -30,6 +30,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>Cancelled when the lease is lost or the caller's token is.</summary>
     public CancellationToken Token => _guarded.Token;
 
+    /// <summary>True once a renewal found the lease taken or released; <see cref="Token"/> is cancelled by then.</summary>
     public bool Lost { get; private set; }
 
     private async Task RenewAsync()
