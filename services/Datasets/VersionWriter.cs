@@ -9,9 +9,9 @@ namespace BigDataAI.Datasets;
 /// version number. Until then nothing is visible; an abandoned writer leaves only unreferenced shards.
 /// </summary>
 /// <remarks>
-/// A full shard is encoded and stored in the background while the caller reads the next rows (at most one shard in
-/// flight, so memory holds about two shards); its failure surfaces from the next <see cref="AppendAsync"/> or from
-/// <see cref="CommitAsync"/>. A caller's table is copied (into one of two buffers the writer reuses) before it is handed
+/// A full shard is encoded and stored in the background while the caller reads the next rows (at most two shards in
+/// flight, so memory holds about four); its failure surfaces from the next <see cref="AppendAsync"/> or from
+/// <see cref="CommitAsync"/>. A caller's table is copied (into one of three buffers the writer reuses) before it is handed
 /// to the background, so the caller may refill its arrays as soon as <see cref="AppendAsync"/> returns.
 /// Observers see every row once, shard by shard, in order, before the shard is stored (the profile is computed this way).
 /// Row ids are the caller's (<see cref="Table.RowIds"/>); a version's ids must be unique and are normally 0..rows-1.
@@ -22,14 +22,17 @@ public sealed class VersionWriter
     private readonly string _dataset;
     private readonly string _shardFolder;
     private readonly int _rowsPerShard;
-    private readonly List<ShardInfo> _shards = [];
+    /// <summary>Shards in version order; a slot is null while its shard is being stored. Guarded by itself.</summary>
+    private readonly List<ShardInfo?> _shards = [];
     private readonly List<Table> _pending = [];
     private readonly Dictionary<string, long> _classCounts = new(StringComparer.Ordinal);
     private readonly List<IShardObserver> _observers = [];
     private bool _pendingBorrowed;
-    private readonly (Column[] Columns, long[] RowIds)?[] _buffers = new (Column[], long[])?[2];
+    /// <summary>Shards encoded and stored at once: the parser fills the next while two are encoded or uploaded.</summary>
+    private const int MaxInFlight = 2;
+    private readonly (Column[] Columns, long[] RowIds)?[] _buffers = new (Column[], long[])?[MaxInFlight + 1];
     private int _nextBuffer;
-    private Task? _storing;
+    private readonly Queue<Task> _storing = new();
     private int _pendingRows;
     private long _rows;
     private long _unlabeled;
@@ -52,7 +55,16 @@ public sealed class VersionWriter
     public long Rows => _rows + _pendingRows;
 
     /// <summary>Shards stored so far (not the one being stored in the background: see <see cref="AbandonAsync"/>).</summary>
-    public IReadOnlyList<ShardInfo> Shards => _shards;
+    public IReadOnlyList<ShardInfo> Shards
+    {
+        get
+        {
+            lock (_shards)
+            {
+                return [.. _shards.TakeWhile(s => s is not null).Select(s => s!)];
+            }
+        }
+    }
 
     /// <summary>Adds an observer that sees every shard's rows before it is stored.</summary>
     public VersionWriter Observe(IShardObserver observer)
@@ -103,9 +115,10 @@ public sealed class VersionWriter
         _committed = true;
         var classes = OrderClasses(_classCounts.Keys, Schema.Label?.Type);
         var counts = classes.Select(c => _classCounts[c]).ToArray();
+        var shards = Shards; // every one stored: StoredAsync waited for them
         return await _store.CommitManifestAsync(_dataset, version => decorate is null ? Manifest(version) : decorate(Manifest(version)), cancellationToken).ConfigureAwait(false);
 
-        DatasetManifest Manifest(int version) => new(DatasetStore.FormatVersion, _dataset, version, _rows, classes, counts, [.. _shards], source, DateTimeOffset.UtcNow)
+        DatasetManifest Manifest(int version) => new(DatasetStore.FormatVersion, _dataset, version, _rows, classes, counts, [.. shards], source, DateTimeOffset.UtcNow)
         {
             Schema = Schema,
             UnlabeledRows = _unlabeled,
@@ -140,20 +153,32 @@ public sealed class VersionWriter
         {
             observer.Observe(shard);
         }
-        // One shard in flight: the previous one must be stored (or its failure thrown) before this one starts.
-        await StoredAsync().ConfigureAwait(false);
-        var index = _shards.Count;
+        // At most MaxInFlight shards being stored: the oldest must be stored (or its failure thrown) before one more starts.
+        while (_storing.Count >= MaxInFlight)
+        {
+            await _storing.Dequeue().ConfigureAwait(false);
+        }
+        int index;
+        lock (_shards)
+        {
+            index = _shards.Count;
+            _shards.Add(null);
+        }
         _rows += shard.Rows;
-        _storing = Task.Run(async () =>
+        _storing.Enqueue(Task.Run(async () =>
         {
             var info = await _store.WriteShardAsync(shard, sha => $"{_shardFolder}part-{index:D5}-{sha[..16]}.parquet", cancellationToken).ConfigureAwait(false);
-            _shards.Add(info);
-        }, cancellationToken);
+            lock (_shards)
+            {
+                _shards[index] = info;
+            }
+        }, cancellationToken));
     }
 
     /// <summary>
-    /// Copies a caller's table into one of two buffers used in turn (one may be in flight while the other is filled), so
-    /// a long upload allocates two shards' arrays once rather than new arrays for every shard.
+    /// Copies a caller's table into one of MaxInFlight + 1 buffers used in turn (the others may be in flight while this one
+    /// is filled: a buffer comes round again only after its shard was stored), so a long upload allocates a few shards'
+    /// arrays once rather than new arrays for every shard.
     /// </summary>
     private Table CopyToBuffer(Table rows)
     {
@@ -163,7 +188,7 @@ public sealed class VersionWriter
             buffer = ([.. Schema.Columns.Select(c => Column.Allocate(c, rows.Rows))], new long[rows.Rows]);
             _buffers[_nextBuffer] = buffer;
         }
-        _nextBuffer ^= 1;
+        _nextBuffer = (_nextBuffer + 1) % _buffers.Length;
         var (columns, ids) = buffer.Value;
         for (var c = 0; c < rows.Columns.Count; c++)
         {
@@ -173,32 +198,37 @@ public sealed class VersionWriter
         return new Table(Schema, columns, ids); // a table over the filled buffer (made after the copy: it checks the cells)
     }
 
-    /// <summary>Waits for the shard being stored in the background, if any; its failure is thrown here.</summary>
+    /// <summary>Waits for every shard being stored in the background, oldest first; the first failure is thrown here.</summary>
     private async Task StoredAsync()
     {
-        if (_storing is { } storing)
+        while (_storing.Count > 0)
         {
-            _storing = null;
-            await storing.ConfigureAwait(false);
+            await _storing.Dequeue().ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// For a caller giving up on the version: waits for the shard being stored, ignoring its failure, and returns every
-    /// shard stored, so the caller can delete them (none is referenced by any manifest).
+    /// For a caller giving up on the version: waits for the shards being stored, ignoring their failures, and returns
+    /// every shard stored, so the caller can delete them (none is referenced by any manifest).
     /// </summary>
     public async Task<IReadOnlyList<ShardInfo>> AbandonAsync()
     {
-        try
+        while (_storing.Count > 0)
         {
-            await StoredAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // The version is abandoned: a shard that failed to store is nothing to delete.
+            try
+            {
+                await _storing.Dequeue().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The version is abandoned: a shard that failed to store is nothing to delete.
+            }
         }
         _committed = true;
-        return [.. _shards];
+        lock (_shards)
+        {
+            return [.. _shards.Where(s => s is not null).Select(s => s!)];
+        }
     }
 
     private void Count(Table shard)

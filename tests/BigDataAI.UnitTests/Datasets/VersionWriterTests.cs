@@ -69,7 +69,7 @@ public sealed class VersionWriterTests : IDisposable
         Assert.Contains("injected", error.Message, StringComparison.Ordinal);
 
         var stored = await writer.AbandonAsync();
-        Assert.Equal(2, stored.Count); // the first two shards; the third failed, the fourth never started
+        Assert.Equal(2, stored.Count); // the first two shards; the third and fourth failed
         Assert.All(stored, s => Assert.True(File.Exists(_temp.FileOf(s.Path))));
         Assert.Empty(await store.ListAsync("fails"));
     }
