@@ -104,9 +104,10 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
     /// <summary>
     /// A part's builder and JSON state are a few hundred MB for a wide table (MNIST's 785 columns: 265 MB of sketches and
     /// a 22 M-character state) and garbage once the part is stored or merged. Left to itself the server GC grows its heap
-    /// with every part before it collects, so a version of 16 parts peaked at twice the memory of one of 2; a compacting
-    /// collection that returns the memory after each part keeps the peak at about one part (measured in docs/memory.md),
-    /// for a fraction of a second per part of several seconds.
+    /// with every part before it collects: merging 16 such states in one process peaked at 1.57 GB, and at 1.12 GB with
+    /// this compacting collection after each part, for a fraction of a second per part of several seconds. In the full
+    /// benchmark the ingestion host still peaked at 2.18 times its 10x figure at 100x (docs/memory.md, run B): this is
+    /// not the whole of that growth.
     /// </summary>
     private static void ReturnMemory()
     {
