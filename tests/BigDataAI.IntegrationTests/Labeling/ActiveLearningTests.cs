@@ -35,11 +35,14 @@ public sealed class ActiveLearningTests(ServersFixture servers, ITestOutputHelpe
         return text.ToString();
     }
 
-    [Fact]
-    public async Task Pre_labels_order_the_queue_by_uncertainty_and_every_five_labels_retrain_the_model()
+    /// <summary>
+    /// Uploads the generated table (140 rows, 80 labeled) as a new dataset named from <paramref name="prefix"/>, trains
+    /// the MLP on it once labeled, and waits until inference serves that model; returns the dataset (and model) name and
+    /// the served model's id.
+    /// </summary>
+    private static async Task<(string Name, string ModelId)> ServeTrainedTableAsync(ServiceHost host, string prefix)
     {
-        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training | Modules.Inference, settings: LabelingLogin.Settings());
-        var name = "al-" + Guid.NewGuid().ToString("N")[..8];
+        var name = prefix + Guid.NewGuid().ToString("N")[..8];
         await host.Ingestion.UploadRawAsync([
             new UploadRequest { Header = new UploadHeader { Dataset = name, Format = DatasetFormat.Csv, Files = { "data" }, LabelColumn = "label" } },
             TestData.Chunk("data", Csv(140, 80, seed: 9))]);
@@ -49,6 +52,14 @@ public sealed class ActiveLearningTests(ServersFixture servers, ITestOutputHelpe
         job = await host.Training.WatchToEndAsync(job.JobId, timeout: TimeSpan.FromMinutes(3));
         Assert.Equal(JobState.Succeeded, job.State);
         await host.Inference.WaitUntilServedAsync(name, job.ModelId, TimeSpan.FromMinutes(1));
+        return (name, job.ModelId);
+    }
+
+    [Fact]
+    public async Task Pre_labels_order_the_queue_by_uncertainty_and_every_five_labels_retrain_the_model()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training | Modules.Inference, settings: LabelingLogin.Settings());
+        var (name, modelId) = await ServeTrainedTableAsync(host, "al-");
 
         var labeling = LabelingLogin.Client(host);
         var alice = LabelingLogin.Client(host, "alice");
@@ -62,10 +73,10 @@ public sealed class ActiveLearningTests(ServersFixture servers, ITestOutputHelpe
 
         var pre = await labeling.PreLabelAsync(new PreLabelRequest { ProjectId = project.ProjectId });
         output.WriteLine($"Pre-labeled {pre.Rows} tasks with {pre.ModelId} in {pre.Seconds:F2} s");
-        Assert.Equal((60, job.ModelId), (pre.Rows, pre.ModelId));
+        Assert.Equal((60, modelId), (pre.Rows, pre.ModelId));
         var tasks = (await alice.NextTasksAsync(new NextTasksRequest { ProjectId = project.ProjectId, Count = 60 })).Tasks;
         Assert.Equal(60, tasks.Count);
-        Assert.All(tasks, t => Assert.Equal(job.ModelId, t.PreLabel.ModelId));
+        Assert.All(tasks, t => Assert.Equal(modelId, t.PreLabel.ModelId));
         var confidences = tasks.Select(t => t.PreLabel.Confidence).ToList();
         output.WriteLine($"Queue by least confidence: first {string.Join(", ", confidences.Take(5).Select(c => c.ToString("F3", CultureInfo.InvariantCulture)))} ... last {confidences[^1]:F3}");
         Assert.Equal(confidences.Order(), confidences);
@@ -86,9 +97,9 @@ public sealed class ActiveLearningTests(ServersFixture servers, ITestOutputHelpe
             await Task.Delay(500);
             now = await labeling.GetProjectAsync(new GetProjectRequest { ProjectId = project.ProjectId });
         }
-        while (now.PreLabelModelId == job.ModelId && DateTime.UtcNow < deadline);
+        while (now.PreLabelModelId == modelId && DateTime.UtcNow < deadline);
         output.WriteLine($"Retrained on v{now.LastExportedVersion}: tasks now pre-labeled by {now.PreLabelModelId}");
-        Assert.NotEqual(job.ModelId, now.PreLabelModelId);
+        Assert.NotEqual(modelId, now.PreLabelModelId);
         Assert.Equal(2, now.LastExportedVersion);
         var jobs = await host.Training.ListJobsAsync(new ListJobsRequest());
         var retrained = Assert.Single(jobs.Jobs, j => j.Dataset == name && j.Version == 2);
@@ -107,16 +118,7 @@ public sealed class ActiveLearningTests(ServersFixture servers, ITestOutputHelpe
     public async Task Export_takes_confident_pre_labels_for_rows_nobody_labeled_and_people_win_over_them()
     {
         await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training | Modules.Inference, settings: LabelingLogin.Settings());
-        var name = "alx-" + Guid.NewGuid().ToString("N")[..8];
-        await host.Ingestion.UploadRawAsync([
-            new UploadRequest { Header = new UploadHeader { Dataset = name, Format = DatasetFormat.Csv, Files = { "data" }, LabelColumn = "label" } },
-            TestData.Chunk("data", Csv(140, 80, seed: 9))]);
-        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name && m.Version == 1);
-        var job = await host.Training.StartTrainingWhenLabeledAsync(
-            new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { Epochs = 20, Seed = 2 } }, TimeSpan.FromMinutes(1));
-        job = await host.Training.WatchToEndAsync(job.JobId, timeout: TimeSpan.FromMinutes(3));
-        Assert.Equal(JobState.Succeeded, job.State);
-        await host.Inference.WaitUntilServedAsync(name, job.ModelId, TimeSpan.FromMinutes(1));
+        var (name, _) = await ServeTrainedTableAsync(host, "alx-");
 
         var labeling = LabelingLogin.Client(host);
         var alice = LabelingLogin.Client(host, "alice");
