@@ -198,10 +198,22 @@ public sealed class AppendRowsTests(ServersFixture servers, ITestOutputHelper ou
         Assert.Equal(typeof(AppendRejectedException).FullName, fault.Exceptions[0].ExceptionType);
         var queue = PlatformEndpointNameFormatter.Instance.Consumer<AppendRowsBatchConsumer>() + "_error";
         await using var connection = await servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync();
-        // MassTransit publishes the Fault before it moves the message: wait for the move.
+        // MassTransit publishes the Fault before it moves the message, and declares the error queue only when it moves
+        // the first one: wait for the move. A get on a queue not declared yet is NOT_FOUND and closes its channel, so
+        // each try has a channel of its own.
         RabbitMQ.Client.BasicGetResult? dead = null;
-        await WaitForAsync(async () => (dead = await channel.BasicGetAsync(queue, autoAck: true)) is not null, $"the refused batch in {queue}");
+        await WaitForAsync(async () =>
+        {
+            await using var channel = await connection.CreateChannelAsync();
+            try
+            {
+                return (dead = await channel.BasicGetAsync(queue, autoAck: true)) is not null;
+            }
+            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+            {
+                return false;
+            }
+        }, $"the refused batch in {queue}");
         Assert.Contains(name, System.Text.Encoding.UTF8.GetString(dead!.Body.Span), StringComparison.Ordinal);
         Assert.Equal(Reason, System.Text.Encoding.UTF8.GetString((byte[])dead.BasicProperties.Headers!["MT-Fault-Message"]!));
         Assert.Empty(await host.ListBlobsAsync(AppendPaths.StagedFolder(name, "bus-producer")));
