@@ -41,6 +41,9 @@ for trx in "$results"/*.trx; do
   passed=$((passed + $(count passed)))
   # Errors, timeouts and aborted runs are failures too.
   failed=$((failed + $(count failed) + $(count error) + $(count timeout) + $(count aborted)))
+  # Name each failed test again here, next to the summary: in the interleaved console output it is easily lost.
+  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
+    | sed -n 's/.* testName="\([^"]*\)".* outcome="\([^"]*\)".*/test.sh: \2: \1/p' >&2 || true
 done
 
 code=0

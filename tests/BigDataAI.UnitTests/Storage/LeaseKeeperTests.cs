@@ -22,12 +22,14 @@ public sealed class LeaseKeeperTests : IDisposable
     [Fact]
     public async Task It_keeps_the_lease_beyond_its_duration_and_gives_it_up_when_disposed()
     {
-        var duration = TimeSpan.FromSeconds(1);
+        // Renewed every second, so only a two-second stall lapses it; a one-second lease could lapse on a machine busy
+        // with the integration tests (a CI run there failed one test that its output did not name).
+        var duration = TimeSpan.FromSeconds(3);
         var lease = await LeasedObjectAsync("jobs/a.json", duration);
         await using (var keeper = new LeaseKeeper(_temp.Store, lease, NullLogger.Instance, CancellationToken.None))
         {
-            // Three durations: without renewals the lease would have lapsed twice over.
-            await Task.Delay(3 * duration);
+            // More than two durations: without renewals the lease would have lapsed twice over.
+            await Task.Delay(2 * duration + TimeSpan.FromSeconds(1));
             Assert.Null(await _temp.Store.TryAcquireLeaseAsync("jobs/a.json", duration));
             Assert.False(keeper.Lost);
             Assert.False(keeper.Token.IsCancellationRequested);
