@@ -50,6 +50,9 @@ public static partial class DatasetPaths
     public static string ProfilePartFolder(string dataset, int version) => VersionFolder(dataset, version) + "profile-parts/";
     public static string ProfilePart(string dataset, int version, int part) => ProfilePartFolder(dataset, version) + $"{part:D5}.json";
 
+    /// <summary>A partial profile's mergeable state (create-only, written before the part's record, which names it).</summary>
+    public static string ProfilePartState(string dataset, int version, int part) => ProfilePartFolder(dataset, version) + $"{part:D5}.state.json";
+
     /// <summary>A partial profile's sorted run of duplicate-row pairs (create-only, beside the part).</summary>
     public static string ProfilePartRun(string dataset, int version, int part, int run) => ProfilePartFolder(dataset, version) + $"{part:D5}.rows-{run:D4}.run";
     // --- profiles (end) ---

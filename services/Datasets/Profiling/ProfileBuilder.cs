@@ -302,9 +302,26 @@ public sealed class ProfileBuilder : IShardObserver, IDisposable
 
     public string ToJson() => JsonSerializer.Serialize(_state.Pack(), Json);
 
-    public static ProfileBuilder FromJson(string json)
+    public static ProfileBuilder FromJson(string json) => Checked(JsonSerializer.Deserialize<State>(json, Json));
+
+    /// <summary>
+    /// Writes the state as <see cref="ToJson"/> does, straight to <paramref name="stream"/>: a wide table's state is tens of
+    /// MB of JSON, and building it as one string first made the serializer rent buffers of hundreds of MB that the
+    /// shared array pool then kept for the life of the process.
+    /// </summary>
+    public Task WriteStateAsync(Stream stream, CancellationToken cancellationToken = default) =>
+        JsonSerializer.SerializeAsync(stream, _state.Pack(), Json, cancellationToken);
+
+    /// <summary>Reads a state written by <see cref="WriteStateAsync"/> or <see cref="ToJson"/>, a buffer at a time.</summary>
+    public static async Task<ProfileBuilder> ReadStateAsync(Stream stream, CancellationToken cancellationToken = default) =>
+        Checked(await JsonSerializer.DeserializeAsync<State>(stream, Json, cancellationToken).ConfigureAwait(false));
+
+    private static ProfileBuilder Checked(State? state)
     {
-        var state = JsonSerializer.Deserialize<State>(json, Json) ?? throw new InvalidDataException("An empty profile state.");
+        if (state is null)
+        {
+            throw new InvalidDataException("An empty profile state.");
+        }
         if (state.Format > StateFormat)
         {
             throw new InvalidDataException($"The profile state is in format {state.Format}; this build reads formats 1 to {StateFormat}. Profile the version again with this build, or merge with a newer one.");

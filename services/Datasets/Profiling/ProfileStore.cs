@@ -5,8 +5,12 @@ using BigDataAI.Storage;
 
 namespace BigDataAI.Datasets.Profiling;
 
-/// <summary>A shard range's partial profile: which shards, who profiled them, and the mergeable state.</summary>
-public sealed record ProfilePart(string Dataset, int Version, int Part, int Parts, int FirstShard, int ShardCount, string ProfiledBy, string State);
+/// <summary>
+/// A shard range's partial profile: which shards, who profiled them, and where its mergeable state is
+/// (<see cref="DatasetPaths.ProfilePartState"/>, stored first). <paramref name="State"/> is the state inline, as parts
+/// written before the state had its own object carry it; it is read, never written.
+/// </summary>
+public sealed record ProfilePart(string Dataset, int Version, int Part, int Parts, int FirstShard, int ShardCount, string ProfiledBy, string? StatePath, string? State = null);
 
 /// <summary>
 /// Profiles in the object store, beside the manifest (<see cref="DatasetPaths.Profile"/>), and the partial profiles of
@@ -68,14 +72,36 @@ public sealed class ProfileStore(DatasetStore datasets)
         ?? throw new InvalidDataException($"Partial profile {part} of {dataset} v{version} is missing from storage.");
 
     /// <summary>
-    /// The state of part <paramref name="part"/> to store in its <see cref="ProfilePart"/>: its duplicate-row pairs go to
-    /// sorted runs beside it first (create-only, <see cref="DatasetPaths.ProfilePartRun"/>), and the state names them.
+    /// Stores the state of part <paramref name="part"/> and returns its path, for the part's <see cref="ProfilePart"/>: its
+    /// duplicate-row pairs go to sorted runs beside it first (create-only, <see cref="DatasetPaths.ProfilePartRun"/>), and
+    /// the state names them. The state is streamed through a local temporary file, never held as one string; it is
+    /// written create-only, and the same shards give the same state, so a second writer finds the same bytes there.
     /// </summary>
     public async Task<string> SavePartStateAsync(ProfileBuilder builder, string dataset, int version, int part, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(builder);
         await builder.DuplicatePairs.StoreAsync(Objects, run => DatasetPaths.ProfilePartRun(dataset, version, part, run), cancellationToken).ConfigureAwait(false);
-        return builder.ToJson();
+        var path = DatasetPaths.ProfilePartState(dataset, version, part);
+        await using var file = new FileStream(Path.Combine(Path.GetTempPath(), $"bigdataai-profile-state-{Guid.NewGuid():N}.json"), FileMode.CreateNew,
+            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        await builder.WriteStateAsync(file, cancellationToken).ConfigureAwait(false);
+        file.Position = 0;
+        await Objects.TryCreateAsync(path, file, cancellationToken).ConfigureAwait(false);
+        return path;
+    }
+
+    /// <summary>The builder of a stored part, read from its state object a buffer at a time (or from the inline state of an older part).</summary>
+    public async Task<ProfileBuilder> ReadPartStateAsync(ProfilePart part, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        if (part.State is { } inline)
+        {
+            return ProfileBuilder.FromJson(inline);
+        }
+        var path = part.StatePath ?? throw new InvalidDataException($"Partial profile {part.Part} of {part.Dataset} v{part.Version} names no state.");
+        await using var stream = await Objects.OpenReadAsync(path, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidDataException($"The state of partial profile {part.Part} of {part.Dataset} v{part.Version} is missing from storage ({path}).");
+        return await ProfileBuilder.ReadStateAsync(stream, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The profile of <paramref name="builder"/>'s rows, reading the duplicate-row runs of merged parts from this store.</summary>

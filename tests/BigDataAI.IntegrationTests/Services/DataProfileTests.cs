@@ -152,8 +152,13 @@ public sealed class DataProfileTests(ServersFixture servers, ITestOutputHelper o
             for (var p = 0; p < 8; p++)
             {
                 Assert.Contains(folder + $"{p:D5}.rows-0000.run", objects);
-                Assert.DoesNotContain("packedHashes", parts[p].State, StringComparison.Ordinal);
-                Assert.Contains("\"format\":2", parts[p].State, StringComparison.Ordinal);
+                // The state is an object of its own, streamed, not a string inside the part's record.
+                Assert.Null(parts[p].State);
+                Assert.Equal(DatasetPaths.ProfilePartState(name, 1, p), parts[p].StatePath);
+                await using var stream = (await store.Objects.OpenReadAsync(parts[p].StatePath!))!;
+                var state = await new StreamReader(stream).ReadToEndAsync();
+                Assert.DoesNotContain("packedHashes", state, StringComparison.Ordinal);
+                Assert.Contains("\"format\":2", state, StringComparison.Ordinal);
             }
 
             var merged = (await profiles.GetAsync(name, 1))!;

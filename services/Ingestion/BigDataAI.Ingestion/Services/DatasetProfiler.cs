@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Runtime;
 using BigDataAI.Contracts.Ingestion;
 using BigDataAI.Datasets;
 using BigDataAI.Datasets.Profiling;
@@ -21,8 +20,8 @@ public sealed class ProfilerIdentity
 /// one <see cref="ProfileShards"/> message each, which the ingestion replicas take as competing consumers. Each writes its
 /// partial profile create-only; the replica that then finds every part stored merges them and writes profile.json,
 /// create-only, so two replicas finishing at once, or a redelivered message, store one profile. Memory holds one shard,
-/// the sketches and at most a million duplicate-row pairs (sorted runs beside the parts hold the rest), whatever the
-/// version's size.
+/// the sketches (twice while merging: the merged ones and one part's, whose state is streamed from storage) and at most
+/// a million duplicate-row pairs (sorted runs beside the parts hold the rest), whatever the version's size.
 /// </summary>
 public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity identity, IOptions<ProfilingOptions> options, ILogger<DatasetProfiler> logger)
 {
@@ -87,32 +86,27 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
         }
         if (!await profiles.PartExistsAsync(part.Dataset, part.Version, part.Part, cancellationToken).ConfigureAwait(false))
         {
-            var watch = Stopwatch.StartNew();
-            using var builder = await profiles.ProfileShardsAsync(manifest, part.FirstShard, part.ShardCount, cancellationToken).ConfigureAwait(false);
-            var state = await profiles.SavePartStateAsync(builder, part.Dataset, part.Version, part.Part, cancellationToken).ConfigureAwait(false);
-            var stored = await profiles.TryCreatePartAsync(new ProfilePart(part.Dataset, part.Version, part.Part, part.Parts, part.FirstShard, part.ShardCount, identity.Id, state), cancellationToken).ConfigureAwait(false);
-            PartsProfiled.Add(1);
-            Seconds.Record(watch.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("bigdataai.profile_kind", "part"));
-            logger.LogInformation("Profiled part {Part}/{Parts} of {Dataset} v{Version}: shards {First}..{Last}, {Rows} rows in {Ms} ms{Note}",
-                part.Part + 1, part.Parts, part.Dataset, part.Version, part.FirstShard, part.FirstShard + part.ShardCount - 1, builder.Rows, watch.ElapsedMilliseconds,
-                stored ? "" : " (another replica stored it first)");
+            await ProfileAndStorePartAsync(manifest, part, cancellationToken).ConfigureAwait(false);
         }
-        ReturnMemory();
         return await TryMergeAsync(manifest, part.Parts, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// A part's builder and JSON state are a few hundred MB for a wide table (MNIST's 785 columns: 265 MB of sketches and
-    /// a 22 M-character state) and garbage once the part is stored or merged. Left to itself the server GC grows its heap
-    /// with every part before it collects: merging 16 such states in one process peaked at 1.57 GB, and at 1.12 GB with
-    /// this compacting collection after each part, for a fraction of a second per part of several seconds. In the full
-    /// benchmark the ingestion host still peaked at 2.18 times its 10x figure at 100x (docs/memory.md, run B): this is
-    /// not the whole of that growth.
+    /// A method of its own so that the part's builder (a few hundred MB of sketches for a wide table: MNIST's 785 columns
+    /// take 265 MB) is garbage before the merge starts; as a local of the caller's async state machine it stayed
+    /// reachable until the caller returned, beside the merged builder.
     /// </summary>
-    private static void ReturnMemory()
+    private async Task ProfileAndStorePartAsync(DatasetManifest manifest, ProfileShards part, CancellationToken cancellationToken)
     {
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var watch = Stopwatch.StartNew();
+        using var builder = await profiles.ProfileShardsAsync(manifest, part.FirstShard, part.ShardCount, cancellationToken).ConfigureAwait(false);
+        var state = await profiles.SavePartStateAsync(builder, part.Dataset, part.Version, part.Part, cancellationToken).ConfigureAwait(false);
+        var stored = await profiles.TryCreatePartAsync(new ProfilePart(part.Dataset, part.Version, part.Part, part.Parts, part.FirstShard, part.ShardCount, identity.Id, state), cancellationToken).ConfigureAwait(false);
+        PartsProfiled.Add(1);
+        Seconds.Record(watch.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("bigdataai.profile_kind", "part"));
+        logger.LogInformation("Profiled part {Part}/{Parts} of {Dataset} v{Version}: shards {First}..{Last}, {Rows} rows in {Ms} ms{Note}",
+            part.Part + 1, part.Parts, part.Dataset, part.Version, part.FirstShard, part.FirstShard + part.ShardCount - 1, builder.Rows, watch.ElapsedMilliseconds,
+            stored ? "" : " (another replica stored it first)");
     }
 
     /// <summary>The stored profile, or (when there is none yet) the profile computed now from the shards and stored.</summary>
@@ -148,16 +142,12 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
             return null;
         }
         var watch = Stopwatch.StartNew();
-        // The parts' sketches merge in memory; their duplicate-row runs stay in storage and are streamed by the build.
-        using var merged = ProfileBuilder.FromJson((await profiles.ReadPartAsync(manifest.Dataset, manifest.Version, 0, cancellationToken).ConfigureAwait(false)).State);
+        // The parts' sketches merge in memory, one part's state read at a time; their duplicate-row runs stay in storage
+        // and are streamed by the build.
+        using var merged = await ReadPartAsync(manifest, 0, cancellationToken).ConfigureAwait(false);
         for (var p = 1; p < parts; p++)
         {
-            var part = await profiles.ReadPartAsync(manifest.Dataset, manifest.Version, p, cancellationToken).ConfigureAwait(false);
-            using (var builder = ProfileBuilder.FromJson(part.State))
-            {
-                merged.Merge(builder);
-            }
-            ReturnMemory();
+            await MergePartAsync(merged, manifest, p, cancellationToken).ConfigureAwait(false);
         }
         var built = await profiles.BuildAsync(merged, manifest.Dataset, manifest.Version, parts, cancellationToken).ConfigureAwait(false);
         var (profile, created) = await profiles.TryCreateAsync(built, cancellationToken).ConfigureAwait(false);
@@ -168,6 +158,16 @@ public sealed class DatasetProfiler(ProfileStore profiles, ProfilerIdentity iden
         }
         return created ? Announce(profile) : null;
     }
+
+    /// <summary>Its own method, so the part's builder is garbage once merged (not a hoisted local of the merge loop).</summary>
+    private async Task MergePartAsync(ProfileBuilder merged, DatasetManifest manifest, int part, CancellationToken cancellationToken)
+    {
+        using var builder = await ReadPartAsync(manifest, part, cancellationToken).ConfigureAwait(false);
+        merged.Merge(builder);
+    }
+
+    private async Task<ProfileBuilder> ReadPartAsync(DatasetManifest manifest, int part, CancellationToken cancellationToken) =>
+        await profiles.ReadPartStateAsync(await profiles.ReadPartAsync(manifest.Dataset, manifest.Version, part, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
     private static DatasetProfiled Announce(DatasetProfile profile) =>
         new(profile.Dataset, profile.Version, DatasetPaths.Profile(profile.Dataset, profile.Version), profile.Rows, profile.Parts, profile.CreatedAt);

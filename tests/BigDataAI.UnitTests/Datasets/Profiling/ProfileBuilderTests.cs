@@ -180,15 +180,37 @@ public sealed class ProfileBuilderTests
                 states.Add(await profiles.SavePartStateAsync(builder, "people", 1, part));
                 Assert.All(builder.DuplicatePairs.StoredRuns, r => Assert.StartsWith(DatasetPaths.ProfilePartFolder("people", 1) + $"{part:D5}.rows-", r.Path));
             }
-            // The states name their runs and carry no pairs.
-            Assert.All(states, json => Assert.DoesNotContain("packedHashes", json, StringComparison.Ordinal));
-            Assert.All(states, json => Assert.Contains("\"format\":2", json, StringComparison.Ordinal));
-            using var merged = ProfileBuilder.FromJson(states[0]);
-            foreach (var json in states.Skip(1))
+            // The states are objects of their own beside the runs; they name their runs and carry no pairs.
+            Assert.Equal([.. Enumerable.Range(0, 3).Select(p => DatasetPaths.ProfilePartState("people", 1, p))], states);
+            var texts = new List<string>();
+            foreach (var path in states)
             {
-                using var part = ProfileBuilder.FromJson(json);
+                await using var stream = (await objects.OpenReadAsync(path))!;
+                texts.Add(await new StreamReader(stream).ReadToEndAsync());
+            }
+            Assert.All(texts, json => Assert.DoesNotContain("packedHashes", json, StringComparison.Ordinal));
+            Assert.All(texts, json => Assert.Contains("\"format\":2", json, StringComparison.Ordinal));
+            ProfilePart Part(int p) => new("people", 1, p, 3, 0, 1, "test", states[p]);
+            using var merged = await profiles.ReadPartStateAsync(Part(0));
+            foreach (var p in new[] { 1, 2 })
+            {
+                using var part = await profiles.ReadPartStateAsync(Part(p));
                 merged.Merge(part);
             }
+            // A part written before the state had its own object carries it inline, and is read the same.
+            using (var inline = await profiles.ReadPartStateAsync(Part(1) with { StatePath = null, State = texts[1] }))
+            {
+                Assert.Equal(900, inline.Rows);
+            }
+            // A state that went missing is named.
+            var copy = DatasetPaths.ProfilePartState("people", 1, 7);
+            await using (var bytes = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(texts[2])))
+            {
+                await objects.TryCreateAsync(copy, bytes);
+            }
+            await objects.DeleteAsync(copy);
+            var gone = await Assert.ThrowsAsync<InvalidDataException>(() => profiles.ReadPartStateAsync(Part(2) with { Part = 7, StatePath = copy }));
+            Assert.Contains(copy, gone.Message, StringComparison.Ordinal);
             Assert.Equal(3000, merged.DuplicatePairs.Rows);
             Assert.Throws<InvalidOperationException>(() => merged.Build("people", 1));
             var profile = await profiles.BuildAsync(merged, "people", 1, parts: 3);
