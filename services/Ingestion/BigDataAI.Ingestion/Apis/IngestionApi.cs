@@ -528,7 +528,8 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
     {
         private readonly FileStream _file = new(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private readonly ManualResetEventSlim _grown = new(false);
+        /// <summary>Followers wait on it for more bytes; every change of the state below pulses it while holding it.</summary>
+        private readonly object _grown = new();
         private long _readable;
         private volatile bool _complete;
         private volatile bool _abandoned;
@@ -544,7 +545,7 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
             await _file.FlushAsync(ct).ConfigureAwait(false);
             Length += data.Length;
             Volatile.Write(ref _readable, Length);
-            _grown.Set();
+            Pulse();
         }
 
         public async Task CompleteAsync()
@@ -553,14 +554,27 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
             await _file.DisposeAsync().ConfigureAwait(false);
             Sha256 = Convert.ToHexStringLower(_hash.GetHashAndReset());
             _complete = true;
-            _grown.Set();
+            Pulse();
         }
 
         /// <summary>Ends the upload without completing the file: a follower still reading throws.</summary>
         public void Abandon()
         {
             _abandoned = !_complete;
-            _grown.Set();
+            Pulse();
+        }
+
+        /// <summary>
+        /// Wakes every follower. More than one may follow a file (the first pass and the speculative second, see
+        /// <see cref="Services.EarlyFirstPass"/>): each checks and waits under the same lock the writer pulses under, so none
+        /// misses the last bytes or the end.
+        /// </summary>
+        private void Pulse()
+        {
+            lock (_grown)
+            {
+                Monitor.PulseAll(_grown);
+            }
         }
 
         /// <summary>A stream over the file as it arrives: it waits for more bytes and ends once the upload is complete.</summary>
@@ -570,7 +584,6 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
         {
             await _file.DisposeAsync().ConfigureAwait(false);
             _hash.Dispose();
-            _grown.Dispose();
         }
 
         private sealed class Follower(UploadBuffer owner, CancellationToken ct) : Stream
@@ -599,12 +612,15 @@ internal sealed partial class IngestionApi(DatasetIngestor ingestor, DatasetStor
                     {
                         throw new OperationCanceledException("The upload ended before its file was complete.");
                     }
-                    owner._grown.Reset();
-                    if (Volatile.Read(ref owner._readable) > _position || owner._complete || owner._abandoned)
+                    lock (owner._grown)
                     {
-                        continue; // it grew (or ended) between the check and the reset
+                        if (Volatile.Read(ref owner._readable) > _position || owner._complete || owner._abandoned)
+                        {
+                            continue; // it grew (or ended) since the check above
+                        }
+                        // Woken by the writer's pulse; the timeout only lets a cancelled caller go.
+                        Monitor.Wait(owner._grown, 200);
                     }
-                    owner._grown.Wait(ct);
                 }
             }
 

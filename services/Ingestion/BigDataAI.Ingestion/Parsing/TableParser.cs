@@ -54,14 +54,17 @@ public static class TableParser
     /// <paramref name="open"/> is called once per pass and must give the file from its start; the caller owns the streams.
     /// </summary>
     /// <param name="expectedTypes">Types the dataset's expectations declare (used where no hint gives a type).</param>
+    /// <param name="speculation">Strict mode only: started once the first pass has read <see cref="Speculation.AfterRows"/>
+    /// rows, with the types those rows suggest, so the rows can be converted while the first pass still reads.</param>
     public static StreamedTable Open(Func<Stream> open, string fileName, char separator, string labelColumn, bool labelRequired,
-        IReadOnlyList<ColumnHint>? hints, RowPolicy policy, IReadOnlyDictionary<string, ColumnType>? expectedTypes, CancellationToken cancellationToken = default)
+        IReadOnlyList<ColumnHint>? hints, RowPolicy policy, IReadOnlyDictionary<string, ColumnType>? expectedTypes, CancellationToken cancellationToken = default,
+        Speculation? speculation = null)
     {
         ArgumentNullException.ThrowIfNull(open);
         ArgumentNullException.ThrowIfNull(policy);
         var rules = new TableRules(fileName, labelColumn, labelRequired, hints, expectedTypes: expectedTypes);
         cancellationToken.ThrowIfCancellationRequested();
-        var reading = new CsvReading(open, rules, separator, policy);
+        var reading = new CsvReading(open, rules, separator, policy, policy.Quarantine ? null : speculation);
         reading.FirstPass(cancellationToken);
         return reading.Table;
     }
@@ -78,7 +81,7 @@ public static class TableParser
     };
 
     /// <summary>One delimited file being read: the header, each column's type votes, and the two passes.</summary>
-    private sealed class CsvReading(Func<Stream> open, TableRules rules, char separator, RowPolicy policy)
+    private sealed class CsvReading(Func<Stream> open, TableRules rules, char separator, RowPolicy policy, Speculation? speculation)
     {
         private string[] _header = [];
         private ColumnType?[] _declared = [];
@@ -103,6 +106,7 @@ public static class TableParser
                 _header = ReadHeader(reader, rules);
                 _declared = [.. _header.Select(rules.DeclaredType)];
                 votes = new TypeVotes[_header.Length];
+                ChunkBuilder? speculative = null; // the rows being converted under the first rows' types, if any
                 long row = 1;
                 while (reader.Read())
                 {
@@ -110,6 +114,11 @@ public static class TableParser
                     if ((row & 0x3FFF) == 0)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    if (speculative is not null)
+                    {
+                        speculative = InspectVoteConvert(reader, row, votes, speculative);
+                        continue;
                     }
                     if (Inspect(reader, row) is not null)
                     {
@@ -135,10 +144,18 @@ public static class TableParser
                             votes[c].Add(bytes);
                         }
                     }
+                    if (speculation is not null && row - 1 == speculation.AfterRows)
+                    {
+                        speculative = Speculate(votes, cancellationToken);
+                    }
                 }
                 if (row == 1)
                 {
                     throw new DataFormatException(fileName, "the file has a header row but no data rows", row: 1);
+                }
+                if (speculative is { Count: > 0 } && !Store(speculative.Take()))
+                {
+                    speculative = null;
                 }
                 _rows = row - 1;
             }
@@ -151,14 +168,128 @@ public static class TableParser
             {
                 throw new DataFormatException(fileName, $"the file is not valid UTF-8 ({e.Message})", byteOffset: input.Position, innerException: e);
             }
-            var allowed = policy.AllowedBadRows(_rows);
+            Table = new CsvTable(SchemaOf(votes, policy.AllowedBadRows(_rows)), _rows, this);
+        }
+
+        private DatasetSchema SchemaOf(TypeVotes[] votes, long allowed)
+        {
             var columns = new ColumnSchema[_header.Length];
             for (var c = 0; c < _header.Length; c++)
             {
                 columns[c] = new ColumnSchema(_header[c], _declared[c] ?? votes[c].Choose(allowed), rules.RoleOf(_header[c]), Nullable: votes[c].Nulls > 0);
             }
-            Table = new CsvTable(rules.Validate(columns, row: 1), _rows, this);
+            return rules.Validate(columns, row: 1);
         }
+
+        /// <summary>
+        /// Starts the speculation (strict mode) once <see cref="Speculation.AfterRows"/> rows are read: the schema their
+        /// votes give, the same rows read again from the file's start and converted under it into the first chunk, and the
+        /// chunk the first pass converts every later row into as it reads them. Null when the speculation declines or
+        /// fails: then the first pass goes on only voting, as without one. A schema those rows cannot make (e.g. a label
+        /// column that is all nulls so far) starts none.
+        /// </summary>
+        private ChunkBuilder? Speculate(TypeVotes[] votes, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var provisional = SchemaOf(votes, 0);
+                if (!speculation!.Begin(provisional))
+                {
+                    return null;
+                }
+                var rows = speculation.AfterRows;
+                using var source = speculation.Follow();
+                var first = ConvertRows(() => source, provisional, rows, rows, [], reuse: false, cancellationToken).First();
+                return first.Rows.Rows == rows && Store(first) ? new ChunkBuilder(provisional, rows, reuse: true) : null;
+            }
+            catch (Exception e) when (e is DataFormatException or ArgumentException or InvalidOperationException)
+            {
+                speculation!.Abandon(e.Message);
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// Strict and speculating: one walk over the row's cells that checks each as <see cref="Inspect"/> does (a problem
+        /// is thrown), votes on its type as the first pass does, and converts it into the speculative chunk, storing the
+        /// chunk when full. Null when a cell does not fit the chunk's schema (another type, or a null in a column whose
+        /// first rows had none) or the chunk could not be stored: the speculation is over, the row's votes are complete.
+        /// </summary>
+        /// <remarks>
+        /// The usual first pass and the conversion each look at every cell; doing both in one walk, with the int64 and
+        /// double columns' arrays at hand, is most of what the speculation saves (docs/memory.md, run D).
+        /// </remarks>
+        private ChunkBuilder? InspectVoteConvert(CsvReader reader, long row, TypeVotes[] votes, ChunkBuilder chunk)
+        {
+            if (reader.FieldCount != _header.Length)
+            {
+                Inspect(reader, row); // strict: throws the cell count's problem
+            }
+            chunk.BeginRow();
+            var at = chunk.Count;
+            var misfit = -1;
+            for (var c = 0; c < _header.Length; c++)
+            {
+                var bytes = reader.GetSpan(c);
+                var declared = _declared[c];
+                if (TextCells.IsPlainDigits(bytes, out var integer) && declared is null or ColumnType.Int64 or ColumnType.Double or ColumnType.String)
+                {
+                    if (declared is null)
+                    {
+                        votes[c].AddInteger();
+                    }
+                    if (misfit >= 0)
+                    {
+                        continue;
+                    }
+                    var column = chunk.ColumnAt(c);
+                    if (column.Values is long?[] longs)
+                    {
+                        longs[at] = integer;
+                    }
+                    else if (column.Values is double?[] doubles && bytes.Length <= 15)
+                    {
+                        doubles[at] = integer; // exact: at most 15 digits
+                    }
+                    else if (!TextCells.TrySet(column, at, bytes))
+                    {
+                        misfit = c;
+                    }
+                    continue;
+                }
+                if (CellProblem(bytes, c, row) is { } problem)
+                {
+                    throw new DataFormatException(rules.FileName, problem.Message, row: row, column: problem.Column);
+                }
+                if (TextCells.IsNull(bytes))
+                {
+                    votes[c].Nulls++;
+                    if (misfit < 0 && !chunk.ColumnAt(c).Schema.Nullable)
+                    {
+                        misfit = c;
+                    }
+                    continue;
+                }
+                if (declared is null)
+                {
+                    votes[c].Add(bytes);
+                }
+                if (misfit < 0 && !TextCells.TrySet(chunk.ColumnAt(c), at, bytes))
+                {
+                    misfit = c;
+                }
+            }
+            if (misfit >= 0)
+            {
+                chunk.Clear(at);
+                speculation!.Abandon($"row {row}, column '{_header[misfit]}' does not hold the type its first rows gave it");
+                return null;
+            }
+            chunk.Commit(row - 2, row);
+            return !chunk.IsFull || Store(chunk.Take()) ? chunk : null;
+        }
+
+        private bool Store(TableChunk chunk) => speculation!.Store(chunk);
 
         /// <summary>
         /// The problem of a record, if any: a wrong number of cells, a cell that is not UTF-8 or holds a NUL, a cell that does
@@ -181,20 +312,7 @@ public static class TableParser
                 {
                     continue; // plain digits are valid UTF-8 without a NUL and fit these types
                 }
-                if (!Utf8.IsValid(bytes))
-                {
-                    problem = Bad(row, _header[c], "invalid_utf8", "the cell is not valid UTF-8 text; save the file as UTF-8", Encoding.UTF8.GetString(bytes));
-                }
-                else if (bytes.Contains((byte)0))
-                {
-                    problem = Bad(row, _header[c], "nul_character", "the cell contains a NUL character (byte 0), which no text or number may hold; the file may be binary or UTF-16",
-                        Encoding.UTF8.GetString(bytes).Replace('\0', '\uFFFD'));
-                }
-                else if (_declared[c] is { } type && !TextCells.IsNull(bytes) && !TextCells.Fits(type, bytes))
-                {
-                    var (reason, message) = rules.Misfit(_header[c], type, bytes);
-                    problem = Bad(row, _header[c], reason, message, Encoding.UTF8.GetString(bytes));
-                }
+                problem = CellProblem(bytes, c, row);
             }
             if (problem is null)
             {
@@ -206,6 +324,26 @@ public static class TableParser
             }
             bad?.Add(problem);
             return problem;
+        }
+
+        /// <summary>The problem of one cell, if any: not UTF-8, a NUL, or not of its declared type.</summary>
+        private QuarantinedRow? CellProblem(ReadOnlySpan<byte> bytes, int c, long row)
+        {
+            if (!Utf8.IsValid(bytes))
+            {
+                return Bad(row, _header[c], "invalid_utf8", "the cell is not valid UTF-8 text; save the file as UTF-8", Encoding.UTF8.GetString(bytes));
+            }
+            if (bytes.Contains((byte)0))
+            {
+                return Bad(row, _header[c], "nul_character", "the cell contains a NUL character (byte 0), which no text or number may hold; the file may be binary or UTF-16",
+                    Encoding.UTF8.GetString(bytes).Replace('\0', '\uFFFD'));
+            }
+            if (_declared[c] is { } type && !TextCells.IsNull(bytes) && !TextCells.Fits(type, bytes))
+            {
+                var (reason, message) = rules.Misfit(_header[c], type, bytes);
+                return Bad(row, _header[c], reason, message, Encoding.UTF8.GetString(bytes));
+            }
+            return null;
         }
 
         private static QuarantinedRow Bad(long row, string? column, string reason, string message, string? raw) =>
@@ -222,13 +360,17 @@ public static class TableParser
         }
 
         /// <summary>The second pass: good rows converted into chunks, bad ones (quarantine mode) into <paramref name="bad"/>.</summary>
-        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
+        public IEnumerable<TableChunk> SecondPass(DatasetSchema schema, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken) =>
+            ConvertRows(open, schema, (int)Math.Min(chunkRows, Math.Max(1, _rows)), chunkRows, bad, reuse, cancellationToken);
+
+        /// <summary>The rows of the file <paramref name="source"/> gives, converted into chunks of <paramref name="capacity"/> rows.</summary>
+        private IEnumerable<TableChunk> ConvertRows(Func<Stream> source, DatasetSchema schema, int capacity, int chunkRows, List<QuarantinedRow> bad, bool reuse, CancellationToken cancellationToken)
         {
-            using var input = ParserInput.Open(open(), rules.FileName);
+            using var input = ParserInput.Open(source(), rules.FileName);
             using var stream = new ParserInputStream(input);
             using var reader = CsvReader.Create(stream, Options(separator), leaveOpen: true);
             reader.Read(); // the header, checked in the first pass
-            var chunk = new ChunkBuilder(schema, (int)Math.Min(chunkRows, Math.Max(1, _rows)), reuse);
+            var chunk = new ChunkBuilder(schema, capacity, reuse);
             long row = 1;
             while (reader.Read())
             {

@@ -56,7 +56,8 @@ public sealed class EarlyFirstPass : IAsyncDisposable
     private readonly CancellationTokenSource _cancel;
     private readonly List<Stream> _streams = [];
 
-    internal EarlyFirstPass(Func<CancellationToken, Stream> follow, string path, Func<Func<Stream>, CancellationToken, Task<StreamedTable>> open, CancellationToken cancellationToken)
+    internal EarlyFirstPass(Func<CancellationToken, Stream> follow, string path, Func<Func<Stream>, Speculation?, CancellationToken, Task<StreamedTable>> open, CancellationToken cancellationToken,
+        Func<CancellationToken, Task<SpeculativeVersion>>? speculate = null)
     {
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = _cancel.Token;
@@ -71,11 +72,18 @@ public sealed class EarlyFirstPass : IAsyncDisposable
             }
             return stream;
         }
-        Table = Task.Run(() => open(Open, token), token);
+        Table = Task.Run(async () =>
+        {
+            Speculative = speculate is null ? null : await speculate(token).ConfigureAwait(false);
+            return await open(Open, Speculative, token).ConfigureAwait(false);
+        }, token);
     }
 
     /// <summary>The table after its first pass; its failure (a <see cref="DataFormatException"/>, say) is the upload's.</summary>
     internal Task<StreamedTable> Table { get; }
+
+    /// <summary>The speculative second pass the first pass started, if any (set before <see cref="Table"/> starts).</summary>
+    internal SpeculativeVersion? Speculative { get; private set; }
 
     public async ValueTask DisposeAsync()
     {
@@ -92,6 +100,10 @@ public sealed class EarlyFirstPass : IAsyncDisposable
         lock (_streams)
         {
             streams = [.. _streams];
+        }
+        if (Speculative is { } speculation)
+        {
+            await speculation.DisposeAsync().ConfigureAwait(false); // deletes its shards unless the version took them
         }
         foreach (var stream in streams)
         {
@@ -169,12 +181,25 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
             // Parsing may have taken a while: do not commit a version the broker cannot announce now.
             publisher.EnsureConnected();
             var source = new DatasetSource(upload.Format.ToString().ToLowerInvariant(), [.. upload.Files.Keys.Order(StringComparer.Ordinal)], upload.Sha256, upload.Description);
-            var manifest = await WriteAsync(upload, table, checker, source, cancellationToken).ConfigureAwait(false);
+            // Pass 2: done already while the file arrived when the speculation held (strict CSV/TSV), else now.
+            var speculative = upload.FirstPass?.Speculative;
+            var written = speculative is null ? null : await speculative.TakeAsync(table.Schema, table.SourceRows).ConfigureAwait(false);
+            activity?.SetTag("bigdataai.speculative", written is not null);
+            DatasetManifest manifest;
+            if (written is not null)
+            {
+                manifest = await written.CommitAsync(source, new DatasetLineage("ingest", source.Files), cancellationToken: cancellationToken).ConfigureAwait(false);
+                speculative!.Keep();
+            }
+            else
+            {
+                manifest = await WriteAsync(upload, table, checker, source, cancellationToken).ConfigureAwait(false);
+            }
             activity?.SetTag("bigdataai.dataset_version", manifest.Version);
-            logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled, {Quarantined} quarantined), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms",
+            logger.LogInformation("Committed {Dataset} v{Version}: {Rows} rows ({Unlabeled} unlabeled, {Quarantined} quarantined), columns {Columns}, {Classes} classes, {Shards} shards in {ElapsedMs} ms (rows stored while the file arrived: {Speculative})",
                 manifest.Dataset, manifest.Version, manifest.Rows, manifest.UnlabeledRows, manifest.Quarantine?.Rows ?? 0,
                 Describe(table.Schema), manifest.Classes.Length, manifest.Shards.Count,
-                (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds, written is not null);
             IngestionTelemetry.Rows.Add(manifest.Rows);
             if (manifest.Quarantine is { } quarantine)
             {
@@ -349,14 +374,23 @@ public sealed class DatasetIngestor(DatasetStore datasets, ExpectationStore expe
         {
             return null;
         }
-        return new EarlyFirstPass(follow, path, async (open, ct) =>
+        DatasetExpectations? expectations = null;
+        var speculate = format is UploadFormat.Csv or UploadFormat.Tsv && !policy.Quarantine && options.Value.Speculate;
+        return new EarlyFirstPass(follow, path, async (open, speculation, ct) =>
         {
-            var expectations = await expectationStore.GetAsync(dataset, ct).ConfigureAwait(false);
+            expectations ??= await expectationStore.GetAsync(dataset, ct).ConfigureAwait(false);
             var expectedTypes = ExpectedTypes(expectations);
-            return format == UploadFormat.Jsonl
+            // The pass waits for bytes still arriving (and, speculating, for shards being stored): on a thread of its
+            // own rather than one the pool needs for the requests and the storing.
+            return await Task.Factory.StartNew(() => format == UploadFormat.Jsonl
                 ? JsonLinesParser.Open(open, "data", labelColumn, labelNamed, hints, policy, expectedTypes, ct)
-                : TableParser.Open(open, "data", format == UploadFormat.Tsv ? '\t' : ',', labelColumn, labelNamed, hints, policy, expectedTypes, ct);
-        }, cancellationToken);
+                : TableParser.Open(open, "data", format == UploadFormat.Tsv ? '\t' : ',', labelColumn, labelNamed, hints, policy, expectedTypes, ct, speculation),
+                ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        }, cancellationToken, speculate ? async ct =>
+        {
+            expectations ??= await expectationStore.GetAsync(dataset, ct).ConfigureAwait(false);
+            return new SpeculativeVersion(datasets, dataset, options.Value.RowsPerShard, follow, expectations, logger, ct);
+        } : null);
     }
 
     private static Dictionary<string, ColumnType> ExpectedTypes(DatasetExpectations expectations) =>

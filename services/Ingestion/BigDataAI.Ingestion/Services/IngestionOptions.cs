@@ -22,6 +22,13 @@ public sealed class IngestionOptions
     /// </summary>
     public double MaxCompressionRatio { get; set; } = 100;
 
+    /// <summary>
+    /// Strict CSV and TSV uploads: convert and store the rows while the file still arrives, under the column types its
+    /// first shard of rows suggests, and keep that work when the whole file has the same types (else the usual second
+    /// pass runs). On by default; off makes every upload take the two passes one after the other.
+    /// </summary>
+    public bool Speculate { get; set; } = true;
+
     /// <summary>Folder for upload buffers; the system temp folder when empty.</summary>
     public string? TempDirectory { get; set; }
 }
