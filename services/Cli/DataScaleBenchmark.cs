@@ -12,7 +12,7 @@ namespace BigDataAI.Cli;
 
 /// <summary>
 /// <c>bigdataai bench data-scale</c>: from one run, (1) ingest throughput of a generated MNIST-like CSV through the
-/// ingestion host against DuckDB's own <c>COPY (SELECT * FROM read_csv(f)) TO 'x.parquet'</c> of the same file, and
+/// ingestion host against DuckDB's own <c>COPY (SELECT * FROM read_csv(f)) TO 'x.parquet'</c> of the same file (the faster of two runs), and
 /// (2) the peak memory (VmHWM, /proc/&lt;pid&gt;/status) of each service host process (ingestion, labeling, the
 /// training control plane and a training worker) for datasets of each scale times the base rows, started afresh for
 /// each scale against a private RabbitMQ and Azurite, each dataset ingested, labeled and trained on (one epoch of the
@@ -57,8 +57,11 @@ public static class DataScaleBenchmark
             var csv = Path.Combine(work, $"mnist-x{scale}.csv");
             var bytes = WriteCsv(csv, digits, rows);
             Console.WriteLine($"[{scale}x] {rows:N0} rows, {bytes / 1e6:F1} MB CSV written");
-            var duck = DuckDbCopy(csv, Path.Combine(work, $"duckdb-x{scale}.parquet"));
-            Console.WriteLine($"[{scale}x] DuckDB COPY to Parquet: {duck:F2} s");
+            // Twice, back to back, and the faster counts: the first run also pays DuckDB's warm-up and the file's
+            // write-back to disk still under way (the ratio then errs in DuckDB's favour).
+            var duckRuns = new[] { DuckDbCopy(csv, Path.Combine(work, $"duckdb-x{scale}.parquet")), DuckDbCopy(csv, Path.Combine(work, $"duckdb-x{scale}.parquet")) };
+            var duck = duckRuns.Min();
+            Console.WriteLine($"[{scale}x] DuckDB COPY to Parquet: {duck:F2} s (the faster of {duckRuns[0]:F2} s and {duckRuns[1]:F2} s)");
 
             await using var platform = await Platform.StartAsync(dlls, servers, $"scale{scale}-{Guid.NewGuid():N}"[..20], heapLimitMb, ct);
             using var ingestion = GrpcChannel.ForAddress(platform.Address("Ingestion"));
@@ -132,6 +135,10 @@ public static class DataScaleBenchmark
                 }
                 writer.Write(lines[i]);
             }
+        }
+        using (var written = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            written.Flush(flushToDisk: true); // on disk before anything is timed, so no run competes with its write-back
         }
         return new FileInfo(path).Length;
     }

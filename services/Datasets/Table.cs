@@ -174,6 +174,16 @@ public sealed class Table
         RowIds = rowIds;
     }
 
+    private Table(DatasetSchema schema, IReadOnlyList<Column> columns, long[] rowIds, bool trusted)
+    {
+        Schema = schema;
+        Columns = columns;
+        RowIds = rowIds;
+    }
+
+    /// <summary>A table over columns already checked against <paramref name="schema"/> (a copy of a checked table's cells), without checking them again.</summary>
+    internal static Table Trusted(DatasetSchema schema, IReadOnlyList<Column> columns, long[] rowIds) => new(schema, columns, rowIds, trusted: true);
+
     public DatasetSchema Schema { get; }
     public IReadOnlyList<Column> Columns { get; }
     public long[] RowIds { get; }

@@ -195,7 +195,7 @@ public sealed class VersionWriter
             Array.Copy(rows.Columns[c].Values, columns[c].Values, rows.Columns[c].Values.Length);
         }
         Array.Copy(rows.RowIds, ids, rows.Rows);
-        return new Table(Schema, columns, ids); // a table over the filled buffer (made after the copy: it checks the cells)
+        return Table.Trusted(Schema, columns, ids); // a copy of a table that was checked when it was made
     }
 
     /// <summary>Waits for every shard being stored in the background, oldest first; the first failure is thrown here.</summary>

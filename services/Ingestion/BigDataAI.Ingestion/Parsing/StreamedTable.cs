@@ -82,13 +82,17 @@ internal sealed class ChunkBuilder
     private long[] _sourceRows;
 
     private readonly bool _reuse;
+    private readonly bool _overwrites;
 
     /// <param name="reuse">Fill the same arrays again after a full chunk is taken (its reader must be done with it).</param>
-    public ChunkBuilder(DatasetSchema schema, int capacity, bool reuse = false)
+    /// <param name="overwrites">With <paramref name="reuse"/>: the caller writes every cell of every row it commits, nulls
+    /// included, so a reused chunk is not cleared first (the arrays then stay the same ones for good).</param>
+    public ChunkBuilder(DatasetSchema schema, int capacity, bool reuse = false, bool overwrites = false)
     {
         _schema = schema;
         _capacity = Math.Max(1, capacity);
         _reuse = reuse;
+        _overwrites = reuse && overwrites;
         (_columns, _rowIds, _sourceRows) = Allocate();
     }
 
@@ -114,7 +118,7 @@ internal sealed class ChunkBuilder
     public void BeginRow()
     {
         EnsureArrays();
-        if (!_cleared)
+        if (!_cleared && !_overwrites)
         {
             foreach (var c in _columns)
             {

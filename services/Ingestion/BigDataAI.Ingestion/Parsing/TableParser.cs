@@ -200,7 +200,15 @@ public static class TableParser
                 var rows = speculation.AfterRows;
                 using var source = speculation.Follow();
                 var first = ConvertRows(() => source, provisional, rows, rows, [], reuse: false, cancellationToken).First();
-                return first.Rows.Rows == rows && Store(first) ? new ChunkBuilder(provisional, rows, reuse: true) : null;
+                if (first.Rows.Rows != rows || !Store(first))
+                {
+                    return null;
+                }
+                var chunk = new ChunkBuilder(provisional, rows, reuse: true, overwrites: true);
+                // Its arrays stay the same ones for good (reused, never cleared): the int64 and double ones at hand.
+                _longs = [.. Enumerable.Range(0, _header.Length).Select(c => chunk.ColumnAt(c).Values as long?[])];
+                _doubles = [.. Enumerable.Range(0, _header.Length).Select(c => chunk.ColumnAt(c).Values as double?[])];
+                return chunk;
             }
             catch (Exception e) when (e is DataFormatException or ArgumentException or InvalidOperationException)
             {
@@ -219,8 +227,12 @@ public static class TableParser
         /// The usual first pass and the conversion each look at every cell; doing both in one walk, with the int64 and
         /// double columns' arrays at hand, is most of what the speculation saves (docs/memory.md, run D).
         /// </remarks>
+        private long?[]?[] _longs = [];
+        private double?[]?[] _doubles = [];
+
         private ChunkBuilder? InspectVoteConvert(CsvReader reader, long row, TypeVotes[] votes, ChunkBuilder chunk)
         {
+            var (longColumns, doubleColumns) = (_longs, _doubles);
             if (reader.FieldCount != _header.Length)
             {
                 Inspect(reader, row); // strict: throws the cell count's problem
@@ -242,16 +254,15 @@ public static class TableParser
                     {
                         continue;
                     }
-                    var column = chunk.ColumnAt(c);
-                    if (column.Values is long?[] longs)
+                    if (longColumns[c] is { } longs)
                     {
                         longs[at] = integer;
                     }
-                    else if (column.Values is double?[] doubles && bytes.Length <= 15)
+                    else if (doubleColumns[c] is { } doubles && bytes.Length <= 15)
                     {
                         doubles[at] = integer; // exact: at most 15 digits
                     }
-                    else if (!TextCells.TrySet(column, at, bytes))
+                    else if (!TextCells.TrySet(chunk.ColumnAt(c), at, bytes))
                     {
                         misfit = c;
                     }
@@ -264,10 +275,12 @@ public static class TableParser
                 if (TextCells.IsNull(bytes))
                 {
                     votes[c].Nulls++;
-                    if (misfit < 0 && !chunk.ColumnAt(c).Schema.Nullable)
+                    var column = chunk.ColumnAt(c);
+                    if (misfit < 0 && !column.Schema.Nullable)
                     {
                         misfit = c;
                     }
+                    Array.Clear(column.Values, at, 1); // the chunk is not cleared between uses: every cell is written
                     continue;
                 }
                 if (declared is null)

@@ -47,6 +47,7 @@ internal static partial class TextCells
     /// Whether the cell is 1-18 ASCII digits, as most cells of a numeric table are: such a cell is valid UTF-8, holds no
     /// NUL, is not null, and is an int64 (and a double); <paramref name="value"/> is its value.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)] // once per cell
     public static bool IsPlainDigits(ReadOnlySpan<byte> cell, out long value)
     {
         value = 0;
