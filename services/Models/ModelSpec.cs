@@ -44,6 +44,14 @@ public sealed record ModelSpec
     /// <summary>"fasttext" only: floats per embedding.</summary>
     public int EmbeddingSize { get; init; }
 
+    /// <summary>
+    /// Dropout probability in [0, 1): while training, each hidden activation (after every hidden layer's ReLU; for
+    /// "fasttext" the pooled embedding) is zeroed with this probability and the rest scaled by 1 / (1 - p). The masks come
+    /// from the model's own generator, seeded from the run's seed, so seeded runs and resumed runs repeat. 0 (default): none.
+    /// Adds no weights: a model with dropout loads the weights of one without.
+    /// </summary>
+    public double Dropout { get; init; }
+
     /// <summary>Number of floats in one input row: the product of <see cref="InputShape"/>.</summary>
     [JsonIgnore]
     public int FeatureCount => InputShape is null ? 0 : InputShape.Aggregate(1, (product, size) => product * size);
@@ -95,6 +103,15 @@ public sealed record ModelSpec
         {
             throw new ArgumentException($"ModelSpec.EmbeddingRows and EmbeddingSize apply to 'fasttext' only, not '{Architecture}'.");
         }
+        if (!double.IsFinite(Dropout) || Dropout < 0 || Dropout >= 1)
+        {
+            throw new ArgumentException($"ModelSpec.Dropout must be at least 0 and below 1, not {Dropout}.");
+        }
+        if (Dropout > 0 && Architecture != "fasttext" && HiddenSizes.Length == 0)
+        {
+            throw new ArgumentException(
+                $"ModelSpec.Dropout is {Dropout} but the model has no hidden layers to drop from; give HiddenSizes (e.g. [128]) or set Dropout to 0.");
+        }
         if (Architecture == "mlp" && Channels.Length > 0)
         {
             throw new ArgumentException("ModelSpec.Channels must be empty for architecture 'mlp' (it has no convolutions).");
@@ -129,6 +146,7 @@ public sealed record ModelSpec
         && Regression == other.Regression
         && EmbeddingRows == other.EmbeddingRows
         && EmbeddingSize == other.EmbeddingSize
+        && Dropout.Equals(other.Dropout)
         && SequenceEqual(InputShape, other.InputShape)
         && SequenceEqual(HiddenSizes, other.HiddenSizes)
         && SequenceEqual(Channels, other.Channels);
@@ -139,6 +157,7 @@ public sealed record ModelSpec
         var hash = new HashCode();
         hash.Add(Architecture);
         hash.Add(Classes);
+        hash.Add(Dropout);
         foreach (var values in new[] { InputShape, HiddenSizes, Channels })
         {
             hash.Add(values?.Length ?? -1);
@@ -155,7 +174,9 @@ public sealed record ModelSpec
         $"{Architecture} [{string.Join("x", InputShape ?? [])}]" +
         (Channels is { Length: > 0 } ? $" channels [{string.Join(", ", Channels)}]" : "") +
         (EmbeddingRows > 0 ? $" embeddings {EmbeddingRows}x{EmbeddingSize}" : "") +
-        $" hidden [{string.Join(", ", HiddenSizes ?? [])}] -> {(Regression ? "1 value (regression)" : $"{Classes} classes")}";
+        $" hidden [{string.Join(", ", HiddenSizes ?? [])}]" +
+        (Dropout > 0 ? $" dropout {Dropout.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "") +
+        $" -> {(Regression ? "1 value (regression)" : $"{Classes} classes")}";
 
     private static bool SequenceEqual(int[]? a, int[]? b) =>
         ReferenceEquals(a, b) || (a is not null && b is not null && a.AsSpan().SequenceEqual(b));

@@ -6,7 +6,9 @@ namespace BigDataAI.Models;
 
 /// <summary>
 /// Trains a classifier described by a <see cref="ModelSpec"/> with cross-entropy (against the labels, or against
-/// <see cref="TrainingData.SoftTargets"/> when the data has them), minibatches and Adam or SGD.
+/// <see cref="TrainingData.SoftTargets"/> when the data has them), minibatches and Adam or SGD, with the recipe of
+/// <see cref="TrainingOptions"/>: L2 weight decay, a learning-rate schedule with warmup, class weights, gradient clipping and
+/// early stopping; dropout comes with the <see cref="ModelSpec"/>. The result holds the best validation epoch's weights.
 /// </summary>
 /// <remarks>
 /// The loop follows the TorchSharp examples: the device is chosen once; the whole training set is uploaded once as one
@@ -79,13 +81,14 @@ public static class Trainer
         {
             throw new ArgumentException("train has no rows.", nameof(train));
         }
+        CheckRecipe(spec, options, validation?.Rows ?? 0);
         var fingerprint = resumeFrom?.CheckResumable(spec, options, train, OrderScheme, nameof(resumeFrom));
         return BuildAndTrain(spec, options, resumeFrom, cancellationToken, (model, device) =>
         {
             var run = new TrainingRun(spec, options, train, device.ToString(), fingerprint);
             using var feed = new MemoryFeed(train, options, device);
             using var validationFeatures = validation is null ? null : Devices.Upload(validation.Features, validation.Rows, validation.FeatureCount, device);
-            return Run(model, feed, m => Validate(m, validation, validationFeatures), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            return Run(model, device, feed, m => Validate(m, validation, validationFeatures), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
         });
     }
 
@@ -141,13 +144,14 @@ public static class Trainer
         {
             throw new ArgumentException("train has no rows.", nameof(train));
         }
+        CheckRecipe(spec, options, validation?.Rows ?? 0);
         var fingerprint = DataFingerprint.Of(train);
         resumeFrom?.CheckResumable(spec, options, fingerprint, ShuffleLoader.Scheme, nameof(resumeFrom));
         return BuildAndTrain(spec, options, resumeFrom, cancellationToken, (model, device) =>
         {
             var run = new TrainingRun(spec, options, null, device.ToString(), fingerprint, ShuffleLoader.Scheme);
             using var feed = new LoaderFeed(train, device);
-            return Run(model, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            return Run(model, device, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
         });
     }
 
@@ -157,14 +161,14 @@ public static class Trainer
     /// <paramref name="resumeFrom"/>'s weights and torch's generator, moves the model to the device and hands it to
     /// <paramref name="epochs"/>, which trains it. The model comes back in eval mode, or is disposed when anything throws.
     /// The order of these steps is part of the seeded result: the generator is restored after the model's weights are
-    /// drawn and before any batch is.
+    /// drawn and before any batch is. At the end the model is given the best validation epoch's weights.
     /// </summary>
     private static TrainingResult BuildAndTrain(
         ModelSpec spec,
         TrainingOptions options,
         TrainingResume? resumeFrom,
         CancellationToken cancellationToken,
-        Func<nn.Module<Tensor, Tensor>, Device, List<EpochResult>> epochs)
+        Func<nn.Module<Tensor, Tensor>, Device, RunOutcome> epochs)
     {
         var device = Devices.Resolve(options.Device);
         if (device.type == DeviceType.CPU)
@@ -181,11 +185,20 @@ public static class Trainer
                 using var weights = new MemoryStream(resumeFrom.Weights, writable: false);
                 ModelWeights.LoadInto(model, spec, weights);
                 CheckpointFile.SetRngState(resumeFrom.Rng);
+                if (ModelFactory.NoiseOf(model) is { } noise && resumeFrom.DropoutRng is { } dropoutState)
+                {
+                    noise.State = dropoutState;
+                }
             }
             model.to(device);
-            var results = epochs(model, device);
+            var outcome = epochs(model, device);
+            if (outcome.Best is { } best && best.Epoch != outcome.Epochs.Count)
+            {
+                using var weights = new MemoryStream(best.Weights, writable: false);
+                ModelWeights.LoadInto(model, spec, weights);
+            }
             model.eval();
-            return new TrainingResult(model, spec, device.ToString(), results, clock.Elapsed);
+            return new TrainingResult(model, spec, device.ToString(), outcome.Epochs, clock.Elapsed, outcome.Best?.Epoch, outcome.StoppedEarly);
         }
         catch
         {
@@ -193,6 +206,56 @@ public static class Trainer
             throw;
         }
     }
+
+    /// <summary>The recipe checks that need the spec or the data: class weights per class, early stopping with validation.</summary>
+    private static void CheckRecipe(ModelSpec spec, TrainingOptions options, int validationRows)
+    {
+        if (options.ClassWeights is { } weights)
+        {
+            if (spec.Regression)
+            {
+                throw new ArgumentException($"TrainingOptions.ClassWeights applies to classifiers; the model ({spec}) is a regression.", nameof(options));
+            }
+            if (weights.Length != spec.Classes)
+            {
+                throw new ArgumentException($"TrainingOptions.ClassWeights has {weights.Length} weights but the model ({spec}) has {spec.Classes} classes.", nameof(options));
+            }
+        }
+        if (options.Patience > 0 && validationRows == 0)
+        {
+            throw new ArgumentException(
+                $"TrainingOptions.Patience is {options.Patience} but there is no validation data: early stopping watches the validation score.", nameof(options));
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="score"/> improves on <paramref name="best"/> (Keras' rule: by more than
+    /// <see cref="TrainingOptions.MinDelta"/>; the first finite score always does).
+    /// </summary>
+    internal static bool Improves(double score, double? best, double minDelta) =>
+        double.IsFinite(score) && (best is not { } value || score - minDelta > value);
+
+    /// <summary>The best validation epoch of <paramref name="history"/> by <see cref="Improves"/>; null when no epoch was validated.</summary>
+    internal static int? BestOf(IReadOnlyList<EpochResult> history, double minDelta)
+    {
+        int? best = null;
+        double? score = null;
+        foreach (var epoch in history)
+        {
+            if (epoch.ValidationAccuracy is { } value && Improves(value, score, minDelta))
+            {
+                (best, score) = (epoch.Epoch, value);
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Early stopping, decided from the history alone (so a resumed run stops where an uninterrupted one did): true when
+    /// <see cref="TrainingOptions.Patience"/> epochs have passed since the best one.
+    /// </summary>
+    internal static bool ShouldStop(IReadOnlyList<EpochResult> history, TrainingOptions options) =>
+        options.Patience > 0 && BestOf(history, options.MinDelta) is { } best && history.Count - best >= options.Patience;
 
     private static void CheckShards(ModelSpec spec, ITrainingShards shards, string name)
     {
@@ -355,8 +418,12 @@ public static class Trainer
         public void Dispose() => _batches?.Dispose();
     }
 
-    private static List<EpochResult> Run(
+    /// <summary>What <see cref="Run"/> gives back: every epoch's result, the best validation epoch, and whether early stopping ended it.</summary>
+    private sealed record RunOutcome(List<EpochResult> Epochs, BestEpoch? Best, bool StoppedEarly);
+
+    private static RunOutcome Run(
         nn.Module<Tensor, Tensor> model,
+        Device device,
         IBatchFeed feed,
         Func<nn.Module<Tensor, Tensor>, double?> validate,
         TrainingOptions options,
@@ -367,16 +434,18 @@ public static class Trainer
     {
         var results = new List<EpochResult>(options.Epochs);
         results.AddRange(resumeFrom?.History ?? []);
-        if (results.Count == options.Epochs)
+        var best = resumeFrom?.Best;
+        if (results.Count == options.Epochs || ShouldStop(results, options))
         {
-            return results; // the checkpoint already has every epoch
+            return new RunOutcome(results, best, results.Count < options.Epochs); // the checkpoint already has every epoch
         }
-        using var optimizer = new TrainingOptimizer(model, options.Optimizer, options.LearningRate);
+        using var optimizer = new TrainingOptimizer(model, options.Optimizer, options.WeightDecay);
         if (resumeFrom is not null)
         {
             optimizer.Import(resumeFrom.Optimizer);
         }
         var regression = run.Spec.Regression;
+        using var classWeights = options.ClassWeights is { } weights && !regression ? Devices.Upload(weights, device) : null;
         var rows = feed.Rows;
         var batches = feed.Batches;
         // A checkpoint written in the middle of an epoch: continue that epoch after its last trained batch.
@@ -395,6 +464,7 @@ public static class Trainer
             for (var batch = firstBatch; feed.Next(out var count); batch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                var learningRate = options.LearningRateAt(epoch, batch, batches);
                 double loss;
                 using (NewDisposeScope())
                 {
@@ -403,31 +473,52 @@ public static class Trainer
                     var output = regression
                         ? nn.functional.mse_loss(model.call(x).squeeze(1), y)
                         : soft is not null
-                            // Cross-entropy against the soft targets: -(p * log_softmax(z)).sum(1).mean().
-                            ? -(soft * nn.functional.log_softmax(model.call(x), 1)).sum(1).mean()
-                            : nn.functional.cross_entropy(model.call(x), y);
+                            // Cross-entropy against the soft targets: -(p * log_softmax(z) * w).sum(1).mean(), as torch's
+                            // cross_entropy with probability targets (the class weights, when given, scale each class's term).
+                            ? -(classWeights is null
+                                ? soft * nn.functional.log_softmax(model.call(x), 1)
+                                : soft * nn.functional.log_softmax(model.call(x), 1) * classWeights).sum(1).mean()
+                            : nn.functional.cross_entropy(model.call(x), y, weight: classWeights);
                     output.backward();
-                    optimizer.Step();
+                    if (options.MaxGradientNorm > 0)
+                    {
+                        optimizer.ClipGradients(options.MaxGradientNorm);
+                    }
+                    optimizer.Step(learningRate);
                     loss = output.item<float>();
                 }
                 lossSum += loss * count;
                 samples += count;
                 callbacks.Batch?.Report(new BatchProgress(epoch, batch + 1, batches, loss,
-                    samples / epochClock.Elapsed.TotalSeconds));
+                    samples / epochClock.Elapsed.TotalSeconds) { LearningRate = learningRate });
                 if (options.CheckpointEveryBatches > 0 && (batch + 1) % options.CheckpointEveryBatches == 0 && batch + 1 < batches)
                 {
-                    callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run, new TrainingPosition(epoch, batch + 1, lossSum, samples)));
+                    callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run, new TrainingPosition(epoch, batch + 1, lossSum, samples), best));
                 }
             }
             var trainSeconds = epochClock.Elapsed.TotalSeconds;
 
             var accuracy = validate(model);
-            var result = new EpochResult(epoch, lossSum / rows, accuracy, rows / trainSeconds, epochClock.Elapsed);
+            var result = new EpochResult(epoch, lossSum / rows, accuracy, rows / trainSeconds, epochClock.Elapsed)
+            {
+                LearningRate = options.LearningRateAt(epoch, 0, batches),
+            };
             results.Add(result);
+            if (accuracy is { } score && Improves(score, best?.Score, options.MinDelta))
+            {
+                // The best epoch's weights, kept in memory: the run ends with them (and checkpoints carry them as best.pt).
+                using var copy = new MemoryStream();
+                ModelWeights.Save(model, copy);
+                best = new BestEpoch(epoch, score, copy.ToArray());
+            }
             callbacks.Epoch?.Report(result);
-            callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run));
+            callbacks.Checkpoint?.Invoke(new TrainingCheckpoint(model, optimizer, results.ToArray(), run, best: best));
+            if (ShouldStop(results, options))
+            {
+                return new RunOutcome(results, best, results.Count < options.Epochs);
+            }
         }
-        return results;
+        return new RunOutcome(results, best, false);
     }
 
     /// <summary>Accuracy (R² for a regression) on the validation set uploaded once; null without one.</summary>

@@ -14,7 +14,9 @@ namespace BigDataAI.Models;
 /// <summary>
 /// The full-checkpoint file: a zip of <c>checkpoint.json</c> (what was trained, how far, and a summary of the rest),
 /// <c>model.pt</c> (weights, as <see cref="ModelWeights.Save"/> writes them), <c>optimizer.bin</c> (the optimizer's state)
-/// and <c>rng.bin</c> (torch's default CPU generator). services/Models/README.md describes every field and byte.
+/// and <c>rng.bin</c> (torch's default CPU generator); with dropout also <c>dropout-rng.bin</c> (the model's dropout
+/// generator), and <c>best.pt</c> (the best validation epoch's weights) when those are not <c>model.pt</c>'s.
+/// services/Models/README.md describes every field and byte.
 /// </summary>
 internal static class CheckpointFile
 {
@@ -24,6 +26,8 @@ internal static class CheckpointFile
     public const string WeightsEntry = "model.pt";
     public const string OptimizerEntry = "optimizer.bin";
     public const string RngEntry = "rng.bin";
+    public const string DropoutRngEntry = "dropout-rng.bin";
+    public const string BestEntry = "best.pt";
 
     /// <summary>First bytes of optimizer.bin.</summary>
     private static ReadOnlySpan<byte> OptimizerMagic => "BDAI-OPT"u8;
@@ -34,6 +38,12 @@ internal static class CheckpointFile
         [WeightsEntry] = "weights: TorchSharp state dict, as ModelWeights.Save writes it",
         [OptimizerEntry] = "optimizer state: steps and per-parameter buffers (layout in services/Models/README.md)",
         [RngEntry] = "torch's default CPU generator state, raw bytes of torch.get_rng_state()",
+    };
+
+    private static readonly IReadOnlyDictionary<string, string> OptionalDescriptions = new Dictionary<string, string>
+    {
+        [DropoutRngEntry] = "the model's dropout generator state (a CPU torch.Generator), raw bytes of get_state()",
+        [BestEntry] = "weights of the best validation epoch (bestEpoch), as model.pt; absent when model.pt holds them",
     };
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -58,18 +68,32 @@ internal static class CheckpointFile
         TrainingOptimizer optimizer,
         IReadOnlyList<EpochResult> history,
         TrainingRun run,
-        TrainingPosition? position = null)
+        TrainingPosition? position = null,
+        BestEpoch? best = null)
     {
         var optimizerState = optimizer.Export();
         var rng = GetRngState();
+        var dropoutRng = ModelFactory.NoiseOf(model)?.State;
+        // model.pt holds the best epoch's weights only at the end of that epoch.
+        var bestWeights = best is not null && (position is not null || best.Epoch != history.Count) ? best.Weights : null;
+        var files = new Dictionary<string, string>(FileDescriptions);
+        if (dropoutRng is not null)
+        {
+            files[DropoutRngEntry] = OptionalDescriptions[DropoutRngEntry];
+        }
+        if (bestWeights is not null)
+        {
+            files[BestEntry] = OptionalDescriptions[BestEntry];
+        }
         var manifest = new CheckpointManifest(
             Version, Kind, history.Count, run.Order, run.Spec, run.HyperParameters, run.Data.Value, history,
             new OptimizerSummary(optimizerState.Optimizer, optimizerState.Steps, optimizerState.Parameters.Count),
             new RngSummary("torch default CPU generator", rng.Length),
             new EnvironmentSummary(TorchSharpVersion, torch.get_num_threads(), run.Device),
-            FileDescriptions)
+            files)
         {
             Position = position,
+            BestEpoch = best?.Epoch,
         };
 
         using var zip = new ZipArchive(destination, ZipArchiveMode.Create, leaveOpen: true);
@@ -77,6 +101,14 @@ internal static class CheckpointFile
         WriteEntry(zip, WeightsEntry, CompressionLevel.NoCompression, stream => ModelWeights.Save(model, stream));
         WriteEntry(zip, OptimizerEntry, CompressionLevel.NoCompression, stream => WriteOptimizer(stream, optimizerState));
         WriteEntry(zip, RngEntry, CompressionLevel.NoCompression, stream => stream.Write(rng));
+        if (dropoutRng is not null)
+        {
+            WriteEntry(zip, DropoutRngEntry, CompressionLevel.NoCompression, stream => stream.Write(dropoutRng));
+        }
+        if (bestWeights is not null)
+        {
+            WriteEntry(zip, BestEntry, CompressionLevel.NoCompression, stream => stream.Write(bestWeights));
+        }
     }
 
     /// <summary>Reads and checks everything but the weights, which only a model of the spec can check (see <see cref="TrainingResume"/>).</summary>
@@ -97,6 +129,8 @@ internal static class CheckpointFile
             var weights = ReadEntry(zip, WeightsEntry);
             var optimizer = ReadOptimizer(ReadEntry(zip, OptimizerEntry));
             var rng = ReadEntry(zip, RngEntry);
+            var dropoutRng = zip.GetEntry(DropoutRngEntry) is null ? null : ReadEntry(zip, DropoutRngEntry);
+            var bestWeights = zip.GetEntry(BestEntry) is null ? null : ReadEntry(zip, BestEntry);
 
             if (optimizer.Optimizer != manifest.HyperParameters.Optimizer || optimizer.Steps != manifest.Optimizer.Steps)
             {
@@ -109,7 +143,24 @@ internal static class CheckpointFile
                 throw new InvalidDataException(
                     $"Damaged training checkpoint: {RngEntry} has {rng.Length} bytes but {ManifestEntry} says {manifest.Rng.Bytes}.");
             }
-            return new TrainingResume(manifest, weights, optimizer, rng);
+            if ((dropoutRng is not null) != (manifest.Spec.Dropout > 0))
+            {
+                throw new InvalidDataException(manifest.Spec.Dropout > 0
+                    ? $"Damaged training checkpoint: its model has dropout {manifest.Spec.Dropout} but the archive has no {DropoutRngEntry}."
+                    : $"Damaged training checkpoint: the archive has {DropoutRngEntry} but its model has no dropout.");
+            }
+            BestEpoch? best = null;
+            if (manifest.BestEpoch is { } bestEpoch)
+            {
+                var atEnd = bestEpoch == manifest.Epoch && manifest.Position is null;
+                if (bestWeights is null && !atEnd)
+                {
+                    throw new InvalidDataException(
+                        $"Damaged training checkpoint: {ManifestEntry} names epoch {bestEpoch} the best, but the archive has no {BestEntry} with its weights.");
+                }
+                best = new BestEpoch(bestEpoch, manifest.History[bestEpoch - 1].ValidationAccuracy!.Value, bestWeights ?? weights);
+            }
+            return new TrainingResume(manifest, weights, optimizer, rng, dropoutRng, best);
         }
     }
 
@@ -238,6 +289,16 @@ internal static class CheckpointFile
                 throw new InvalidDataException($"Damaged training checkpoint: {ManifestEntry} history entry {i} is not epoch {i + 1}.");
             }
         }
+        // The best epoch follows from the history by the trainer's own rule; a file that says otherwise is not trusted.
+        // (Checkpoints written before best epochs were kept have none: a run resumed from one picks its best among the
+        // epochs it trains.)
+        var bestOf = Trainer.BestOf(history, manifest.HyperParameters.MinDelta);
+        if (manifest.BestEpoch is not null && manifest.BestEpoch != bestOf)
+        {
+            throw new InvalidDataException(
+                $"Damaged training checkpoint: {ManifestEntry} says the best epoch is {manifest.BestEpoch?.ToString() ?? "none"}, " +
+                $"but its history's validation scores make it {bestOf?.ToString() ?? "none"}.");
+        }
         if (manifest.Data.Rows < 1 || manifest.Data.FeatureCount != manifest.Spec.FeatureCount)
         {
             throw new InvalidDataException(
@@ -364,14 +425,54 @@ internal sealed class TrainingRun(ModelSpec spec, TrainingOptions options, Train
     public string Order { get; } = order;
 }
 
-/// <summary>The hyper-parameters a checkpoint records. All but <see cref="Epochs"/> must match on resume.</summary>
+/// <summary>
+/// The hyper-parameters a checkpoint records. All but <see cref="Epochs"/> must match on resume (and with the cosine
+/// schedule, Epochs too). The recipe's fields are absent from checkpoints written before it, which read as its defaults.
+/// </summary>
 internal sealed record HyperParameters(int Epochs, int BatchSize, double LearningRate, string Optimizer, int Seed)
 {
+    public double WeightDecay { get; init; }
+    public string Schedule { get; init; } = "constant";
+    public int WarmupEpochs { get; init; }
+    public int StepEpochs { get; init; }
+    public double StepGamma { get; init; } = 0.1;
+    public int Patience { get; init; }
+    public double MinDelta { get; init; }
+    public float[]? ClassWeights { get; init; }
+    public double MaxGradientNorm { get; init; }
+
     public static HyperParameters Of(TrainingOptions options) =>
-        new(options.Epochs, options.BatchSize, options.LearningRate, options.Optimizer, options.Seed);
+        new(options.Epochs, options.BatchSize, options.LearningRate, options.Optimizer, options.Seed)
+        {
+            WeightDecay = options.WeightDecay,
+            Schedule = options.Schedule,
+            WarmupEpochs = options.WarmupEpochs,
+            StepEpochs = options.StepEpochs,
+            StepGamma = options.StepGamma,
+            Patience = options.Patience,
+            MinDelta = options.MinDelta,
+            ClassWeights = options.ClassWeights,
+            MaxGradientNorm = options.MaxGradientNorm,
+        };
 
     public TrainingOptions ToOptions() =>
-        new() { Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Optimizer = Optimizer, Seed = Seed };
+        new()
+        {
+            Epochs = Epochs,
+            BatchSize = BatchSize,
+            LearningRate = LearningRate,
+            Optimizer = Optimizer,
+            Seed = Seed,
+            WeightDecay = WeightDecay,
+            Schedule = Schedule,
+            WarmupEpochs = WarmupEpochs,
+            StepEpochs = StepEpochs,
+            StepGamma = StepGamma,
+            Patience = Patience,
+            MinDelta = MinDelta,
+            ClassWeights = ClassWeights,
+            MaxGradientNorm = MaxGradientNorm,
+        };
 }
 
 /// <summary>
@@ -415,6 +516,9 @@ internal sealed record CheckpointManifest(
 {
     /// <summary>Set when the checkpoint was written in the middle of epoch <see cref="Epoch"/> + 1; null at an epoch's end.</summary>
     public TrainingPosition? Position { get; init; }
+
+    /// <summary>The best validation epoch so far (its weights are best.pt, or model.pt at that epoch's end); null without validation.</summary>
+    public int? BestEpoch { get; init; }
 }
 
 /// <summary>For people reading checkpoint.json; optimizer.bin holds the state itself.</summary>

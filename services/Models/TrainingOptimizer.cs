@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace BigDataAI.Models;
 
 /// <summary>
-/// Adam and SGD with momentum, with the update rules of <c>torch.optim.Adam</c> (amsgrad off, no weight decay) and
-/// <c>torch.optim.SGD</c> (dampening 0, not Nesterov).
+/// Adam and SGD with momentum, with the update rules of <c>torch.optim.Adam</c> (amsgrad off) and <c>torch.optim.SGD</c>
+/// (dampening 0, not Nesterov), both with their L2 <c>weight_decay</c>, and gradient clipping as
+/// <c>torch.nn.utils.clip_grad_norm_</c>. The learning rate is given to each step, so a schedule can change it.
 /// </summary>
 /// <remarks>
 /// Why not TorchSharp's own optimizers: in TorchSharp 0.107 their <c>step()</c> passes implicitly converted
@@ -20,7 +21,7 @@ internal sealed class TrainingOptimizer : IDisposable
     private readonly string[] _names;
     private readonly Parameter[] _parameters;
     private readonly bool _adam;
-    private readonly double _learningRate;
+    private readonly Scalar? _weightDecay;
     private readonly Tensor?[] _first;   // Adam: first moment; SGD: momentum buffer (created at the first step)
     private readonly Tensor[] _second;   // Adam: second moment
     private readonly Scalar _one = 1.0.ToScalar();
@@ -30,17 +31,19 @@ internal sealed class TrainingOptimizer : IDisposable
     private readonly Scalar _oneMinusBeta2 = (1 - 0.999).ToScalar();
     private readonly Scalar _epsilon = 1e-8.ToScalar();
     private readonly Scalar _momentum = 0.9.ToScalar();
-    private readonly Scalar _minusLearningRate;
+    private readonly Scalar _clipEpsilon = 1e-6.ToScalar();
     private long _steps;
 
-    public TrainingOptimizer(nn.Module model, string optimizer, double learningRate)
+    /// <param name="model">The model whose parameters are optimized.</param>
+    /// <param name="optimizer">"adam" or "sgd".</param>
+    /// <param name="weightDecay">L2 weight decay (0: none): <c>decay x weight</c> is added to each gradient before the update.</param>
+    public TrainingOptimizer(nn.Module model, string optimizer, double weightDecay = 0)
     {
         var named = model.named_parameters().ToArray();
         _names = named.Select(p => p.name).ToArray();
         _parameters = named.Select(p => p.parameter).ToArray();
         _adam = optimizer == "adam";
-        _learningRate = learningRate;
-        _minusLearningRate = (-learningRate).ToScalar();
+        _weightDecay = weightDecay > 0 ? weightDecay.ToScalar() : null;
         _first = new Tensor?[_parameters.Length];
         _second = new Tensor[_adam ? _parameters.Length : 0];
         using (no_grad())
@@ -63,27 +66,62 @@ internal sealed class TrainingOptimizer : IDisposable
         }
     }
 
-    /// <summary>Applies one update from the current gradients. Call inside the batch's dispose scope.</summary>
-    public void Step()
+    /// <summary>
+    /// Scales the gradients down so that their total L2 norm (over all parameters, as one vector) is at most
+    /// <paramref name="maxNorm"/>, as <c>torch.nn.utils.clip_grad_norm_</c>: each is multiplied by
+    /// <c>min(1, maxNorm / (norm + 1e-6))</c>, computed on the device (no synchronisation). Call after backward, before
+    /// <see cref="Step"/>.
+    /// </summary>
+    public void ClipGradients(double maxNorm)
     {
-        _steps++;
+        using var scope = NewDisposeScope();
         using var _ = no_grad();
-        if (_adam)
+        var gradients = _parameters.Select(parameter => parameter.grad).Where(gradient => gradient is not null).Select(gradient => gradient!).ToArray();
+        if (gradients.Length == 0)
         {
-            AdamStep();
+            return;
         }
-        else
+        var norms = gradients.Select(gradient => gradient.norm()).ToArray();
+        var total = stack(norms).norm();
+        using var limit = maxNorm.ToScalar();
+        using var ceiling = 1.0.ToScalar();
+        var coefficient = total.add(_clipEpsilon).reciprocal_().mul_(limit).clamp_max_(ceiling);
+        foreach (var gradient in gradients)
         {
-            SgdStep();
+            gradient.mul_(coefficient);
         }
     }
 
-    private void AdamStep()
+    /// <summary>Applies one update from the current gradients with <paramref name="learningRate"/>. Call inside the batch's dispose scope.</summary>
+    public void Step(double learningRate)
+    {
+        _steps++;
+        using var _ = no_grad();
+        if (_weightDecay is not null)
+        {
+            // L2 as torch.optim: gradient += decay x weight, before the moments (Adam) or the momentum buffer (SGD).
+            foreach (var parameter in _parameters)
+            {
+                using var gradient = parameter.grad;
+                gradient?.add_(parameter, _weightDecay);
+            }
+        }
+        if (_adam)
+        {
+            AdamStep(learningRate);
+        }
+        else
+        {
+            SgdStep(learningRate);
+        }
+    }
+
+    private void AdamStep(double learningRate)
     {
         var biasCorrection1 = 1 - Math.Pow(0.9, _steps);
         var biasCorrection2 = 1 - Math.Pow(0.999, _steps);
         using var denominatorScale = (1 / Math.Sqrt(biasCorrection2)).ToScalar();
-        using var minusStepSize = (-_learningRate / biasCorrection1).ToScalar();
+        using var minusStepSize = (-learningRate / biasCorrection1).ToScalar();
         for (var i = 0; i < _parameters.Length; i++)
         {
             using var gradient = _parameters[i].grad;
@@ -101,8 +139,9 @@ internal sealed class TrainingOptimizer : IDisposable
         }
     }
 
-    private void SgdStep()
+    private void SgdStep(double learningRate)
     {
+        using var minusLearningRate = (-learningRate).ToScalar();
         for (var i = 0; i < _parameters.Length; i++)
         {
             using var gradient = _parameters[i].grad;
@@ -118,7 +157,7 @@ internal sealed class TrainingOptimizer : IDisposable
             {
                 buffer.mul_(_momentum).add_(gradient, _one);
             }
-            _parameters[i].add_(buffer, _minusLearningRate);
+            _parameters[i].add_(buffer, minusLearningRate);
         }
     }
 
@@ -224,10 +263,11 @@ internal sealed class TrainingOptimizer : IDisposable
         {
             tensor?.Dispose();
         }
-        foreach (var scalar in new[] { _one, _beta1, _oneMinusBeta1, _beta2, _oneMinusBeta2, _epsilon, _momentum, _minusLearningRate })
+        foreach (var scalar in new[] { _one, _beta1, _oneMinusBeta1, _beta2, _oneMinusBeta2, _epsilon, _momentum, _clipEpsilon })
         {
             scalar.Dispose();
         }
+        _weightDecay?.Dispose();
     }
 }
 

@@ -11,12 +11,14 @@ namespace BigDataAI.Models;
 /// </remarks>
 public sealed class TrainingResume
 {
-    internal TrainingResume(CheckpointManifest manifest, byte[] weights, OptimizerState optimizer, byte[] rng)
+    internal TrainingResume(CheckpointManifest manifest, byte[] weights, OptimizerState optimizer, byte[] rng, byte[]? dropoutRng = null, BestEpoch? best = null)
     {
         Manifest = manifest;
         Weights = weights;
         Optimizer = optimizer;
         Rng = rng;
+        DropoutRng = dropoutRng;
+        Best = best;
     }
 
     /// <summary>
@@ -43,7 +45,8 @@ public sealed class TrainingResume
 
     /// <summary>
     /// The hyper-parameters trained with (<see cref="TrainingOptions.Device"/> is null: it is not recorded). Resuming
-    /// requires equal batch size, learning rate, optimizer and seed; <see cref="TrainingOptions.Epochs"/> may be raised.
+    /// requires equal batch size, learning rate, optimizer, seed and recipe (decay, schedule, early stopping, class
+    /// weights, clipping); <see cref="TrainingOptions.Epochs"/> may be raised, except with the cosine schedule.
     /// </summary>
     public TrainingOptions Options => Manifest.HyperParameters.ToOptions();
 
@@ -51,6 +54,11 @@ public sealed class TrainingResume
     internal byte[] Weights { get; }
     internal OptimizerState Optimizer { get; }
     internal byte[] Rng { get; }
+    internal byte[]? DropoutRng { get; }
+    internal BestEpoch? Best { get; }
+
+    /// <summary>The best validation epoch so far (1-based), whose weights the checkpoint carries; null without validation.</summary>
+    public int? BestEpoch => Best?.Epoch;
 
     /// <summary>Set when the checkpoint was written in the middle of an epoch: the epoch and how many of its batches were trained.</summary>
     public TrainingPosition? Position => Manifest.Position;
@@ -96,12 +104,28 @@ public sealed class TrainingResume
         Same("ModelSpec.Regression", saved.Regression, spec.Regression);
         Same("ModelSpec.HiddenSizes", Show(saved.HiddenSizes), Show(spec.HiddenSizes));
         Same("ModelSpec.Channels", Show(saved.Channels), Show(spec.Channels));
+        Same("ModelSpec.Dropout", saved.Dropout, spec.Dropout);
 
         var hyper = Manifest.HyperParameters;
         Same("TrainingOptions.BatchSize", hyper.BatchSize, options.BatchSize);
         Same("TrainingOptions.LearningRate", hyper.LearningRate, options.LearningRate);
         Same("TrainingOptions.Optimizer", hyper.Optimizer, options.Optimizer);
         Same("TrainingOptions.Seed", hyper.Seed, options.Seed);
+        Same("TrainingOptions.WeightDecay", hyper.WeightDecay, options.WeightDecay);
+        Same("TrainingOptions.Schedule", hyper.Schedule, options.Schedule);
+        Same("TrainingOptions.WarmupEpochs", hyper.WarmupEpochs, options.WarmupEpochs);
+        Same("TrainingOptions.StepEpochs", hyper.StepEpochs, options.StepEpochs);
+        Same("TrainingOptions.StepGamma", hyper.StepGamma, options.StepGamma);
+        Same("TrainingOptions.Patience", hyper.Patience, options.Patience);
+        Same("TrainingOptions.MinDelta", hyper.MinDelta, options.MinDelta);
+        Same("TrainingOptions.ClassWeights", Show(hyper.ClassWeights), Show(options.ClassWeights));
+        Same("TrainingOptions.MaxGradientNorm", hyper.MaxGradientNorm, options.MaxGradientNorm);
+        if (hyper.Schedule == "cosine" && options.Epochs != hyper.Epochs)
+        {
+            throw new ArgumentException(
+                $"TrainingOptions.Epochs is {options.Epochs} but the checkpoint's cosine schedule spans {hyper.Epochs} epochs; " +
+                "a cosine run resumes only with the Epochs it was started with.", parameterName);
+        }
         if (options.Epochs < Epoch)
         {
             throw new ArgumentException(
@@ -123,4 +147,7 @@ public sealed class TrainingResume
     }
 
     private static string Show(int[]? values) => $"[{string.Join(", ", values ?? [])}]";
+
+    private static string Show(float[]? values) =>
+        values is null ? "none" : $"[{string.Join(", ", values.Select(value => value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}]";
 }

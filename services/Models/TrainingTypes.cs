@@ -9,6 +9,9 @@ public sealed record TrainingOptions
     /// <summary>The optimizers <see cref="Trainer"/> supports.</summary>
     public static IReadOnlyList<string> Optimizers { get; } = ["adam", "sgd"];
 
+    /// <summary>The learning-rate schedules <see cref="Schedule"/> may name.</summary>
+    public static IReadOnlyList<string> Schedules { get; } = ["constant", "step", "cosine"];
+
     /// <summary>Passes over the training data (default 10).</summary>
     public int Epochs { get; init; } = 10;
 
@@ -37,6 +40,86 @@ public sealed record TrainingOptions
     /// </summary>
     public int CheckpointEveryBatches { get; init; }
 
+    /// <summary>
+    /// L2 weight decay: <c>decay x weight</c> is added to every parameter's gradient before the optimizer's update, as
+    /// <c>weight_decay</c> in <c>torch.optim.Adam</c> and <c>torch.optim.SGD</c> (default 0: none).
+    /// </summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>
+    /// How the learning rate changes: "constant" (default); "step" (multiplied by <see cref="StepGamma"/> every
+    /// <see cref="StepEpochs"/> epochs, as <c>StepLR</c>); "cosine" (from <see cref="LearningRate"/> to 0 over the batches
+    /// after the warmup, as <c>CosineAnnealingLR</c> stepped per batch). <see cref="LearningRateAt"/> gives each batch's rate.
+    /// </summary>
+    public string Schedule { get; init; } = "constant";
+
+    /// <summary>Linear warmup: over the first this many epochs the rate climbs batch by batch to <see cref="LearningRate"/> (default 0: none).</summary>
+    public int WarmupEpochs { get; init; }
+
+    /// <summary>"step" schedule: epochs between reductions (required, at least 1, for "step").</summary>
+    public int StepEpochs { get; init; }
+
+    /// <summary>"step" schedule: the factor of each reduction, in (0, 1] (default 0.1).</summary>
+    public double StepGamma { get; init; } = 0.1;
+
+    /// <summary>
+    /// Early stopping: stop when the validation score has not improved by more than <see cref="MinDelta"/> for this many
+    /// epochs (needs validation data). 0 (default): train all <see cref="Epochs"/>. Either way the best validation epoch's
+    /// weights are the result.
+    /// </summary>
+    public int Patience { get; init; }
+
+    /// <summary>The least rise of the validation score that counts as an improvement (default 0), as Keras' <c>min_delta</c>.</summary>
+    public double MinDelta { get; init; }
+
+    /// <summary>
+    /// A weight per class in the cross-entropy (as <c>torch.nn.functional.cross_entropy</c>'s <c>weight</c>), e.g. from
+    /// <see cref="BalancedClassWeights"/> for imbalanced data; null (default): all 1. Classifiers only.
+    /// </summary>
+    public float[]? ClassWeights { get; init; }
+
+    /// <summary>
+    /// Gradient clipping: when the gradients' total L2 norm exceeds this, they are scaled down to it, as
+    /// <c>torch.nn.utils.clip_grad_norm_</c> (default 0: no clipping).
+    /// </summary>
+    public double MaxGradientNorm { get; init; }
+
+    /// <summary>True when any option of the recipe (decay, schedule, early stopping, class weights, clipping) differs from the default.</summary>
+    public bool HasRecipe =>
+        WeightDecay != 0 || Schedule != "constant" || WarmupEpochs != 0 || StepEpochs != 0 || StepGamma != 0.1
+        || Patience != 0 || MinDelta != 0 || ClassWeights is not null || MaxGradientNorm != 0;
+
+    /// <summary>
+    /// The learning rate of batch <paramref name="batch"/> (0-based) of epoch <paramref name="epoch"/> (1-based), with
+    /// <paramref name="batches"/> batches per epoch: the warmup's linear climb, then the schedule.
+    /// </summary>
+    public double LearningRateAt(int epoch, int batch, int batches)
+    {
+        var step = (long)(epoch - 1) * batches + batch; // 0-based step of the whole run
+        var warmup = (long)WarmupEpochs * batches;
+        if (step < warmup)
+        {
+            return LearningRate * (step + 1) / warmup;
+        }
+        return Schedule switch
+        {
+            "step" => LearningRate * Math.Pow(StepGamma, (epoch - 1) / StepEpochs),
+            "cosine" => LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, (long)Epochs * batches - warmup))),
+            _ => LearningRate,
+        };
+    }
+
+    /// <summary>
+    /// Weights that balance classes of the given sizes: <c>rows / (classes x count)</c>, as scikit-learn's
+    /// <c>class_weight="balanced"</c>; a class with no rows gets 1.
+    /// </summary>
+    public static float[] BalancedClassWeights(IReadOnlyList<long> counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        var total = counts.Sum();
+        return counts.Select(count => count > 0 ? (float)(total / ((double)counts.Count * count)) : 1f).ToArray();
+    }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option; returns the options otherwise.</summary>
     public TrainingOptions Validate()
     {
@@ -61,6 +144,51 @@ public sealed record TrainingOptions
             throw new ArgumentException(
                 $"TrainingOptions.Optimizer '{Optimizer}' is unknown. Valid optimizers: {string.Join(", ", Optimizers)}.");
         }
+        if (!double.IsFinite(WeightDecay) || WeightDecay < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.WeightDecay must be 0 or a positive number, not {WeightDecay}.");
+        }
+        if (!Schedules.Contains(Schedule, StringComparer.Ordinal))
+        {
+            throw new ArgumentException(
+                $"TrainingOptions.Schedule '{Schedule}' is unknown. Valid schedules: {string.Join(", ", Schedules)}.");
+        }
+        if (WarmupEpochs < 0 || WarmupEpochs >= Epochs)
+        {
+            throw new ArgumentException($"TrainingOptions.WarmupEpochs must be at least 0 and below Epochs ({Epochs}), not {WarmupEpochs}.");
+        }
+        if (Schedule == "step" ? StepEpochs < 1 : StepEpochs != 0)
+        {
+            throw new ArgumentException(Schedule == "step"
+                ? $"TrainingOptions.StepEpochs must be at least 1 for the 'step' schedule, not {StepEpochs}."
+                : $"TrainingOptions.StepEpochs ({StepEpochs}) applies to the 'step' schedule only, not '{Schedule}'.");
+        }
+        if (!double.IsFinite(StepGamma) || StepGamma <= 0 || StepGamma > 1)
+        {
+            throw new ArgumentException($"TrainingOptions.StepGamma must be above 0 and at most 1, not {StepGamma}.");
+        }
+        if (Patience < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.Patience must be 0 (no early stopping) or positive, not {Patience}.");
+        }
+        if (!double.IsFinite(MinDelta) || MinDelta < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.MinDelta must be 0 or a positive number, not {MinDelta}.");
+        }
+        if (ClassWeights is { } weights)
+        {
+            var bad = Array.FindIndex(weights, weight => !float.IsFinite(weight) || weight <= 0);
+            if (weights.Length < 2 || bad >= 0)
+            {
+                throw new ArgumentException(weights.Length < 2
+                    ? $"TrainingOptions.ClassWeights has {weights.Length} weights; give one per class (at least 2)."
+                    : $"TrainingOptions.ClassWeights[{bad}] is {weights[bad]}; every class weight must be a positive number.");
+            }
+        }
+        if (!double.IsFinite(MaxGradientNorm) || MaxGradientNorm < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.MaxGradientNorm must be 0 (no clipping) or a positive number, not {MaxGradientNorm}.");
+        }
         return this;
     }
 }
@@ -71,7 +199,11 @@ public sealed record TrainingOptions
 /// <param name="Batches">Batches per epoch.</param>
 /// <param name="Loss">Mean cross-entropy of this batch.</param>
 /// <param name="SamplesPerSecond">Training throughput of the epoch so far.</param>
-public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, double Loss, double SamplesPerSecond);
+public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, double Loss, double SamplesPerSecond)
+{
+    /// <summary>The learning rate this step used (<see cref="TrainingOptions.LearningRateAt"/>).</summary>
+    public double LearningRate { get; init; }
+}
 
 /// <summary>Result of one epoch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -79,7 +211,11 @@ public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, d
 /// <param name="ValidationAccuracy">Share of validation examples classified correctly after the epoch, in [0, 1]; null without validation data.</param>
 /// <param name="SamplesPerSecond">Training throughput of the epoch (validation excluded).</param>
 /// <param name="Duration">Wall time of the epoch, validation included.</param>
-public sealed record EpochResult(int Epoch, double TrainLoss, double? ValidationAccuracy, double SamplesPerSecond, TimeSpan Duration);
+public sealed record EpochResult(int Epoch, double TrainLoss, double? ValidationAccuracy, double SamplesPerSecond, TimeSpan Duration)
+{
+    /// <summary>The learning rate of the epoch's first batch (<see cref="TrainingOptions.LearningRateAt"/>); null in checkpoints older than the schedules.</summary>
+    public double? LearningRate { get; init; }
+}
 
 /// <summary>
 /// Handed to the checkpoint hook after each epoch, on the training thread, while training waits: save the state of that
@@ -92,14 +228,23 @@ public sealed class TrainingCheckpoint
     private readonly TrainingOptimizer _optimizer;
     private readonly TrainingRun _run;
 
-    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, TrainingOptimizer optimizer, IReadOnlyList<EpochResult> history, TrainingRun run, TrainingPosition? position = null)
+    private readonly BestEpoch? _best;
+
+    internal TrainingCheckpoint(nn.Module<Tensor, Tensor> model, TrainingOptimizer optimizer, IReadOnlyList<EpochResult> history, TrainingRun run, TrainingPosition? position = null, BestEpoch? best = null)
     {
         _model = model;
         _optimizer = optimizer;
         _run = run;
+        _best = best;
         History = history;
         Position = position;
     }
+
+    /// <summary>
+    /// The epoch with the best validation score so far (1-based), whose weights the run will end with; null without
+    /// validation data.
+    /// </summary>
+    public int? Best => _best?.Epoch;
 
     /// <summary>
     /// The epoch just finished; for a checkpoint in the middle of an epoch (<see cref="Position"/> set) the last finished
@@ -130,7 +275,7 @@ public sealed class TrainingCheckpoint
     public void Write(Stream destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        CheckpointFile.Write(destination, _model, _optimizer, History, _run, Position);
+        CheckpointFile.Write(destination, _model, _optimizer, History, _run, Position, _best);
     }
 }
 
@@ -147,7 +292,7 @@ public sealed record TrainingCallbacks
     /// <summary>After every optimisation step. <see cref="Progress{T}"/> works and marshals to its context.</summary>
     public IProgress<BatchProgress>? Batch { get; init; }
 
-    /// <summary>After every epoch (after validation, before the checkpoint).</summary>
+    /// <summary>After every epoch (after validation, before the checkpoint); <see cref="EpochResult.LearningRate"/> is set.</summary>
     public IProgress<EpochResult>? Epoch { get; init; }
 
     /// <summary>
@@ -162,16 +307,28 @@ public sealed record TrainingCallbacks
 /// <summary>A finished training run. Owns the trained model: dispose it when done.</summary>
 public sealed class TrainingResult : IDisposable
 {
-    internal TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec spec, string device, IReadOnlyList<EpochResult> epochs, TimeSpan duration)
+    internal TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec spec, string device, IReadOnlyList<EpochResult> epochs, TimeSpan duration, int? best = null, bool stoppedEarly = false)
     {
         Model = model;
         Spec = spec;
         Device = device;
         Epochs = epochs;
         Duration = duration;
+        Best = best;
+        StoppedEarly = stoppedEarly;
     }
 
-    /// <summary>The trained model, in eval mode, on <see cref="Device"/>. Save it with <see cref="ModelWeights.Save"/>.</summary>
+    /// <summary>
+    /// The epoch (1-based) whose weights <see cref="Model"/> holds: the best validation score's (the earliest of equals,
+    /// improvements smaller than <see cref="TrainingOptions.MinDelta"/> ignored); null without validation data, when the
+    /// model holds the last epoch's weights.
+    /// </summary>
+    public int? Best { get; }
+
+    /// <summary>True when early stopping (<see cref="TrainingOptions.Patience"/>) ended the run before <see cref="TrainingOptions.Epochs"/>.</summary>
+    public bool StoppedEarly { get; }
+
+    /// <summary>The trained model, in eval mode, on <see cref="Device"/>, with the weights of epoch <see cref="Best"/> (the last epoch without validation). Save it with <see cref="ModelWeights.Save"/>.</summary>
     public nn.Module<Tensor, Tensor> Model { get; }
 
     /// <summary>The architecture trained.</summary>
@@ -189,3 +346,6 @@ public sealed class TrainingResult : IDisposable
     /// <summary>Disposes the model.</summary>
     public void Dispose() => Model.Dispose();
 }
+
+/// <summary>The best validation epoch so far and a copy of its weights (<see cref="ModelWeights.Save"/>'s bytes).</summary>
+internal sealed record BestEpoch(int Epoch, double Score, byte[] Weights);

@@ -111,8 +111,11 @@ public sealed class TrainingResumeTests
             new TrainingCallbacks { Checkpoint = c => saved = c.Epoch.Epoch == 2 ? Write(c) : saved });
 
         using var zip = new ZipArchive(new MemoryStream(saved!), ZipArchiveMode.Read);
-        Assert.Equal(["checkpoint.json", "model.pt", "optimizer.bin", "rng.bin"], zip.Entries.Select(e => e.FullName).Order());
+        // best.pt is there when an earlier epoch than the last scored best (model.pt holds the last epoch's weights).
+        string[] entries = result.Best == 2 ? ["checkpoint.json", "model.pt", "optimizer.bin", "rng.bin"] : ["best.pt", "checkpoint.json", "model.pt", "optimizer.bin", "rng.bin"];
+        Assert.Equal(entries, zip.Entries.Select(e => e.FullName).Order());
         var json = JsonNode.Parse(zip.GetEntry("checkpoint.json")!.Open())!;
+        Assert.Equal(result.Best, (int)json["bestEpoch"]!);
         Assert.Equal(1, (int)json["version"]!);
         Assert.Equal(2, (int)json["epoch"]!);
         Assert.Equal(Trainer.OrderScheme, (string)json["order"]!);
@@ -125,9 +128,9 @@ public sealed class TrainingResumeTests
         Assert.Equal(2 * 7, (long)json["optimizer"]!["steps"]!); // 7 batches per epoch
         Assert.Equal(zip.GetEntry("rng.bin")!.Length, (int)json["rng"]!["bytes"]!);
 
-        // model.pt is exactly what ModelWeights.Save writes.
+        // model.pt (or best.pt, when that is the result) is exactly what ModelWeights.Save writes.
         using var weights = new MemoryStream();
-        zip.GetEntry("model.pt")!.Open().CopyTo(weights);
+        zip.GetEntry(result.Best == 2 ? "model.pt" : "best.pt")!.Open().CopyTo(weights);
         Assert.Equal(WeightBytes(result), weights.ToArray());
     }
 
