@@ -130,7 +130,46 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             }
         }, cancellationToken: ct);
         output.WriteLine($"Job {job.JobId}: {job.Model} on {job.Dataset} v{job.Version}, {job.Epochs} epochs, batch {job.HyperParameters.BatchSize}, {job.HyperParameters.Optimizer} lr {job.HyperParameters.LearningRate.ToString(Inv)}, seed {job.HyperParameters.Seed}.");
+        if (Recipe(job.HyperParameters) is { Length: > 0 } recipe)
+        {
+            output.WriteLine($"Recipe: {recipe}.");
+        }
         return job;
+    }
+
+    /// <summary>The recipe fields that are not at their defaults, e.g. "cosine schedule, warmup 1, weight decay 0.0001".</summary>
+    internal static string Recipe(HyperParameters h)
+    {
+        var parts = new List<string>();
+        if (h.LrSchedule is { Length: > 0 } and not "constant")
+        {
+            parts.Add(h.LrSchedule == "step" ? $"step schedule (x{h.StepGamma.ToString(Inv)} every {h.StepEpochs} epochs)" : $"{h.LrSchedule} schedule");
+        }
+        if (h.WarmupEpochs > 0)
+        {
+            parts.Add($"warmup {h.WarmupEpochs} epochs");
+        }
+        if (h.WeightDecay > 0)
+        {
+            parts.Add($"weight decay {h.WeightDecay.ToString(Inv)}");
+        }
+        if (h.Dropout > 0)
+        {
+            parts.Add($"dropout {h.Dropout.ToString(Inv)}");
+        }
+        if (h.EarlyStoppingPatience > 0)
+        {
+            parts.Add($"early stopping after {h.EarlyStoppingPatience} epochs" + (h.EarlyStoppingMinDelta > 0 ? $" (min delta {h.EarlyStoppingMinDelta.ToString(Inv)})" : ""));
+        }
+        if (h.ClassWeights.Length > 0)
+        {
+            parts.Add($"class weights {h.ClassWeights}");
+        }
+        if (h.MaxGradNorm > 0)
+        {
+            parts.Add($"gradients clipped to norm {h.MaxGradNorm.ToString(Inv)}");
+        }
+        return string.Join(", ", parts);
     }
 
     /// <summary>Follows a job to its end; then writes its charts into <paramref name="charts"/> when given.</summary>
@@ -218,7 +257,7 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             return;
         }
-        output.WriteLine($"Model {job.ModelId}");
+        output.WriteLine($"Model {job.ModelId}" + (job.BestEpoch > 0 ? $": the weights of epoch {job.BestEpoch} of {job.EpochsCompleted} (best validation score{(job.StoppedEarly ? "; stopped early" : "")})" : ""));
         if (m.Regression)
         {
             output.WriteLine($"Held-out test: R² {m.R2.ToString("F4", Inv)}, MAE {m.Mae.ToString("G6", Inv)}, RMSE {m.Rmse.ToString("G6", Inv)} on {m.Samples:N0} samples");

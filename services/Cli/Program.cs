@@ -28,6 +28,17 @@ var batchSize = new Option<int>("--batch-size") { Description = "Batch size (0 =
 var learningRate = new Option<double>("--learning-rate") { Description = "Learning rate (0 = 1e-3 for adam, 0.05 for sgd)" };
 var optimizer = new Option<string?>("--optimizer") { Description = "adam or sgd" };
 var seed = new Option<long>("--seed") { Description = "Seed (0 = 1)" };
+// The training recipe (docs/training.md): every default is "off".
+var weightDecay = new Option<double>("--weight-decay") { Description = "L2 weight decay, 0-1 (0 = none)" };
+var dropout = new Option<double>("--dropout") { Description = "Dropout after each hidden layer, 0 up to 1 (0 = none; not for logreg)" };
+var lrSchedule = new Option<string?>("--lr-schedule") { Description = "Learning-rate schedule: constant (default), step or cosine" };
+var warmupEpochs = new Option<int>("--warmup-epochs") { Description = "Epochs of linear learning-rate warmup (0 = none)" };
+var stepEpochs = new Option<int>("--step-epochs") { Description = "--lr-schedule step: epochs between reductions" };
+var stepGamma = new Option<double>("--step-gamma") { Description = "--lr-schedule step: factor of each reduction (0 = 0.1)" };
+var patience = new Option<int>("--patience") { Description = "Early stopping: stop after this many epochs without a better validation score (0 = off)" };
+var minDelta = new Option<double>("--min-delta") { Description = "Early stopping: the least rise of the validation score that counts (default 0)" };
+var classWeights = new Option<string?>("--class-weights") { Description = "Class weights: balanced, or one per class in the labeled version's order, e.g. 1,4.5" };
+var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "Clip the gradients' total L2 norm to this (0 = no clipping)" };
 var gpus = new Option<int>("--gpus") { Description = "GPUs the job needs (0 = train on the CPU); it runs only on a worker that has them" };
 var memoryMiB = new Option<int>("--memory-mib") { Description = "Memory the job needs in MiB (0 = no stated need)" };
 var trialCount = new Option<int>("--trials") { Description = "Trials to run in parallel (seeds --seed, --seed+1, ...)", DefaultValueFactory = _ => 4 };
@@ -60,6 +71,16 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
         LearningRate = r.GetValue(learningRate),
         Optimizer = r.GetValue(optimizer) ?? "",
         Seed = r.GetValue(seed),
+        WeightDecay = r.GetValue(weightDecay),
+        Dropout = r.GetValue(dropout),
+        LrSchedule = r.GetValue(lrSchedule) ?? "",
+        WarmupEpochs = r.GetValue(warmupEpochs),
+        StepEpochs = r.GetValue(stepEpochs),
+        StepGamma = r.GetValue(stepGamma),
+        EarlyStoppingPatience = r.GetValue(patience),
+        EarlyStoppingMinDelta = r.GetValue(minDelta),
+        ClassWeights = r.GetValue(classWeights) ?? "",
+        MaxGradNorm = r.GetValue(maxGradNorm),
     },
     Resources = new Resources { Gpus = r.GetValue(gpus), MemoryMib = r.GetValue(memoryMiB) },
     ModelName = r.GetValue(modelName) ?? "",
@@ -107,7 +128,7 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, noWait, charts };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, noWait, charts };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);
@@ -132,7 +153,7 @@ status.SetAction((r, ct) => Run(async () =>
 var watch = new Command("watch", "Follow one or more jobs' progress until they end") { server, trainingUrl, watchJobs, charts };
 watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(watchJobs)!, r.GetValue(charts), ct)).All(j => j.State == JobState.Succeeded) ? 0 : 1));
 
-var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, gpus, memoryMiB, trialCount, waitWorkers };
+var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, trialCount, waitWorkers };
 trials.SetAction((r, ct) => Run(() => Trials.RunAsync(FlowsFor(r), new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
     TrainingRequestFrom(r), r.GetValue(trialCount), r.GetValue(waitWorkers), Console.Out, ct)));
 

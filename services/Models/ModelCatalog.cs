@@ -15,6 +15,9 @@ public sealed record CatalogModel(string Name, string Description, int DefaultEp
     /// <summary>How the model reads text columns (refused by models that cannot).</summary>
     public TextEncoding Text { get; init; } = TextEncoding.None;
 
+    /// <summary>Whether the model has hidden layers (or, for fastText, a pooled embedding) that dropout can act on.</summary>
+    public bool Dropout { get; init; } = true;
+
     /// <summary>The learning rate for Adam when the job leaves it at 0 (SGD keeps its own default).</summary>
     public double DefaultLearningRate { get; init; } = 1e-3;
     internal Func<IReadOnlyList<ColumnSchema>, bool> Fits { get; init; } = _ => true;
@@ -47,6 +50,7 @@ public static class ModelCatalog
         {
             Build = (f, classes) => new ModelSpec { Architecture = "mlp", InputShape = f.InputShape, Classes = classes, HiddenSizes = [] },
             Fits = inputs => inputs.Count > 0 && inputs.All(c => c.Role != ColumnRole.Text),
+            Dropout = false,
         },
         new("cnn", "convolutional network (5x5 conv 16, 32 with 2x2 pooling, then 128) over one image column (resized) or one image tensor", 12, "exactly one image column, or one tensor column of shape [height, width] or [channels, height, width] of at least 4x4")
         {

@@ -42,6 +42,12 @@ public sealed record ModelRecord(
     /// <summary>How the model's input is made from raw columns; null for models registered before typed datasets (dense input only).</summary>
     public FeaturePipeline? Features { get; init; }
 
+    /// <summary>The training epoch whose weights these are (the best validation score); null without validation data or for older records.</summary>
+    public int? BestEpoch { get; init; }
+
+    /// <summary>Early stopping ended its training before the job's epochs.</summary>
+    public bool StoppedEarly { get; init; }
+
     /// <summary>The name it is served under: <see cref="Name"/>, or the dataset's name for older records.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string ServedName => Name ?? Dataset;

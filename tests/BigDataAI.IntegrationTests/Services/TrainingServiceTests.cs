@@ -152,6 +152,63 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
         Assert.Single(host.Messages.PublishedSoFar<ModelTrained>(m => m.Dataset == name));
     }
 
+    [Fact]
+    public async Task A_job_with_a_training_recipe_registers_the_best_validation_epoch_and_bad_recipes_name_the_field()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training);
+        using var files = new TempFolder();
+        var name = "recipe-" + Guid.NewGuid().ToString("N")[..8];
+        await host.Ingestion.UploadIdxAsync(files, name, TestData.Idx(300, seed: 6));
+        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name && m.Version == 1);
+
+        // Refusals that need the dataset: a class-weight count that is not its class count, dropout on logreg.
+        var weights = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { ClassWeights = "1,2" } });
+        Assert.Equal(StatusCode.InvalidArgument, weights.StatusCode);
+        Assert.Contains($"Field 'hyper_parameters.class_weights': 2 weights given, but '{name}' v1 has {TestData.Classes} classes", weights.Status.Detail, StringComparison.Ordinal);
+        var dropout = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "logreg", HyperParameters = new HyperParameters { Dropout = 0.3 } });
+        Assert.Equal(StatusCode.InvalidArgument, dropout.StatusCode);
+        Assert.StartsWith("Field 'hyper_parameters.dropout': 'logreg' has no hidden layers", dropout.Status.Detail, StringComparison.Ordinal);
+        var schedule = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { LrSchedule = "step" } });
+        Assert.StartsWith("Field 'hyper_parameters.step_epochs'", schedule.Status.Detail, StringComparison.Ordinal);
+
+        var request = new StartTrainingRequest
+        {
+            Dataset = name,
+            Model = "mlp",
+            HyperParameters = new HyperParameters
+            {
+                Epochs = 6, BatchSize = 16, Seed = 3, Dropout = 0.2, WeightDecay = 1e-4, LrSchedule = "cosine", WarmupEpochs = 1,
+                ClassWeights = "balanced", MaxGradNorm = 1, EarlyStoppingPatience = 2,
+            },
+        };
+        var started = await host.Training.StartTrainingAsync(request);
+        Assert.Equal("cosine", started.HyperParameters.LrSchedule);
+        Assert.Equal("balanced", started.HyperParameters.ClassWeights);
+        var done = await host.Training.WatchToEndAsync(started.JobId, _ => { }, JobTimeout);
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        foreach (var e in done.History)
+        {
+            output.WriteLine($"epoch {e.Epoch}: lr {e.LearningRate:G4}, loss {e.TrainLoss:F4}, validation {e.ValidationAccuracy:P1}");
+        }
+
+        // The registered model is the best validation epoch's (the earliest of equal scores), and early stopping is reported.
+        var scores = done.History.Select(e => e.ValidationAccuracy).ToArray();
+        Assert.Equal(Array.IndexOf(scores, scores.Max()) + 1, done.BestEpoch);
+        Assert.Equal(done.EpochsCompleted < 6, done.StoppedEarly);
+        Assert.True(!done.StoppedEarly || done.EpochsCompleted == done.BestEpoch + 2, $"stopped at {done.EpochsCompleted} with best {done.BestEpoch}");
+        // Warmup then cosine: epoch 1 starts below the base rate, epoch 2 starts at it, and later epochs start lower.
+        Assert.True(done.History[0].LearningRate < done.History[1].LearningRate);
+        Assert.Equal(1e-3, done.History[1].LearningRate, 12);
+        Assert.True(done.History[^1].LearningRate < done.History[1].LearningRate);
+
+        using var checkpoint = new System.IO.Compression.ZipArchive(new MemoryStream(
+            await host.ReadBlobAsync($"jobs/{started.JobId}/checkpoints/epoch-{done.BestEpoch:000}.ckpt")));
+        using var best = new MemoryStream();
+        await checkpoint.GetEntry("model.pt")!.Open().CopyToAsync(best);
+        var registered = await host.ReadBlobAsync(Assert.Single(await host.ListBlobsAsync($"models/{done.ModelId}/weights-")));
+        Assert.Equal(best.ToArray(), registered);
+    }
+
     private static Task<RpcException> StartFails(ServiceHost host, StartTrainingRequest request) =>
         Assert.ThrowsAsync<RpcException>(async () => await host.Training.StartTrainingAsync(request));
 }

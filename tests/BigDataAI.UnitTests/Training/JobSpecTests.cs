@@ -36,7 +36,28 @@ public sealed class JobSpecTests
         Spec with { HyperParameters = Spec.HyperParameters with { LearningRate = 0.01 } },
         Spec with { HyperParameters = Spec.HyperParameters with { Optimizer = "sgd" } },
         Spec with { HyperParameters = Spec.HyperParameters with { Seed = 2 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { WeightDecay = 1e-4 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { Dropout = 0.2 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { LrSchedule = "cosine" } },
+        Spec with { HyperParameters = Spec.HyperParameters with { WarmupEpochs = 1 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { LrSchedule = "step", StepEpochs = 3 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { LrSchedule = "step", StepEpochs = 3, StepGamma = 0.5 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { EarlyStoppingPatience = 2 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { EarlyStoppingPatience = 2, EarlyStoppingMinDelta = 0.01 } },
+        Spec with { HyperParameters = Spec.HyperParameters with { ClassWeights = "balanced" } },
+        Spec with { HyperParameters = Spec.HyperParameters with { MaxGradNorm = 1 } },
     ];
+
+    [Fact]
+    public void JobId_WithoutARecipe_IsTheIdItHadBeforeRecipes()
+    {
+        // Every recipe field at its default adds nothing to the id, so stored jobs are found after the upgrade.
+        var recipeAtDefaults = Spec with { HyperParameters = Spec.HyperParameters with { LrSchedule = "constant", StepGamma = 0.1, ClassWeights = "" } };
+        Assert.Equal("", recipeAtDefaults.HyperParameters.RecipeKey());
+        Assert.Equal(ExpectedId, recipeAtDefaults.JobId);
+        Assert.Equal("wd=0.0001,schedule=cosine,warmup=1,weights=1,2",
+            (Spec.HyperParameters with { WeightDecay = 1e-4, LrSchedule = "cosine", WarmupEpochs = 1, ClassWeights = "1,2" }).RecipeKey());
+    }
 
     [Theory]
     [MemberData(nameof(OneFieldChanged))]

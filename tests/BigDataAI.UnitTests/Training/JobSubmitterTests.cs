@@ -188,4 +188,47 @@ public sealed class JobSubmitterTests
 
         Assert.StartsWith("Field 'model':", e.Message);
     }
+
+    [Fact]
+    public void Resolve_Recipe_KeepsEachFieldAndNormalisesClassWeights()
+    {
+        var request = Request("mlp", epochs: 8) with
+        {
+            WeightDecay = 1e-4, Dropout = 0.25, LrSchedule = " Step ", StepEpochs = 3, WarmupEpochs = 1,
+            EarlyStoppingPatience = 2, EarlyStoppingMinDelta = 0.005, ClassWeights = "1, 2.50 ,1", MaxGradNorm = 5,
+        };
+        var (_, hyper) = JobSubmitter.Resolve(request);
+
+        Assert.Equal(new HyperParameters(8, 128, 1e-3, "adam", 1)
+        {
+            WeightDecay = 1e-4, Dropout = 0.25, LrSchedule = "step", StepEpochs = 3, StepGamma = 0.1, WarmupEpochs = 1,
+            EarlyStoppingPatience = 2, EarlyStoppingMinDelta = 0.005, ClassWeights = "1,2.5,1", MaxGradNorm = 5,
+        }, hyper);
+        Assert.Equal("balanced", JobSubmitter.Resolve(Request() with { ClassWeights = "Balanced" }).HyperParameters.ClassWeights);
+    }
+
+    public static TheoryData<TrainingRequest, string> BadRecipes() => new()
+    {
+        { Request() with { WeightDecay = -0.1 }, "Field 'hyper_parameters.weight_decay': -0.1 is out of range; use 0 (none) to 1." },
+        { Request() with { Dropout = 1 }, "Field 'hyper_parameters.dropout': 1 is out of range; use 0 (none) up to, not including, 1." },
+        { Request("logreg") with { Dropout = 0.5 }, "Field 'hyper_parameters.dropout': 'logreg' has no hidden layers to drop from; use 0, or a model with hidden layers (mlp, cnn, minilm, fasttext)." },
+        { Request() with { LrSchedule = "linear" }, "Field 'hyper_parameters.lr_schedule': 'linear' is not a schedule; use one of constant, step, cosine." },
+        { Request(epochs: 4) with { WarmupEpochs = 4 }, "Field 'hyper_parameters.warmup_epochs': 4 is out of range; use 0 to 3 (below the job's 4 epochs)." },
+        { Request() with { LrSchedule = "step" }, "Field 'hyper_parameters.step_epochs': 0 is out of range for the 'step' schedule; use 1 to 10." },
+        { Request() with { StepEpochs = 2 }, "Field 'hyper_parameters.step_epochs': 2 applies to lr_schedule 'step' only, not 'constant'." },
+        { Request() with { LrSchedule = "step", StepEpochs = 2, StepGamma = 2 }, "Field 'hyper_parameters.step_gamma': 2 is out of range; use a number in (0, 1] (0 means 0.1)." },
+        { Request() with { EarlyStoppingPatience = 11 }, "Field 'hyper_parameters.early_stopping_patience': 11 is out of range; use 0 (off) to 10." },
+        { Request() with { EarlyStoppingMinDelta = 2 }, "Field 'hyper_parameters.early_stopping_min_delta': 2 is out of range; use 0 to 1." },
+        { Request() with { MaxGradNorm = -1 }, "Field 'hyper_parameters.max_grad_norm': -1 is out of range; use 0 (no clipping) or a positive number." },
+        { Request() with { ClassWeights = "1,x" }, "Field 'hyper_parameters.class_weights': weight 2 ('x') is not a positive number; give \"balanced\" or one positive weight per class, comma-separated (e.g. \"1,2.5,1\")." },
+        { Request() with { ClassWeights = "1,0" }, "Field 'hyper_parameters.class_weights': weight 2 ('0') is not a positive number" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRecipes))]
+    public void Resolve_BadRecipe_NamesTheProtoField(TrainingRequest request, string expected)
+    {
+        var e = Assert.Throws<ArgumentException>(() => JobSubmitter.Resolve(request));
+        Assert.StartsWith(expected, e.Message);
+    }
 }

@@ -21,6 +21,16 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             {
                 SoftTargets = h.SoftTargets,
                 CrossValidation = request.CrossValidation is { } cv ? new CrossValidationSpec(cv.Folds, cv.Fold) : null,
+                WeightDecay = h.WeightDecay,
+                Dropout = h.Dropout,
+                LrSchedule = h.LrSchedule,
+                WarmupEpochs = h.WarmupEpochs,
+                StepEpochs = h.StepEpochs,
+                StepGamma = h.StepGamma,
+                EarlyStoppingPatience = h.EarlyStoppingPatience,
+                EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
+                ClassWeights = h.ClassWeights,
+                MaxGradNorm = h.MaxGradNorm,
             }, context.CancellationToken).ConfigureAwait(false);
             return ToProto(job);
         }
@@ -116,7 +126,25 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             Dataset = job.Spec.Dataset,
             Version = job.Spec.Version,
             Model = job.Spec.Model,
-            HyperParameters = new Proto.HyperParameters { Epochs = h.Epochs, BatchSize = h.BatchSize, LearningRate = h.LearningRate, Optimizer = h.Optimizer, Seed = h.Seed, SoftTargets = h.SoftTargets },
+            HyperParameters = new Proto.HyperParameters
+            {
+                Epochs = h.Epochs,
+                BatchSize = h.BatchSize,
+                LearningRate = h.LearningRate,
+                Optimizer = h.Optimizer,
+                Seed = h.Seed,
+                SoftTargets = h.SoftTargets,
+                WeightDecay = h.WeightDecay,
+                Dropout = h.Dropout,
+                LrSchedule = h.LrSchedule,
+                WarmupEpochs = h.WarmupEpochs,
+                StepEpochs = h.StepEpochs,
+                StepGamma = h.StepGamma,
+                EarlyStoppingPatience = h.EarlyStoppingPatience,
+                EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
+                ClassWeights = h.ClassWeights,
+                MaxGradNorm = h.MaxGradNorm,
+            },
             State = job.Status switch
             {
                 JobStatus.Queued => JobState.Queued,
@@ -143,6 +171,8 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             WaitingReason = job.Status == JobStatus.Queued ? job.WaitingReason ?? "" : "",
             ModelName = job.Spec.ModelName ?? job.Spec.Dataset,
             CrossValidation = job.Spec.CrossValidation is { } cv ? new CrossValidation { Folds = cv.Folds, Fold = cv.Fold } : null,
+            BestEpoch = job.BestEpoch ?? 0,
+            StoppedEarly = job.StoppedEarly,
         };
         proto.OutOfFoldPaths.AddRange(job.OutOfFoldPaths);
         proto.History.AddRange(job.History.Select(e => new Proto.EpochSummary
@@ -152,6 +182,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             ValidationAccuracy = e.ValidationAccuracy,
             SamplesPerSecond = e.SamplesPerSecond,
             Seconds = e.Seconds,
+            LearningRate = e.LearningRate,
         }));
         if (job.TestMetrics is { } m)
         {

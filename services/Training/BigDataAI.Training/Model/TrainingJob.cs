@@ -16,6 +16,71 @@ public sealed record HyperParameters(int Epochs, int BatchSize, double LearningR
 {
     /// <summary>Train against the labeled version's <c>_label_probs</c> column (soft targets) instead of the hard labels.</summary>
     public bool SoftTargets { get; init; }
+
+    // The training recipe (docs/training.md), every default resolved: 0, "constant", 0.1 and "" are "off".
+
+    /// <summary>L2 weight decay (0: none).</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Dropout probability after each hidden layer (0: none).</summary>
+    public double Dropout { get; init; }
+
+    /// <summary>"constant", "step" or "cosine".</summary>
+    public string LrSchedule { get; init; } = "constant";
+
+    /// <summary>Epochs of linear warmup (0: none).</summary>
+    public int WarmupEpochs { get; init; }
+
+    /// <summary>"step" schedule: epochs between reductions (0 otherwise).</summary>
+    public int StepEpochs { get; init; }
+
+    /// <summary>"step" schedule: the factor of each reduction.</summary>
+    public double StepGamma { get; init; } = 0.1;
+
+    /// <summary>Early stopping: epochs without improvement before stopping (0: off).</summary>
+    public int EarlyStoppingPatience { get; init; }
+
+    /// <summary>Early stopping: the least rise of the validation score that counts.</summary>
+    public double EarlyStoppingMinDelta { get; init; }
+
+    /// <summary>"" (all 1), "balanced" (from the train split's class counts) or one weight per class, comma-separated ("1,2.5,1").</summary>
+    public string ClassWeights { get; init; } = "";
+
+    /// <summary>Gradient clipping: the most total L2 norm (0: no clipping).</summary>
+    public double MaxGradNorm { get; init; }
+
+    /// <summary>
+    /// The recipe as one canonical text, empty when every field is at its default (so jobs without a recipe keep the ids
+    /// they had before it existed).
+    /// </summary>
+    public string RecipeKey()
+    {
+        var parts = new List<string>();
+        void Add(string name, double value, double off)
+        {
+            if (value != off)
+            {
+                parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{name}={value:R}"));
+            }
+        }
+        Add("wd", WeightDecay, 0);
+        Add("dropout", Dropout, 0);
+        if (LrSchedule != "constant")
+        {
+            parts.Add($"schedule={LrSchedule}");
+        }
+        Add("warmup", WarmupEpochs, 0);
+        Add("step", StepEpochs, 0);
+        Add("gamma", StepGamma, 0.1);
+        Add("patience", EarlyStoppingPatience, 0);
+        Add("delta", EarlyStoppingMinDelta, 0);
+        if (ClassWeights.Length > 0)
+        {
+            parts.Add($"weights={ClassWeights}");
+        }
+        Add("clip", MaxGradNorm, 0);
+        return string.Join(",", parts);
+    }
 }
 
 /// <summary>
@@ -74,7 +139,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
                 + (ModelName is null ? "" : $"|name:{ModelName}")
                 // Jobs of hard labels and of the whole training split keep the ids they had before these existed.
                 + (h.SoftTargets ? "|soft" : "")
-                + (CrossValidation is { } cv ? $"|cv:{cv.Folds}/{cv.Fold}" : "");
+                + (CrossValidation is { } cv ? $"|cv:{cv.Folds}/{cv.Fold}" : "")
+                // Jobs without a training recipe keep the ids they had before recipes existed.
+                + (h.RecipeKey() is { Length: > 0 } recipe ? $"|recipe:{recipe}" : "");
             return $"{Dataset}-v{Version}-{Model}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10]}";
         }
     }
@@ -94,7 +161,11 @@ public sealed record TestMetrics(double Accuracy, double[] Precision, double[] R
 }
 
 /// <summary>One completed epoch, kept in the job record for curves.</summary>
-public sealed record EpochSummary(int Epoch, double TrainLoss, double ValidationAccuracy, double SamplesPerSecond, double Seconds);
+public sealed record EpochSummary(int Epoch, double TrainLoss, double ValidationAccuracy, double SamplesPerSecond, double Seconds)
+{
+    /// <summary>The learning rate of the epoch's first batch (0 in records older than the schedules).</summary>
+    public double LearningRate { get; init; }
+}
 
 /// <summary>
 /// A job's state as stored in <c>jobs/{id}/job.json</c> and reported by the API. <see cref="Revision"/> grows with every
@@ -141,6 +212,12 @@ public sealed record JobRecord(
 
     /// <summary>A k-fold job that succeeded: the Parquet files of its out-of-fold probabilities (<c>_row</c>, <c>probs</c>).</summary>
     public IReadOnlyList<string> OutOfFoldPaths { get; init; } = [];
+
+    /// <summary>A job that succeeded with validation data: the epoch whose weights were registered (the best validation score).</summary>
+    public int? BestEpoch { get; init; }
+
+    /// <summary>A job that succeeded: early stopping ended it before its epochs.</summary>
+    public bool StoppedEarly { get; init; }
 
     /// <summary>W3C traceparent of the request that created the job, so the run joins the dataset's trace.</summary>
     public string? TraceParent { get; init; }

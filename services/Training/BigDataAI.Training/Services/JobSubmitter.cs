@@ -18,6 +18,18 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
 
     /// <summary>A k-fold job (null: an ordinary one).</summary>
     public CrossValidationSpec? CrossValidation { get; init; }
+
+    // The training recipe, as the proto's HyperParameters fields 7-16 state it: zeros and empty strings are the defaults.
+    public double WeightDecay { get; init; }
+    public double Dropout { get; init; }
+    public string? LrSchedule { get; init; }
+    public int WarmupEpochs { get; init; }
+    public int StepEpochs { get; init; }
+    public double StepGamma { get; init; }
+    public int EarlyStoppingPatience { get; init; }
+    public double EarlyStoppingMinDelta { get; init; }
+    public string? ClassWeights { get; init; }
+    public double MaxGradNorm { get; init; }
 }
 
 /// <summary>
@@ -82,7 +94,68 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
                 throw new ArgumentException($"Field 'cross_validation.fold': {cv.Fold} is out of range; folds are numbered 0 to {cv.Folds - 1}.");
             }
         }
-        return (model, new HyperParameters(epochs, batch, lr, optimizer, seed) { SoftTargets = request.SoftTargets });
+        return (model, ResolveRecipe(request, entry, epochs, new HyperParameters(epochs, batch, lr, optimizer, seed) { SoftTargets = request.SoftTargets }));
+    }
+
+    /// <summary>The recipe's defaults and ranges (docs/training.md); errors name the proto field.</summary>
+    private static HyperParameters ResolveRecipe(TrainingRequest request, CatalogModel entry, int epochs, HyperParameters hyper)
+    {
+        static void Check(bool ok, string field, string message)
+        {
+            if (!ok)
+            {
+                throw new ArgumentException($"Field 'hyper_parameters.{field}': {message}");
+            }
+        }
+        Check(double.IsFinite(request.WeightDecay) && request.WeightDecay is >= 0 and <= 1, "weight_decay", $"{request.WeightDecay} is out of range; use 0 (none) to 1.");
+        Check(double.IsFinite(request.Dropout) && request.Dropout is >= 0 and < 1, "dropout", $"{request.Dropout} is out of range; use 0 (none) up to, not including, 1.");
+        Check(request.Dropout == 0 || entry.Dropout, "dropout", $"'{entry.Name}' has no hidden layers to drop from; use 0, or a model with hidden layers (mlp, cnn, minilm, fasttext).");
+        var schedule = string.IsNullOrWhiteSpace(request.LrSchedule) ? "constant" : request.LrSchedule.Trim().ToLowerInvariant();
+        Check(Models.TrainingOptions.Schedules.Contains(schedule), "lr_schedule", $"'{request.LrSchedule}' is not a schedule; use one of {string.Join(", ", Models.TrainingOptions.Schedules)}.");
+        Check(request.WarmupEpochs >= 0 && request.WarmupEpochs < epochs, "warmup_epochs", $"{request.WarmupEpochs} is out of range; use 0 to {epochs - 1} (below the job's {epochs} epochs).");
+        Check(schedule == "step" ? request.StepEpochs is >= 1 && request.StepEpochs <= epochs : request.StepEpochs == 0, "step_epochs",
+            schedule == "step" ? $"{request.StepEpochs} is out of range for the 'step' schedule; use 1 to {epochs}." : $"{request.StepEpochs} applies to lr_schedule 'step' only, not '{schedule}'.");
+        var gamma = request.StepGamma == 0 ? 0.1 : request.StepGamma;
+        Check(double.IsFinite(gamma) && gamma is > 0 and <= 1, "step_gamma", $"{request.StepGamma} is out of range; use a number in (0, 1] (0 means 0.1).");
+        Check(request.EarlyStoppingPatience >= 0 && request.EarlyStoppingPatience <= epochs, "early_stopping_patience", $"{request.EarlyStoppingPatience} is out of range; use 0 (off) to {epochs}.");
+        Check(double.IsFinite(request.EarlyStoppingMinDelta) && request.EarlyStoppingMinDelta is >= 0 and <= 1, "early_stopping_min_delta", $"{request.EarlyStoppingMinDelta} is out of range; use 0 to 1.");
+        Check(double.IsFinite(request.MaxGradNorm) && request.MaxGradNorm >= 0, "max_grad_norm", $"{request.MaxGradNorm} is out of range; use 0 (no clipping) or a positive number.");
+        var weights = (request.ClassWeights ?? "").Trim().ToLowerInvariant();
+        if (weights.Length > 0 && weights != "balanced")
+        {
+            // Canonical form, so "1, 2" and "1,2.0" are the same job.
+            weights = string.Join(",", ParseClassWeights(weights).Select(w => w.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        return hyper with
+        {
+            WeightDecay = request.WeightDecay,
+            Dropout = request.Dropout,
+            LrSchedule = schedule,
+            WarmupEpochs = request.WarmupEpochs,
+            StepEpochs = request.StepEpochs,
+            StepGamma = gamma,
+            EarlyStoppingPatience = request.EarlyStoppingPatience,
+            EarlyStoppingMinDelta = request.EarlyStoppingMinDelta,
+            ClassWeights = weights,
+            MaxGradNorm = request.MaxGradNorm,
+        };
+    }
+
+    /// <summary>Explicit class weights, "1,2.5,1": every one a positive number. Throws <see cref="ArgumentException"/> naming the field.</summary>
+    public static float[] ParseClassWeights(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var weights = new float[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!float.TryParse(parts[i], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out weights[i])
+                || !float.IsFinite(weights[i]) || weights[i] <= 0)
+            {
+                throw new ArgumentException(
+                    $"Field 'hyper_parameters.class_weights': weight {i + 1} ('{parts[i]}') is not a positive number; give \"balanced\" or one positive weight per class, comma-separated (e.g. \"1,2.5,1\").");
+            }
+        }
+        return weights;
     }
 
     /// <summary>
@@ -139,6 +212,22 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         if (request.SoftTargets)
         {
             CheckSoftTargets(schema, labeled.Classes, $"'{manifest.Dataset}' v{manifest.Version}");
+        }
+        if (hyper.ClassWeights.Length > 0)
+        {
+            if (schema.IsRegression)
+            {
+                throw new ArgumentException($"Field 'hyper_parameters.class_weights': '{manifest.Dataset}' v{manifest.Version} is a regression (its label is a double); class weights are for classifiers.");
+            }
+            if (hyper.ClassWeights != "balanced" && ParseClassWeights(hyper.ClassWeights).Length is var count && count != labeled.Classes.Length)
+            {
+                throw new ArgumentException($"Field 'hyper_parameters.class_weights': {count} weights given, but '{manifest.Dataset}' v{manifest.Version} has {labeled.Classes.Length} classes ({string.Join(", ", labeled.Classes.Take(10))}{(labeled.Classes.Length > 10 ? ", ..." : "")}), in that order.");
+            }
+        }
+        if (hyper.EarlyStoppingPatience > 0 && request.CrossValidation is null
+            && (!labeled.Splits.TryGetValue(Splits.Validation, out var validationSplit) || validationSplit.Rows == 0))
+        {
+            throw new ArgumentException($"Field 'hyper_parameters.early_stopping_patience': '{manifest.Dataset}' v{manifest.Version} has no validation rows, and early stopping watches the validation score.");
         }
         var modelName = string.IsNullOrWhiteSpace(request.ModelName) ? null : request.ModelName.Trim();
         if (modelName is not null && !DatasetPaths.IsValidName(modelName))

@@ -165,6 +165,9 @@ public sealed class JobRunner(
         private JobRecord _record = start;
         private long _lastProgress;
 
+        /// <summary>A k-fold job's best epoch and early stop, for its record (other jobs take them from the registered model).</summary>
+        private (int? Best, bool StoppedEarly) _foldOutcome;
+
         private string JobId => _start.JobId;
         private JobSpec Spec => _start.Spec;
         private ILogger Logger => owner.Log;
@@ -243,7 +246,7 @@ public sealed class JobRunner(
                     return;
                 }
                 var prepared = Prepare(Spec.Model, labeled.Classes, splits[0], splits[1], splits[2], softTargets);
-                var (train, validation, test, modelSpec) = (prepared.Train, prepared.Validation, prepared.Test, prepared.Spec);
+                var (train, validation, test, modelSpec) = (prepared.Train, prepared.Validation, prepared.Test, WithDropout(prepared.Spec));
                 Logger.LogInformation("Job {JobId} read {Train} train, {Validation} validation and {Test} test rows from their shards in {ElapsedMs} ms",
                     JobId, train.Rows, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
 
@@ -305,11 +308,11 @@ public sealed class JobRunner(
                 throw new ArgumentException($"The dataset's label has {labeled.Classes.Length} class(es); a classifier needs at least 2.");
             }
             var features = await StreamingFit.FitAsync(owner.Datasets.StreamSplitAsync(labeled, Splits.Train, token), catalog.Text, token).ConfigureAwait(false);
-            var modelSpec = regression ? catalog.SpecFor(features, 1) with { Regression = true } : catalog.SpecFor(features, labeled.Classes.Length);
+            var modelSpec = WithDropout(regression ? catalog.SpecFor(features, 1) with { Regression = true } : catalog.SpecFor(features, labeled.Classes.Length));
             var train = new SplitTrainingShards(owner.Datasets, labeled, Splits.Train, features);
             var validation = new SplitTrainingShards(owner.Datasets, labeled, Splits.Validation, features);
             var test = new SplitTrainingShards(owner.Datasets, labeled, Splits.Test, features);
-            var options = OptionsFor(device);
+            var options = OptionsFor(device, labeled.Splits.TryGetValue(Splits.Train, out var trainSplit) ? trainSplit.ClassCounts : []);
             var loader = new ShuffleLoader(train, options.BatchSize, options.Seed);
             activity?.SetTag("bigdataai.train_shards", train.Count);
             Logger.LogInformation("Job {JobId} streams {Train} train rows in {Shards} shards (shuffle buffer {Buffer} rows), {Validation} validation and {Test} test rows; features fitted in {ElapsedMs} ms",
@@ -360,7 +363,7 @@ public sealed class JobRunner(
             Logger.LogInformation("Job {JobId} (fold {Fold} of {Folds}) trains on {Train} rows and holds out {HeldOut}; read in {ElapsedMs} ms",
                 JobId, cv.Fold, cv.Folds, prepared.Train.Rows, prepared.Test.Rows, clock.ElapsedMilliseconds);
             var (metrics, probabilities) = await Task.Factory.StartNew(
-                () => TrainFold(prepared.Spec, device, prepared.Train, prepared.Test, resume),
+                () => TrainFold(WithDropout(prepared.Spec), device, prepared.Train, prepared.Test, resume),
                 token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
             var classes = labeled.Classes.Length;
@@ -375,7 +378,7 @@ public sealed class JobRunner(
                 await owner.Store.PutAsync(path, content, token).ConfigureAwait(false);
                 paths.Add(path);
             }
-            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, TestMetrics = metrics, OutOfFoldPaths = paths }, persist: true).ConfigureAwait(false);
+            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, TestMetrics = metrics, OutOfFoldPaths = paths, BestEpoch = _foldOutcome.Best, StoppedEarly = _foldOutcome.StoppedEarly }, persist: true).ConfigureAwait(false);
             TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
             Logger.LogInformation("Job {JobId} (fold {Fold} of {Folds}) succeeded on worker {WorkerId}: held-out accuracy {Accuracy:P2}, {Rows} out-of-fold rows in {Files} files",
                 JobId, cv.Fold, cv.Folds, owner.Me.Id, metrics.Accuracy, table.Rows, paths.Count);
@@ -506,7 +509,7 @@ public sealed class JobRunner(
                     JobId, registered.ModelId, e.Message);
             }
             var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
-            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics }, persist: true).ConfigureAwait(false);
+            await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics, BestEpoch = registered.BestEpoch, StoppedEarly = registered.StoppedEarly }, persist: true).ConfigureAwait(false);
         }
 
         /// <summary>Changes the record (next revision), stores it under the lease when <paramref name="persist"/>, and publishes it.</summary>
@@ -540,7 +543,8 @@ public sealed class JobRunner(
         /// <summary>Trains a fold's model and returns its metrics on the held-out rows and their softmax probabilities, [rows, classes].</summary>
         private (TestMetrics Metrics, float[] Probabilities) TrainFold(ModelSpec modelSpec, string device, TrainingData train, TrainingData heldOut, TrainingResume? resume)
         {
-            using var result = Trainer.Train(modelSpec, train, heldOut.Rows > 0 ? heldOut : null, OptionsFor(device), Callbacks(), resume, token);
+            using var result = Trainer.Train(modelSpec, train, heldOut.Rows > 0 ? heldOut : null, OptionsFor(device, CountsOf(train, modelSpec)), Callbacks(), resume, token);
+            _foldOutcome = (result.Best, result.StoppedEarly);
             if (heldOut.Rows == 0)
             {
                 return (new TestMetrics(0, [], [], [], [], modelSpec.Classes, 0), []);
@@ -551,7 +555,11 @@ public sealed class JobRunner(
             return (metrics, probabilities);
         }
 
-        private Models.TrainingOptions OptionsFor(string device)
+        /// <summary>
+        /// The trainer's options from the job's hyper-parameters; "balanced" class weights come from
+        /// <paramref name="trainClassCounts"/>, the training rows per class.
+        /// </summary>
+        private Models.TrainingOptions OptionsFor(string device, IReadOnlyList<long> trainClassCounts)
         {
             var h = Spec.HyperParameters;
             return new Models.TrainingOptions
@@ -562,7 +570,38 @@ public sealed class JobRunner(
                 Optimizer = h.Optimizer,
                 Seed = checked((int)h.Seed),
                 Device = owner.Options.Worker.Device == "cpu" ? "cpu" : device,
+                WeightDecay = h.WeightDecay,
+                Schedule = h.LrSchedule,
+                WarmupEpochs = h.WarmupEpochs,
+                StepEpochs = h.StepEpochs,
+                StepGamma = h.StepGamma,
+                Patience = h.EarlyStoppingPatience,
+                MinDelta = h.EarlyStoppingMinDelta,
+                ClassWeights = h.ClassWeights switch
+                {
+                    "" => null,
+                    "balanced" => Models.TrainingOptions.BalancedClassWeights(trainClassCounts),
+                    var weights => JobSubmitter.ParseClassWeights(weights),
+                },
+                MaxGradientNorm = h.MaxGradNorm,
             };
+        }
+
+        /// <summary>The model of the catalog with the job's dropout.</summary>
+        private ModelSpec WithDropout(ModelSpec spec) => spec with { Dropout = Spec.HyperParameters.Dropout };
+
+        /// <summary>Training rows per class (for "balanced" class weights).</summary>
+        private static long[] CountsOf(TrainingData train, ModelSpec spec)
+        {
+            var counts = new long[spec.Regression ? 0 : spec.Classes];
+            if (!spec.Regression)
+            {
+                foreach (var label in train.Labels)
+                {
+                    counts[label]++;
+                }
+            }
+            return counts;
         }
 
         private TrainingCallbacks Callbacks()
@@ -616,7 +655,7 @@ public sealed class JobRunner(
 
         private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
         {
-            using var result = Trainer.Train(modelSpec, train, validation, OptionsFor(device), Callbacks(), resume, token);
+            using var result = Trainer.Train(modelSpec, train, validation, OptionsFor(device, CountsOf(train, modelSpec)), Callbacks(), resume, token);
             TestMetrics metrics;
             if (modelSpec.Regression)
             {
@@ -641,12 +680,14 @@ public sealed class JobRunner(
             {
                 Name = Spec.ModelName ?? labeled.Dataset,
                 Features = features,
+                BestEpoch = result.Best,
+                StoppedEarly = result.StoppedEarly,
             };
             return (record, weights.ToArray());
         }
 
         private static EpochSummary Summary(EpochResult e) =>
-            new(e.Epoch, e.TrainLoss, e.ValidationAccuracy ?? 0, e.SamplesPerSecond, e.Duration.TotalSeconds);
+            new(e.Epoch, e.TrainLoss, e.ValidationAccuracy ?? 0, e.SamplesPerSecond, e.Duration.TotalSeconds) { LearningRate = e.LearningRate ?? 0 };
 
     }
 
