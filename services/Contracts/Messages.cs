@@ -75,3 +75,13 @@ namespace BigDataAI.Contracts.Training
         double TestAccuracy,
         DateTimeOffset TrainedAt);
 }
+
+namespace BigDataAI.Contracts.Training
+{
+    /// <summary>
+    /// An alias of a model name moved (promotion, rollback or deletion): <c>name@alias</c> means <paramref name="ModelVersion"/>
+    /// from now on (0: the alias was deleted). Inference replicas switch at once; they also read aliases from the registry on
+    /// their reconcile timer, so a lost message only delays the switch.
+    /// </summary>
+    public sealed record ModelAliasMoved(string Name, string Alias, int ModelVersion, string ModelId, int Sequence, DateTimeOffset MovedAt);
+}

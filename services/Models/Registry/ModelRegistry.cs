@@ -48,6 +48,12 @@ public sealed record ModelRecord(
     /// <summary>Early stopping ended its training before the job's epochs.</summary>
     public bool StoppedEarly { get; init; }
 
+    /// <summary>
+    /// Other versions of its name scored on this model's test split when it was registered (the alias holders of that
+    /// moment and the newest earlier version), so a promotion gate compares both on the same rows.
+    /// </summary>
+    public IReadOnlyList<ModelComparison> Comparisons { get; init; } = [];
+
     /// <summary>The name it is served under: <see cref="Name"/>, or the dataset's name for older records.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string ServedName => Name ?? Dataset;
@@ -55,6 +61,47 @@ public sealed record ModelRecord(
     /// <summary><c>name@version</c>.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string Reference => $"{ServedName}@{ModelVersion}";
+}
+
+/// <summary>
+/// Another model's score on a model's test split (accuracy, or R² for a regression); <see cref="Error"/> says why it could
+/// not be measured (then <see cref="Score"/> is null).
+/// </summary>
+public sealed record ModelComparison(string ModelId, int ModelVersion, double? Score, string? Error = null);
+
+/// <summary>
+/// One move of an alias: which version of the name it points to from now on, and why. Stored create-only as
+/// <c>model-names/{name}/aliases/{alias}/m{sequence:000000}.json</c>; the highest sequence is the alias's holder.
+/// </summary>
+/// <param name="Name">The model name.</param>
+/// <param name="Alias">The alias, e.g. "production".</param>
+/// <param name="Sequence">1, 2, ... per alias.</param>
+/// <param name="ModelVersion">The version it points to; 0 when the move deleted the alias.</param>
+/// <param name="ModelId">That version's model id ("" when deleted).</param>
+/// <param name="PreviousVersion">The version it pointed to before (0: none).</param>
+/// <param name="Action">"promote" (passed the gate), "force" (promoted without it), "first" (the alias's first holder, nothing to beat), "rollback" or "delete".</param>
+/// <param name="CandidateScore">The gate's figures: the new holder's score on its test split...</param>
+/// <param name="HolderScore">...and the old holder's on the same split (null when no gate ran).</param>
+/// <param name="Margin">The margin the gate asked for.</param>
+/// <param name="At">When.</param>
+public sealed record AliasMove(
+    string Name,
+    string Alias,
+    int Sequence,
+    int ModelVersion,
+    string ModelId,
+    int PreviousVersion,
+    string Action,
+    double? CandidateScore,
+    double? HolderScore,
+    double Margin,
+    DateTimeOffset At)
+{
+    /// <summary>Who asked for the move, when known (a user or client name; empty otherwise).</summary>
+    public string By { get; init; } = "";
+
+    /// <summary>Free text given with the move.</summary>
+    public string Reason { get; init; } = "";
 }
 
 /// <summary>
@@ -68,6 +115,12 @@ public sealed class ModelRegistry(IObjectStore store)
 
     /// <summary>Where version claims live: <c>model-names/{name}/v{version:000000}.json</c>, each naming one model id.</summary>
     public const string NamesRoot = "model-names/";
+
+    /// <summary>Where an alias's moves live.</summary>
+    public static string AliasFolder(string name, string alias) => $"{NamesRoot}{name}/aliases/{alias}/";
+
+    /// <summary>Path of a model's tags (mutable: the record itself never changes).</summary>
+    public static string TagsPath(string modelId) => $"models/{modelId}/tags.json";
 
     /// <summary>Path of a model's registry entry.</summary>
     public static string RecordPath(string modelId) => $"models/{modelId}/model.json";
@@ -132,6 +185,22 @@ public sealed class ModelRegistry(IObjectStore store)
         }
     }
 
+    /// <summary>The highest version claimed under <paramref name="name"/> (a listing only), or 0.</summary>
+    public async Task<int> NewestVersionAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var newest = 0;
+        var prefix = $"{NamesRoot}{name}/v";
+        await foreach (var path in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (path.EndsWith(".json", StringComparison.Ordinal)
+                && int.TryParse(path.AsSpan(prefix.Length, path.Length - prefix.Length - ".json".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+            {
+                newest = Math.Max(newest, version);
+            }
+        }
+        return newest;
+    }
+
     private async Task<List<(int Version, string ModelId)>> ListClaimsAsync(string name, CancellationToken cancellationToken)
     {
         var claims = new List<(int, string)>();
@@ -153,6 +222,100 @@ public sealed class ModelRegistry(IObjectStore store)
     }
 
     private sealed record VersionClaim(string ModelId);
+
+    /// <summary>
+    /// Appends a move of <paramref name="move"/>'s alias, create-only, as sequence <paramref name="move"/>.Sequence (the
+    /// current holder's sequence + 1). Returns false when another move took that sequence first: read the alias again and
+    /// decide anew.
+    /// </summary>
+    public async Task<bool> TryMoveAliasAsync(AliasMove move, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(move);
+        if (!DatasetPaths.IsValidName(move.Alias))
+        {
+            throw new ArgumentException($"Alias '{move.Alias}' is invalid: use 1-64 characters of lower-case letters, digits and '-', starting with a letter.");
+        }
+        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(move, Json), writable: false);
+        return await store.TryCreateAsync($"{AliasFolder(move.Name, move.Alias)}m{move.Sequence:D6}.json", content, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Every move of an alias, oldest first (empty for an alias never set).</summary>
+    public async Task<IReadOnlyList<AliasMove>> AliasHistoryAsync(string name, string alias, CancellationToken cancellationToken = default)
+    {
+        var moves = new List<AliasMove>();
+        await foreach (var path in store.ListAsync(AliasFolder(name, alias), cancellationToken).ConfigureAwait(false))
+        {
+            if (await ReadMoveAsync(path, cancellationToken).ConfigureAwait(false) is { } move)
+            {
+                moves.Add(move);
+            }
+        }
+        return [.. moves.OrderBy(m => m.Sequence)];
+    }
+
+    /// <summary>
+    /// The current holder of every alias (the newest move of each; a deleted alias is left out), by name then alias. Reads
+    /// one move per alias: the listing finds the newest.
+    /// </summary>
+    public async Task<IReadOnlyList<AliasMove>> CurrentAliasesAsync(string? name = null, CancellationToken cancellationToken = default)
+    {
+        var newest = new Dictionary<string, string>(StringComparer.Ordinal);
+        await foreach (var path in store.ListAsync(name is null ? NamesRoot : $"{NamesRoot}{name}/aliases/", cancellationToken).ConfigureAwait(false))
+        {
+            var folder = path.LastIndexOf('/');
+            if (!path.Contains("/aliases/", StringComparison.Ordinal) || !path.EndsWith(".json", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var key = path[..folder];
+            if (!newest.TryGetValue(key, out var seen) || string.CompareOrdinal(path, seen) > 0)
+            {
+                newest[key] = path;
+            }
+        }
+        var current = new List<AliasMove>();
+        foreach (var path in newest.Values)
+        {
+            if (await ReadMoveAsync(path, cancellationToken).ConfigureAwait(false) is { ModelVersion: > 0 } move)
+            {
+                current.Add(move);
+            }
+        }
+        return [.. current.OrderBy(m => m.Name, StringComparer.Ordinal).ThenBy(m => m.Alias, StringComparer.Ordinal)];
+    }
+
+    private async Task<AliasMove?> ReadMoveAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = await store.OpenReadAsync(path, cancellationToken).ConfigureAwait(false);
+        return stream is null ? null : await JsonSerializer.DeserializeAsync<AliasMove>(stream, Json, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A model's tags (empty when it has none).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetTagsAsync(string modelId, CancellationToken cancellationToken = default)
+    {
+        await using var stream = await store.OpenReadAsync(TagsPath(modelId), cancellationToken).ConfigureAwait(false);
+        return stream is null ? new Dictionary<string, string>()
+            : await JsonSerializer.DeserializeAsync<Dictionary<string, string>>(stream, Json, cancellationToken).ConfigureAwait(false) ?? [];
+    }
+
+    /// <summary>Replaces a model's tags.</summary>
+    public async Task SetTagsAsync(string modelId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default)
+    {
+        using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(tags, Json), writable: false);
+        await store.PutAsync(TagsPath(modelId), content, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The record of <c>name@version</c> (found through its version claim, not a scan), or null.</summary>
+    public async Task<ModelRecord?> FindAsync(string name, int version, CancellationToken cancellationToken = default)
+    {
+        if (!DatasetPaths.IsValidName(name) || version < 1)
+        {
+            return null;
+        }
+        await using var stream = await store.OpenReadAsync($"{NamesRoot}{name}/v{version:D6}.json", cancellationToken).ConfigureAwait(false);
+        var claim = stream is null ? null : await JsonSerializer.DeserializeAsync<VersionClaim>(stream, Json, cancellationToken).ConfigureAwait(false);
+        return claim is null ? null : await GetAsync(claim.ModelId, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>One model's record, or null.</summary>
     public async Task<ModelRecord?> GetAsync(string modelId, CancellationToken cancellationToken = default)

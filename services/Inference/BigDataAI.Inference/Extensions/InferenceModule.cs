@@ -42,6 +42,13 @@ public sealed class InferenceModule : ServiceModule
                 e.InstanceId = replica;
                 e.Temporary = true;
             });
+        // Alias moves likewise reach every replica (and the registry is read on the same timer if one is lost).
+        bus.AddConsumer<ModelAliasMovedConsumer, ModelAliasMovedConsumerDefinition>()
+            .Endpoint(e =>
+            {
+                e.InstanceId = replica;
+                e.Temporary = true;
+            });
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapGrpcService<InferenceApi>();

@@ -81,6 +81,7 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _loaded = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _scanLock = new(1, 1);
     private volatile IReadOnlyList<ModelRecord> _records = [];
+    private volatile IReadOnlyDictionary<(string Name, string Alias), AliasMove> _aliases = new Dictionary<(string, string), AliasMove>();
     private volatile bool _scanned;
 
     private sealed class Slot(LoadedModel model, long bytes)
@@ -104,12 +105,23 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
         [.. _records.Where(r => !_unloadable.ContainsKey(r.ModelId)).GroupBy(r => r.ServedName, StringComparer.Ordinal)
             .Select(g => g.Aggregate((a, b) => ModelRegistry.IsNewer(b, a) ? b : a))];
 
+    /// <summary>The version every alias points at, as this replica knows it.</summary>
+    public IReadOnlyDictionary<(string Name, string Alias), AliasMove> Aliases => _aliases;
+
+    /// <summary>The records some alias points at (kept loaded beside each name's newest version).</summary>
+    private IReadOnlyList<ModelRecord> AliasHolders() =>
+        [.. _aliases.Values.Select(a => _records.FirstOrDefault(r => r.ServedName == a.Name && r.ModelVersion == a.ModelVersion)).OfType<ModelRecord>()
+            .Where(r => !_unloadable.ContainsKey(r.ModelId)).DistinctBy(r => r.ModelId)];
+
+    private bool IsAliasHolder(ModelRecord record) =>
+        _aliases.Values.Any(a => a.Name == record.ServedName && a.ModelVersion == record.ModelVersion);
+
     /// <summary>Names whose newest version is not in memory (and could be).</summary>
     public IReadOnlyList<string> NotLoaded() => [.. Newest().Where(r => !_loaded.ContainsKey(r.ModelId)).Select(r => r.Reference)];
 
     /// <summary>
-    /// The record a reference names: "name" (its newest version), "name@version", or empty when exactly one name is
-    /// registered. Throws <see cref="ModelNotFoundException"/>, <see cref="ModelNotChosenException"/> or
+    /// The record a reference names: "name" (its newest version), "name@version", "name@alias" (the version the alias
+    /// points at), or empty when exactly one name is registered. Throws <see cref="ModelNotFoundException"/>, <see cref="ModelNotChosenException"/> or
     /// <see cref="ModelUnavailableException"/>.
     /// </summary>
     public ModelRecord Resolve(string? reference)
@@ -135,9 +147,20 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
         {
             return byName;
         }
-        if (!int.TryParse(reference.AsSpan(at + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+        var suffix = reference[(at + 1)..];
+        if (!int.TryParse(suffix, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
         {
-            throw new ModelNotChosenException($"Field 'model': '{reference}' is not name or name@version (the version is a whole number).");
+            if (!Datasets.DatasetPaths.IsValidName(suffix))
+            {
+                throw new ModelNotChosenException($"Field 'model': '{reference}' is not name, name@version (a whole number) or name@alias (an alias is [a-z0-9-], starting with a letter).");
+            }
+            if (!_aliases.TryGetValue((name, suffix), out var alias))
+            {
+                var known = _aliases.Keys.Where(k => k.Name == name).Select(k => k.Alias).Order(StringComparer.Ordinal).ToList();
+                throw new ModelNotFoundException($"Model '{name}' has no alias '{suffix}'; " +
+                    (known.Count == 0 ? "it has no aliases (PromoteModel sets one)." : $"its aliases: {string.Join(", ", known)}."));
+            }
+            version = alias.ModelVersion;
         }
         return _records.FirstOrDefault(r => r.ServedName == name && r.ModelVersion == version)
             ?? throw new ModelNotFoundException($"Model '{name}' has no version {version}; its newest is {byName.ModelVersion}.");
@@ -181,7 +204,7 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
         await ScanAsync(cancellationToken).ConfigureAwait(false);
         var loaded = 0;
         Exception? failure = null;
-        foreach (var record in Newest().OrderByDescending(r => r.CreatedAt))
+        foreach (var record in Newest().OrderByDescending(r => r.CreatedAt).Concat(AliasHolders()).DistinctBy(r => r.ModelId))
         {
             if (_loaded.ContainsKey(record.ModelId))
             {
@@ -231,11 +254,68 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
                 }
             }
             PublishRecords();
+            var aliases = new Dictionary<(string, string), AliasMove>();
+            foreach (var name in _records.Select(r => r.ServedName).Distinct(StringComparer.Ordinal))
+            {
+                foreach (var move in await registry.CurrentAliasesAsync(name, cancellationToken).ConfigureAwait(false))
+                {
+                    aliases[(move.Name, move.Alias)] = move;
+                }
+            }
+            // A move heard by message while the listing ran is newer than what the listing read: keep it.
+            foreach (var (key, move) in _aliases)
+            {
+                if (!aliases.TryGetValue(key, out var listed) || listed.Sequence < move.Sequence)
+                {
+                    aliases[key] = move;
+                }
+            }
+            _aliases = aliases.Where(p => p.Value.ModelVersion > 0).ToDictionary();
             _scanned = true;
         }
         finally
         {
             _scanLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Applies an alias move heard by message (ModelAliasMoved) unless a newer move of the alias is known, and loads the
+    /// version it points at, so the first request that names the alias does not wait for the load.
+    /// </summary>
+    public async Task OfferAliasAsync(AliasMove move, CancellationToken cancellationToken)
+    {
+        await _scanLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var key = (move.Name, move.Alias);
+            if (_aliases.TryGetValue(key, out var known) && known.Sequence >= move.Sequence)
+            {
+                return;
+            }
+            if (move.ModelVersion > 0 && !_known.ContainsKey(move.ModelId))
+            {
+                _known[move.ModelId] = await registry.GetAsync(move.ModelId, cancellationToken).ConfigureAwait(false);
+                PublishRecords();
+            }
+            var aliases = _aliases.ToDictionary();
+            if (move.ModelVersion > 0)
+            {
+                aliases[key] = move;
+            }
+            else
+            {
+                aliases.Remove(key);
+            }
+            _aliases = aliases;
+        }
+        finally
+        {
+            _scanLock.Release();
+        }
+        if (_records.FirstOrDefault(r => r.ModelId == move.ModelId) is { } record && !_unloadable.ContainsKey(record.ModelId))
+        {
+            await LoadAsync(record, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -310,7 +390,8 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
             {
                 foreach (var (id, slot) in _loaded)
                 {
-                    if (id != record.ModelId && slot.Model.Record.ServedName == record.ServedName && _loaded.TryRemove(id, out var old))
+                    // An older version an alias points at stays: name@alias requests keep being answered from memory.
+                    if (id != record.ModelId && slot.Model.Record.ServedName == record.ServedName && !IsAliasHolder(slot.Model.Record) && _loaded.TryRemove(id, out var old))
                     {
                         old.Model.Dispose();
                         replaced.Add(old.Model.Record.Reference);

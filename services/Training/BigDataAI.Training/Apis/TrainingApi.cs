@@ -9,8 +9,181 @@ using Proto = BigDataAI.Protos.Training.V1;
 
 namespace BigDataAI.Training.Apis;
 
-internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry, Scheduling.WorkerRegistry workers) : TrainingService.TrainingServiceBase
+internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry, Scheduling.WorkerRegistry workers, ModelAliases aliases, ModelIndex index) : TrainingService.TrainingServiceBase
 {
+    /// <summary>The most results a search returns.</summary>
+    private const int MaxLimit = 10_000;
+
+    public override async Task<Proto.AliasMove> PromoteModel(PromoteModelRequest request, ServerCallContext context) =>
+        await Registry(async () =>
+        {
+            var move = await aliases.PromoteAsync(Name(request.Name), request.Version, request.Alias.Trim(), request.MinImprovement, request.Force, Caller(context), request.Reason, context.CancellationToken).ConfigureAwait(false);
+            await index.AliasMovedAsync(move, context.CancellationToken).ConfigureAwait(false);
+            return ToProto(move);
+        }).ConfigureAwait(false);
+
+    public override async Task<Proto.AliasMove> RollbackAlias(RollbackAliasRequest request, ServerCallContext context) =>
+        await Registry(async () =>
+        {
+            var move = await aliases.RollbackAsync(Name(request.Name), request.Alias.Trim(), Caller(context), request.Reason, context.CancellationToken).ConfigureAwait(false);
+            await index.AliasMovedAsync(move, context.CancellationToken).ConfigureAwait(false);
+            return ToProto(move);
+        }).ConfigureAwait(false);
+
+    public override async Task<GetAliasReply> GetAlias(GetAliasRequest request, ServerCallContext context) =>
+        await Registry(async () =>
+        {
+            var reply = new GetAliasReply();
+            reply.Moves.AddRange((await aliases.HistoryAsync(Name(request.Name), request.Alias.Trim(), context.CancellationToken).ConfigureAwait(false)).Select(ToProto));
+            return reply;
+        }).ConfigureAwait(false);
+
+    public override async Task<ModelInfo> SetModelTags(SetModelTagsRequest request, ServerCallContext context) =>
+        await Registry(async () =>
+        {
+            var record = await aliases.RequireAsync(Name(request.Name), request.Version, context.CancellationToken).ConfigureAwait(false);
+            var tags = new Dictionary<string, string>(await registry.GetTagsAsync(record.ModelId, context.CancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+            foreach (var key in request.Remove)
+            {
+                tags.Remove(key);
+            }
+            foreach (var (key, value) in request.Set)
+            {
+                tags[key] = value;
+            }
+            var checkedTags = JobSubmitter.CheckTags(tags, "set");
+            await index.SetTagsAsync(record, checkedTags, context.CancellationToken).ConfigureAwait(false);
+            return ToInfo(record, checkedTags, index.AliasesOf(record));
+        }).ConfigureAwait(false);
+
+    public override async Task<ListModelsReply> SearchModels(SearchModelsRequest request, ServerCallContext context) =>
+        await Registry(async () =>
+        {
+            var limit = Limit(request.Limit);
+            var (name, dataset, architecture, alias) = (request.Name.Trim(), request.Dataset.Trim(), request.Architecture.Trim(), request.Alias.Trim());
+            var tags = request.Tags.ToArray();
+            var found = await index.SearchAsync((entry, held) =>
+            {
+                var r = entry.Record;
+                return (name.Length == 0 || r.ServedName == name)
+                    && (dataset.Length == 0 || r.Dataset == dataset)
+                    && (request.DatasetVersion == 0 || r.DatasetVersion == request.DatasetVersion)
+                    && (architecture.Length == 0 || r.Spec.Architecture == architecture)
+                    && r.TestAccuracy >= request.MinTestAccuracy
+                    && (request.MaxTestAccuracy == 0 || r.TestAccuracy <= request.MaxTestAccuracy)
+                    && (alias.Length == 0 || (alias == "*" ? held.Count > 0 : held.Contains(alias)))
+                    && tags.All(t => entry.Tags.TryGetValue(t.Key, out var v) && v == t.Value);
+            }, limit, context.CancellationToken).ConfigureAwait(false);
+            var reply = new ListModelsReply();
+            reply.Models.AddRange(found.Select(f => ToInfo(f.Model.Record, f.Model.Tags, f.Aliases)));
+            return reply;
+        }).ConfigureAwait(false);
+
+    public override Task<ListJobsReply> SearchJobs(SearchJobsRequest request, ServerCallContext context)
+    {
+        var limit = Limit(request.Limit);
+        var (dataset, model, modelName) = (request.Dataset.Trim(), request.Model.Trim(), request.ModelName.Trim());
+        var state = request.State switch
+        {
+            JobState.Queued => JobStatus.Queued,
+            JobState.Running => JobStatus.Running,
+            JobState.Succeeded => JobStatus.Succeeded,
+            JobState.Failed => JobStatus.Failed,
+            _ => (JobStatus?)null,
+        };
+        var scored = request.MinTestAccuracy != 0 || request.MaxTestAccuracy != 0;
+        var tags = request.Tags.ToArray();
+        var found = tracker.Search(j =>
+            (dataset.Length == 0 || j.Spec.Dataset == dataset)
+            && (request.DatasetVersion == 0 || j.Spec.Version == request.DatasetVersion)
+            && (model.Length == 0 || j.Spec.Model == model)
+            && (modelName.Length == 0 || (j.Spec.ModelName ?? j.Spec.Dataset) == modelName)
+            && (state is null || j.Status == state)
+            && (!scored || (j.TestMetrics is { } m && m.Accuracy >= request.MinTestAccuracy && (request.MaxTestAccuracy == 0 || m.Accuracy <= request.MaxTestAccuracy)))
+            && tags.All(t => j.Tags.TryGetValue(t.Key, out var v) && v == t.Value), limit);
+        var reply = new ListJobsReply();
+        reply.Jobs.AddRange(found.Select(ToProto));
+        return Task.FromResult(reply);
+    }
+
+    private static int Limit(int limit) => limit switch
+    {
+        0 => 100,
+        < 0 or > MaxLimit => throw new RpcException(new Status(StatusCode.InvalidArgument, $"Field 'limit': {limit} is out of range; use 1 to {MaxLimit} (0 means 100).")),
+        _ => limit,
+    };
+
+    private static string Name(string name)
+    {
+        var trimmed = name.Trim();
+        return DatasetPaths.IsValidName(trimmed) ? trimmed
+            : throw new RpcException(new Status(StatusCode.InvalidArgument, $"Field 'name': '{name}' is not a valid model name (1-64 characters of [a-z0-9-], starting with a letter)."));
+    }
+
+    /// <summary>Who called, for the alias history: the authenticated user when there is one, else the peer.</summary>
+    private static string Caller(ServerCallContext context) =>
+        context.GetHttpContext().User.Identity?.Name is { Length: > 0 } user ? user : context.Peer ?? "";
+
+    /// <summary>Maps the registry's exceptions to status codes.</summary>
+    private static async Task<T> Registry<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (RegistryNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+        catch (PromotionRefusedException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+    }
+
+    internal static Proto.AliasMove ToProto(Models.Registry.AliasMove move) => new()
+    {
+        Name = move.Name,
+        Alias = move.Alias,
+        Sequence = move.Sequence,
+        ModelVersion = move.ModelVersion,
+        ModelId = move.ModelId,
+        PreviousVersion = move.PreviousVersion,
+        Action = move.Action,
+        CandidateScore = move.CandidateScore ?? 0,
+        HolderScore = move.HolderScore ?? 0,
+        MinImprovement = move.Margin,
+        MovedAt = move.At.ToString("O", CultureInfo.InvariantCulture),
+        Reason = move.Reason,
+    };
+
+    internal static ModelInfo ToInfo(ModelRecord model, IReadOnlyDictionary<string, string> tags, IReadOnlyList<string> aliases)
+    {
+        var info = new ModelInfo
+        {
+            ModelId = model.ModelId,
+            Architecture = model.Spec.Architecture,
+            Dataset = model.Dataset,
+            Version = model.DatasetVersion,
+            TestAccuracy = model.TestAccuracy,
+            CreatedAt = model.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            Name = model.ServedName,
+            ModelVersion = model.ModelVersion,
+            JobId = model.JobId,
+            BestEpoch = model.BestEpoch ?? 0,
+            StoppedEarly = model.StoppedEarly,
+        };
+        foreach (var (key, value) in tags)
+        {
+            info.Tags[key] = value;
+        }
+        info.Aliases.AddRange(aliases);
+        return info;
+    }
     public override async Task<Job> StartTraining(StartTrainingRequest request, ServerCallContext context)
     {
         var h = request.HyperParameters ?? new Proto.HyperParameters();
@@ -31,6 +204,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
                 EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
                 ClassWeights = h.ClassWeights,
                 MaxGradNorm = h.MaxGradNorm,
+                Tags = request.Tags.Count == 0 ? null : request.Tags,
             }, context.CancellationToken).ConfigureAwait(false);
             return ToProto(job);
         }
@@ -70,17 +244,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             {
                 continue;
             }
-            reply.Models.Add(new ModelInfo
-            {
-                ModelId = model.ModelId,
-                Architecture = model.Spec.Architecture,
-                Dataset = model.Dataset,
-                Version = model.DatasetVersion,
-                TestAccuracy = model.TestAccuracy,
-                CreatedAt = model.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
-                Name = model.ServedName,
-                ModelVersion = model.ModelVersion,
-            });
+            reply.Models.Add(ToInfo(model, JobRecord.NoTags, []));
         }
         return reply;
     }
@@ -174,6 +338,10 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             BestEpoch = job.BestEpoch ?? 0,
             StoppedEarly = job.StoppedEarly,
         };
+        foreach (var (key, value) in job.Tags)
+        {
+            proto.Tags[key] = value;
+        }
         proto.OutOfFoldPaths.AddRange(job.OutOfFoldPaths);
         proto.History.AddRange(job.History.Select(e => new Proto.EpochSummary
         {

@@ -31,6 +31,8 @@ public sealed class TrainingControlPlaneModule : ServiceModule
         TrainingShared.Add(builder);
         builder.Services.AddSingleton<JobTracker>();
         builder.Services.AddSingleton<JobSubmitter>();
+        builder.Services.AddSingleton<ModelAliases>();
+        builder.Services.AddSingleton<ModelIndex>();
         builder.Services.AddSingleton<WorkerRegistry>();
         builder.Services.AddSingleton<JobScheduler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());

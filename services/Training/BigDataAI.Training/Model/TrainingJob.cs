@@ -213,6 +213,11 @@ public sealed record JobRecord(
     /// <summary>A k-fold job that succeeded: the Parquet files of its out-of-fold probabilities (<c>_row</c>, <c>probs</c>).</summary>
     public IReadOnlyList<string> OutOfFoldPaths { get; init; } = [];
 
+    /// <summary>The run's labels (StartTrainingRequest.tags), for search; not part of its identity.</summary>
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = NoTags;
+
+    internal static readonly IReadOnlyDictionary<string, string> NoTags = new Dictionary<string, string>();
+
     /// <summary>A job that succeeded with validation data: the epoch whose weights were registered (the best validation score).</summary>
     public int? BestEpoch { get; init; }
 

@@ -30,6 +30,9 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
     public double EarlyStoppingMinDelta { get; init; }
     public string? ClassWeights { get; init; }
     public double MaxGradNorm { get; init; }
+
+    /// <summary>The run's labels, for search; not part of its identity.</summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
 }
 
 /// <summary>
@@ -141,6 +144,34 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         };
     }
 
+    /// <summary>The most tags a job or a model may have.</summary>
+    public const int MaxTags = 64;
+
+    /// <summary>Tags as given, checked: keys 1-64 characters, values up to 256, at most <see cref="MaxTags"/>. Errors name the field.</summary>
+    public static IReadOnlyDictionary<string, string> CheckTags(IReadOnlyDictionary<string, string>? tags, string field)
+    {
+        if (tags is null || tags.Count == 0)
+        {
+            return JobRecord.NoTags;
+        }
+        if (tags.Count > MaxTags)
+        {
+            throw new ArgumentException($"Field '{field}': {tags.Count} tags; at most {MaxTags}.");
+        }
+        foreach (var (key, value) in tags)
+        {
+            if (key.Length is 0 or > 64 || key.Any(char.IsControl))
+            {
+                throw new ArgumentException($"Field '{field}': tag key '{key}' must be 1-64 characters without control characters.");
+            }
+            if (value.Length > 256)
+            {
+                throw new ArgumentException($"Field '{field}': the value of tag '{key}' has {value.Length} characters; at most 256.");
+            }
+        }
+        return new SortedDictionary<string, string>(tags.ToDictionary(), StringComparer.Ordinal);
+    }
+
     /// <summary>Explicit class weights, "1,2.5,1": every one a positive number. Throws <see cref="ArgumentException"/> naming the field.</summary>
     public static float[] ParseClassWeights(string text)
     {
@@ -240,7 +271,8 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
             CrossValidation = request.CrossValidation,
         };
         // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.
-        var (job, created) = await tracker.SubmitAsync(spec, Activity.Current?.Id, cancellationToken).ConfigureAwait(false);
+        var tags = CheckTags(request.Tags, "tags");
+        var (job, created) = await tracker.SubmitAsync(spec, Activity.Current?.Id, cancellationToken, tags).ConfigureAwait(false);
         if (created)
         {
             logger.LogInformation("Queued job {JobId}: {Model} on {Dataset} v{Version}, {Epochs} epochs, needs {Resources}", job.JobId, model, spec.Dataset, spec.Version, hyper.Epochs, resources);

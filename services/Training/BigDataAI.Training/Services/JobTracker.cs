@@ -68,7 +68,7 @@ public sealed class JobTracker(IObjectStore store)
     /// The job for <paramref name="spec"/>: the existing one when it is queued, running or succeeded; otherwise
     /// (new, or failed before) a fresh queued record. <c>Created</c> tells whether it was stored now.
     /// </summary>
-    public async Task<(JobRecord Job, bool Created)> SubmitAsync(JobSpec spec, string? traceParent, CancellationToken cancellationToken)
+    public async Task<(JobRecord Job, bool Created)> SubmitAsync(JobSpec spec, string? traceParent, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? tags = null)
     {
         var id = spec.JobId;
         // A job this process has not loaded yet (a request that comes before LoadAsync after a restart) is still
@@ -83,7 +83,7 @@ public sealed class JobTracker(IObjectStore store)
             return (existing.Current, false);
         }
         var revision = existing?.Current.Revision ?? 0;
-        var job = JobRecord.New(spec, traceParent) with { Revision = revision + 1, Attempt = existing?.Current.Attempt ?? 0 };
+        var job = JobRecord.New(spec, traceParent) with { Revision = revision + 1, Attempt = existing?.Current.Attempt ?? 0, Tags = tags ?? JobRecord.NoTags };
         var entry = _jobs.AddOrUpdate(id, _ => new Entry(job), (_, old) => old.Current.Status == JobStatus.Failed ? new Entry(job) : old);
         if (!ReferenceEquals(entry.Current, job))
         {
@@ -109,6 +109,24 @@ public sealed class JobTracker(IObjectStore store)
     public JobRecord? Get(string jobId) => _jobs.TryGetValue(jobId, out var entry) ? entry.Current : null;
 
     /// <summary>Every job known, oldest first.</summary>
+    /// <summary>
+    /// The jobs that match <paramref name="filter"/>, newest first, at most <paramref name="limit"/>: one pass over the
+    /// in-memory view, with no storage read (docs/registry.md has the figures at 100,000 jobs).
+    /// </summary>
+    public IReadOnlyList<JobRecord> Search(Func<JobRecord, bool> filter, int limit)
+    {
+        var matches = new List<JobRecord>();
+        foreach (var entry in _jobs.Values)
+        {
+            if (filter(entry.Current))
+            {
+                matches.Add(entry.Current);
+            }
+        }
+        matches.Sort((a, b) => b.CreatedAt != a.CreatedAt ? b.CreatedAt.CompareTo(a.CreatedAt) : string.CompareOrdinal(b.JobId, a.JobId));
+        return matches.Count > limit ? matches[..limit] : matches;
+    }
+
     public IReadOnlyList<JobRecord> All() => [.. _jobs.Values.Select(e => e.Current).OrderBy(j => j.CreatedAt).ThenBy(j => j.JobId, StringComparer.Ordinal)];
 
     /// <summary>

@@ -256,6 +256,7 @@ public sealed class JobRunner(
                     token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
                 Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
+                record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false);
                 var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
                 activity?.SetTag("bigdataai.model_id", registered.ModelId);
                 await CompleteAsync(registered).ConfigureAwait(false);
@@ -325,11 +326,75 @@ public sealed class JobRunner(
             }, token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
             Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
+            record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false);
             var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
             activity?.SetTag("bigdataai.model_id", registered.ModelId);
             await CompleteAsync(registered).ConfigureAwait(false);
             TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
             Logger.LogInformation("Job {JobId} succeeded on worker {WorkerId}: model {ModelId}, test accuracy {Accuracy:P2}", JobId, owner.Me.Id, registered.ModelId, registered.TestAccuracy);
+        }
+
+        /// <summary>
+        /// Scores the versions of the model's name that a promotion of it would be compared with (the holder of every
+        /// alias of the name now, and its newest version) on this model's test split, so the promotion gate compares
+        /// both on the same rows (docs/registry.md). A version trained on the same dataset version was scored on this
+        /// very split: its recorded test score is taken. One that cannot read this split gets the reason instead.
+        /// </summary>
+        private async Task<ModelRecord> WithComparisonsAsync(ModelRecord record, LabeledManifest labeled)
+        {
+            var name = record.Name ?? record.Dataset;
+            var versions = (await owner.Registry.CurrentAliasesAsync(name, token).ConfigureAwait(false)).Select(a => a.ModelVersion).ToHashSet();
+            if (await owner.Registry.NewestVersionAsync(name, token).ConfigureAwait(false) is > 0 and var newest)
+            {
+                versions.Add(newest);
+            }
+            var comparisons = new List<ModelComparison>();
+            foreach (var version in versions.Order())
+            {
+                var holder = await owner.Registry.FindAsync(name, version, token).ConfigureAwait(false);
+                if (holder is null || holder.ModelId == record.ModelId)
+                {
+                    continue;
+                }
+                if (holder.Dataset == labeled.Dataset && holder.DatasetVersion == labeled.Version)
+                {
+                    comparisons.Add(new ModelComparison(holder.ModelId, holder.ModelVersion, holder.TestAccuracy));
+                    continue;
+                }
+                try
+                {
+                    var weights = await owner.Registry.ReadWeightsAsync(holder, token).ConfigureAwait(false);
+                    var score = await Task.Factory.StartNew(() => ScoreOnTestSplit(holder, weights, labeled), token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+                    comparisons.Add(new ModelComparison(holder.ModelId, holder.ModelVersion, score));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    comparisons.Add(new ModelComparison(holder.ModelId, holder.ModelVersion, null, e.Message));
+                }
+                Logger.LogInformation("Job {JobId}: {Holder} scored {Score} on the test split of {Dataset} v{Version}{Error}",
+                    JobId, holder.Reference, comparisons[^1].Score, labeled.Dataset, labeled.Version, comparisons[^1].Error is { } error ? $" (not measured: {error})" : "");
+            }
+            return record with { Comparisons = comparisons };
+        }
+
+        /// <summary>Another version's test score on this job's test split, read through that version's own feature pipeline.</summary>
+        private double ScoreOnTestSplit(ModelRecord holder, byte[] weights, LabeledManifest labeled)
+        {
+            if (holder.Features is null)
+            {
+                throw new InvalidOperationException($"{holder.Reference} was registered before typed datasets and has no feature pipeline to read the split with.");
+            }
+            if (!labeled.EffectiveSchema.IsRegression && !labeled.Classes.All(holder.Classes.Contains))
+            {
+                throw new InvalidOperationException($"{holder.Reference} predicts the classes [{string.Join(", ", holder.Classes.Take(10))}], which do not include all of this split's [{string.Join(", ", labeled.Classes.Take(10))}].");
+            }
+            using var stream = new MemoryStream(weights, writable: false);
+            using var model = ModelWeights.Load(holder.Spec, stream, "cpu");
+            // The split's labels are numbered in the holder's class order, which its outputs follow.
+            var test = new SplitTrainingShards(owner.Datasets, labeled.EffectiveSchema.IsRegression ? labeled : labeled with { Classes = holder.Classes }, Splits.Test, holder.Features);
+            return holder.Spec.Regression
+                ? Evaluator.EvaluateRegression(model, holder.Spec, test, token).R2
+                : Evaluator.Evaluate(model, holder.Spec, test, token).Accuracy;
         }
 
         /// <summary>The trained model's test metrics (test read shard by shard), its record and its weights.</summary>
