@@ -202,6 +202,12 @@ var heapLimit = new Option<int>("--heap-limit-mb") { Description = "Run the labe
 var dataScale = new Command("data-scale", "Benchmark: CSV ingest against DuckDB's COPY to Parquet, and each service host's peak memory (VmHWM) at 10x and 100x the sample, hosts as processes against a private RabbitMQ and Azurite") { dataDir, samples, baseRows, scales, epochs, heapLimit };
 dataScale.SetAction((r, ct) => Run(() => DataScaleBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(baseRows), r.GetValue(scales)!, Math.Max(1, r.GetValue(epochs)), r.GetValue(heapLimit), ct)));
 bench.Subcommands.Add(dataScale);
+// bench registry: SearchJobs and SearchModels at 100,000 records against reading every record (docs/registry.md).
+var benchRuns = new Option<int>("--runs") { Description = "Job records to create", DefaultValueFactory = _ => 100_000 };
+var benchModels = new Option<int>("--models") { Description = "Model records to create", DefaultValueFactory = _ => 100_000 };
+var registryBench = new Command("registry", "Benchmark: run and model search at 100,000 records, against reading and filtering every stored record") { dataDir, benchRuns, benchModels };
+registryBench.SetAction((r, ct) => Run(() => RegistryBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(benchRuns), r.GetValue(benchModels), ct)));
+bench.Subcommands.Add(registryBench);
 
 // --- profiles (begin) ---
 var htmlReport = new Option<string?>("--html") { Description = "Also write an HTML report (tables and PNG charts embedded) to this file" };
