@@ -26,14 +26,28 @@ public sealed class BoundedPublisher(IBus bus, IBusControl control, MessagingSet
     }
 
     /// <summary>Publishes <paramref name="message"/>, or throws <see cref="MessagingUnavailableException"/> within the bound.</summary>
-    public async Task PublishAsync<T>(T message, CancellationToken cancellationToken) where T : class
+    public Task PublishAsync<T>(T message, CancellationToken cancellationToken) where T : class =>
+        BoundedAsync<T>(token => bus.Publish(message, token), cancellationToken);
+
+    /// <summary>
+    /// Sends <paramref name="message"/> to the one endpoint at <paramref name="address"/> (a receive endpoint's input
+    /// address), or throws <see cref="MessagingUnavailableException"/> within the bound.
+    /// </summary>
+    public Task SendAsync<T>(Uri address, T message, CancellationToken cancellationToken) where T : class =>
+        BoundedAsync<T>(async token =>
+        {
+            var endpoint = await bus.GetSendEndpoint(address).ConfigureAwait(false);
+            await endpoint.Send(message, token).ConfigureAwait(false);
+        }, cancellationToken);
+
+    private async Task BoundedAsync<T>(Func<CancellationToken, Task> send, CancellationToken cancellationToken)
     {
         EnsureConnected();
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(settings.PublishTimeout);
         try
         {
-            await bus.Publish(message, bounded.Token).ConfigureAwait(false);
+            await send(bounded.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {

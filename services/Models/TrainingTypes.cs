@@ -7,10 +7,10 @@ namespace BigDataAI.Models;
 public sealed record TrainingOptions
 {
     /// <summary>The optimizers <see cref="Trainer"/> supports.</summary>
-    public static IReadOnlyList<string> Optimizers { get; } = ["adam", "sgd"];
+    public static IReadOnlyList<string> Optimizers => ModelCatalog.Optimizers;
 
     /// <summary>The learning-rate schedules <see cref="Schedule"/> may name.</summary>
-    public static IReadOnlyList<string> Schedules { get; } = ["constant", "step", "cosine"];
+    public static IReadOnlyList<string> Schedules => ModelCatalog.Schedules;
 
     /// <summary>Passes over the training data (default 10).</summary>
     public int Epochs { get; init; } = 10;

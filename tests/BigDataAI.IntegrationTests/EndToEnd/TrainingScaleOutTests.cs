@@ -74,6 +74,16 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
             Assert.All(finished.Take(2), job => Assert.Equal("large", job.WorkerId));
             Assert.Contains(finished, job => job.WorkerId == "small"); // the small worker took work too
 
+            // Hand-outs were sent to each worker's own queue: a worker queue is reached from the default exchange and its
+            // own exchange only, so no published message (RunJob, WorkerProbe) reaches any worker, and the other worker
+            // never saw a job it was not given.
+            var bindings = await servers.RabbitMq.ListBindingsAsync();
+            var workerQueues = bindings.Where(b => b.Kind == "queue" && b.Destination.StartsWith("training-worker-", StringComparison.Ordinal)).GroupBy(b => b.Destination).ToList();
+            Step($"worker queues: {string.Join("; ", workerQueues.Select(q => $"{q.Key} <- {string.Join(", ", q.Select(b => b.Source.Length == 0 ? "(default)" : b.Source))}"))}");
+            Assert.True(workerQueues.Count >= 2, $"expected the two workers' queues, found {workerQueues.Count}");
+            Assert.All(workerQueues, q => Assert.All(q, b => Assert.True(b.Source.Length == 0 || b.Source == q.Key, $"{q.Key} is bound to {b.Source}")));
+            Assert.DoesNotContain(bindings, b => b.Source.Contains("RunJob", StringComparison.Ordinal) || b.Source.Contains("WorkerProbe", StringComparison.Ordinal));
+
             // Nobody has a GPU: the GPU job waits, visibly, and says why.
             var waiting = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = gpuJob.JobId }, cancellationToken: ct);
             Step($"GPU job: {waiting.State}, {waiting.WaitingReason}");

@@ -342,12 +342,13 @@ public sealed class FaultToleranceTests(ITestOutputHelper output) : IAsyncLifeti
 
     /// <summary>
     /// What was seen once after a broker crash, made on purpose: the worker's queue stays, and its consumer, but nothing
-    /// routes to it any more (its exchange is deleted), so neither hand-outs nor probes arrive and MassTransit notices
-    /// nothing. Returns the queue's name.
+    /// routes to it any more (its exchange is deleted; the next send to it fails once and declares it again, unbound,
+    /// since a sender may not touch another connection's exclusive queue), so neither hand-outs nor probes arrive and
+    /// MassTransit notices nothing. Returns the queue's name.
     /// </summary>
     private async Task<string> DeafenWorkerQueueAsync(CancellationToken ct)
     {
-        var queue = Assert.Single(await _servers.RabbitMq.ListQueuesAsync(), q => q.Contains("run-job", StringComparison.Ordinal));
+        var queue = Assert.Single(await _servers.RabbitMq.ListQueuesAsync(), q => q.StartsWith("training-worker-", StringComparison.Ordinal));
         await using var connection = await _servers.RabbitMq.CreateConnectionFactory().CreateConnectionAsync(ct);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
         await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);

@@ -136,6 +136,21 @@ public sealed class RabbitMqServer : IAsyncLifetime
         return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => l != "name")];
     }
 
+    /// <summary>Every binding on the broker: (source exchange, destination, destination kind "queue" or "exchange"); the default exchange is "".</summary>
+    public async Task<IReadOnlyList<(string Source, string Destination, string Kind)>> ListBindingsAsync()
+    {
+        var ctl = ServerTools.FindExecutable("rabbitmqctl") ?? throw new InvalidOperationException("rabbitmqctl not found");
+        var (code, text) = await ServerTools.RunAsync(ctl, ["-n", NodeName, "-q", "list_bindings", "source_name", "destination_name", "destination_kind"], _environment, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"rabbitmqctl list_bindings exited with {code}: {text}");
+        }
+        return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split('\t'))
+            .Where(f => f.Length == 3 && f[0] != "source_name")
+            .Select(f => (f[0].Trim(), f[1].Trim(), f[2].Trim()))];
+    }
+
     /// <summary>Starts the broker again on the same ports with the same data, and waits until it accepts AMQP logins.</summary>
     public async Task RestartAsync()
     {

@@ -25,10 +25,26 @@ public sealed class WorkerRegistryTests
     }
 
     private static WorkerAnnounced Announce(string id, string? notReceiving = null, params string[] running) =>
-        new("store", id, 0, 4096, 1, "cpu", running, DateTimeOffset.UtcNow, notReceiving);
+        new("store", id, 0, 4096, 1, "cpu", running, DateTimeOffset.UtcNow, notReceiving, Queue: $"loopback://localhost/training-worker-{id}");
 
     private static WorkerAnnounced Heard(string id, DateTimeOffset sentAt, DateTimeOffset? lastHeard, params string[] running) =>
-        new("store", id, 0, 4096, 1, "cpu", running, sentAt, null, lastHeard);
+        new("store", id, 0, 4096, 1, "cpu", running, sentAt, null, lastHeard, $"loopback://localhost/training-worker-{id}");
+
+    [Fact]
+    public void A_worker_that_has_not_announced_its_queue_takes_no_jobs_and_is_placed_once_it_has()
+    {
+        var (registry, _) = Create();
+        registry.Update(new WorkerAnnounced("store", "starting", 0, 4096, 1, "cpu", [], DateTimeOffset.UtcNow));
+
+        var worker = Assert.Single(registry.Live());
+        Assert.Null(worker.Queue);
+        Assert.Contains("has not announced a job queue", worker.NotTakingJobs, StringComparison.Ordinal);
+
+        registry.Update(Announce("starting"));
+        worker = Assert.Single(registry.Live());
+        Assert.Null(worker.NotTakingJobs);
+        Assert.Equal(new Uri("loopback://localhost/training-worker-starting"), worker.Queue);
+    }
 
     [Fact]
     public void A_worker_that_says_its_queue_delivers_nothing_takes_no_jobs()

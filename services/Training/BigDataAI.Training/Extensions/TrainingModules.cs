@@ -5,7 +5,6 @@ using BigDataAI.Training.Apis;
 using BigDataAI.Training.IntegrationEvents.EventHandling;
 using BigDataAI.Training.Scheduling;
 using BigDataAI.Training.Services;
-using BigDataAI.Training.Workers;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,7 +17,7 @@ namespace BigDataAI.Training;
 
 /// <summary>
 /// The training control plane: the gRPC API (TrainingService), job records and the scheduler, and
-/// <c>GET /training/queue</c>. Jobs run on training workers (<see cref="TrainingWorkerModule"/>): the training host runs
+/// <c>GET /training/queue</c>. Jobs run on training workers (<c>TrainingWorkerModule</c> in BigDataAI.TrainingWorker): the training host runs
 /// the control plane, the worker host a worker, the embedded mode both.
 /// </summary>
 public sealed class TrainingControlPlaneModule : ServiceModule
@@ -61,31 +60,6 @@ public sealed class TrainingControlPlaneModule : ServiceModule
             var d = scheduler.QueueDepth;
             return Results.Json(new { queued = d.Cpu + d.Gpu, queuedCpu = d.Cpu, queuedGpu = d.Gpu, running = d.Running, workers = d.Workers });
         });
-    }
-}
-
-/// <summary>A training worker: runs the jobs the scheduler hands it on this machine's CPU or GPUs.</summary>
-public sealed class TrainingWorkerModule : ServiceModule
-{
-    public override string Name => "training-worker";
-
-    public override void AddServices(IHostApplicationBuilder builder)
-    {
-        TrainingShared.Add(builder);
-        builder.Services.AddSingleton<WorkerIdentity>();
-        builder.Services.AddSingleton<WorkerJobs>();
-        builder.Services.AddSingleton<JobRunner>();
-        builder.Services.AddHostedService<TrainingWorkerService>();
-        builder.Services.AddSingleton<JobQueueProbe>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<JobQueueProbe>());
-        builder.Services.AddHealthChecks().AddCheck<JobQueueHealthCheck>(JobQueueHealthCheck.Name);
-    }
-
-    public override void AddConsumers(IBusRegistrationConfigurator bus)
-    {
-        var worker = Guid.NewGuid().ToString("N")[..12];
-        // RunJob and this worker's own WorkerProbe arrive on one queue, so a probe that comes back proves hand-outs can.
-        bus.AddConsumer<RunJobConsumer>().Endpoint(e => { e.InstanceId = worker; e.Temporary = true; });
     }
 }
 

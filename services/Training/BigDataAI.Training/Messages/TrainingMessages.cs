@@ -10,7 +10,8 @@ namespace BigDataAI.Training.Messages;
 /// A worker says it is alive and what it has, every <c>Training:Worker:AnnounceInterval</c>. Published: every
 /// control-plane replica hears it on its own temporary queue. <paramref name="NotReceiving"/> is null while the
 /// worker's own queue delivers its probes, else why it cannot take jobs now (the scheduler then gives it none).
-/// <paramref name="LastHeard"/> is when one of its probes last came back through that queue.
+/// <paramref name="LastHeard"/> is when one of its probes last came back through that queue. <paramref name="Queue"/> is
+/// the address of that queue, where RunJob is sent (null until the bus has configured it: then it gets no jobs).
 /// </summary>
 public sealed record WorkerAnnounced(
     string Store,
@@ -22,17 +23,18 @@ public sealed record WorkerAnnounced(
     IReadOnlyList<string> RunningJobs,
     DateTimeOffset SentAt,
     string? NotReceiving = null,
-    DateTimeOffset? LastHeard = null);
+    DateTimeOffset? LastHeard = null,
+    string? Queue = null);
 
 /// <summary>A worker that stops cleanly says so, so the scheduler stops placing jobs on it at once.</summary>
 public sealed record WorkerStopping(string Store, string WorkerId);
 
-/// <summary>The scheduler hands a job to one worker: published, and taken only by the worker it names.</summary>
+/// <summary>The scheduler hands a job to one worker: sent to that worker's own queue (its announced <c>Queue</c>).</summary>
 public sealed record RunJob(string Store, string JobId, string WorkerId);
 
 /// <summary>
-/// A worker checks that its own queue still delivers: it publishes this every <c>Training:Worker:ProbeInterval</c>
-/// and expects it back on the queue RunJob arrives on. A probe the broker accepted that never comes back means the
+/// A worker checks that its own queue still delivers: it sends this to that queue every
+/// <c>Training:Worker:ProbeInterval</c> and expects it back there, where RunJob arrives. A probe the broker accepted that never comes back means the
 /// queue is gone (seen after a broker crash), so hand-outs would vanish too.
 /// </summary>
 public sealed record WorkerProbe(string Store, string WorkerId, long Sequence, DateTimeOffset SentAt);

@@ -144,7 +144,8 @@ internal sealed class JobScheduler(
         {
             // Bounded, and recorded as handed out only once the broker has it: a hand-out that never left is not the
             // worker's silence, and a publish caught by a broker crash must not stall the scheduler.
-            await bus.PublishAsync(new RunJob(store.Location, assignment.JobId, assignment.WorkerId), cancellationToken).ConfigureAwait(false);
+            // Sent to the worker's own queue: no other worker sees it (Placement gives jobs only to workers with a queue).
+            await bus.SendAsync(byId[assignment.WorkerId].Queue!, new RunJob(store.Location, assignment.JobId, assignment.WorkerId), cancellationToken).ConfigureAwait(false);
             _handedOut[assignment.JobId] = (assignment.WorkerId, now);
             tracker.SetWaitingReason(assignment.JobId, $"handed to worker {assignment.WorkerId}");
             logger.LogInformation("Job {JobId} ({Resources}) handed to worker {WorkerId}", assignment.JobId, tracker.Get(assignment.JobId)?.Spec.Resources, assignment.WorkerId);

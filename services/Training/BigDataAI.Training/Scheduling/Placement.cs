@@ -5,8 +5,9 @@ namespace BigDataAI.Training.Scheduling;
 /// <summary>
 /// A connected worker as the scheduler knows it from its latest announcement. <paramref name="NotTakingJobs"/> is null
 /// when it may be given jobs, else why not (it says its queue delivers nothing, or it did not start a job handed to it).
+/// <paramref name="Queue"/> is where its jobs are sent.
 /// </summary>
-public sealed record WorkerInfo(string WorkerId, int Gpus, int MemoryMiB, int Slots, string Device, IReadOnlyList<string> RunningJobs, DateTimeOffset LastSeen, string? NotTakingJobs = null)
+public sealed record WorkerInfo(string WorkerId, int Gpus, int MemoryMiB, int Slots, string Device, IReadOnlyList<string> RunningJobs, DateTimeOffset LastSeen, string? NotTakingJobs = null, Uri? Queue = null)
 {
     public override string ToString() => $"{WorkerId} ({Gpus} GPU, {MemoryMiB:N0} MiB, {Slots} slot{(Slots == 1 ? "" : "s")})";
 }

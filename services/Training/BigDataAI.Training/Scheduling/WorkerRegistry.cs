@@ -37,8 +37,10 @@ public sealed class WorkerRegistry(IOptions<TrainingOptions> options, TimeProvid
             {
                 return; // an older announcement overtaken by a newer one
             }
+            var queue = Uri.TryCreate(announced.Queue, UriKind.Absolute, out var address) ? address : null;
             var info = new WorkerInfo(announced.WorkerId, announced.Gpus, announced.MemoryMiB, announced.Slots, announced.Device,
-                [.. announced.RunningJobs.Order(StringComparer.Ordinal)], time.GetUtcNow(), announced.NotReceiving);
+                [.. announced.RunningJobs.Order(StringComparer.Ordinal)], time.GetUtcNow(),
+                announced.NotReceiving ?? (queue is null ? "it has not announced a job queue yet (its bus is still starting)" : null), queue);
             _workers[info.WorkerId] = (info, announced.SentAt, announced.LastHeard);
             if (_silent.TryGetValue(info.WorkerId, out var silence))
             {

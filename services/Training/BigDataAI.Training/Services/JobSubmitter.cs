@@ -114,7 +114,7 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         Check(double.IsFinite(request.Dropout) && request.Dropout is >= 0 and < 1, "dropout", $"{request.Dropout} is out of range; use 0 (none) up to, not including, 1.");
         Check(request.Dropout == 0 || entry.Dropout, "dropout", $"'{entry.Name}' has no hidden layers to drop from; use 0, or a model with hidden layers (mlp, cnn, minilm, fasttext).");
         var schedule = string.IsNullOrWhiteSpace(request.LrSchedule) ? "constant" : request.LrSchedule.Trim().ToLowerInvariant();
-        Check(Models.TrainingOptions.Schedules.Contains(schedule), "lr_schedule", $"'{request.LrSchedule}' is not a schedule; use one of {string.Join(", ", Models.TrainingOptions.Schedules)}.");
+        Check(ModelCatalog.Schedules.Contains(schedule), "lr_schedule", $"'{request.LrSchedule}' is not a schedule; use one of {string.Join(", ", ModelCatalog.Schedules)}.");
         Check(request.WarmupEpochs >= 0 && request.WarmupEpochs < epochs, "warmup_epochs", $"{request.WarmupEpochs} is out of range; use 0 to {epochs - 1} (below the job's {epochs} epochs).");
         Check(schedule == "step" ? request.StepEpochs is >= 1 && request.StepEpochs <= epochs : request.StepEpochs == 0, "step_epochs",
             schedule == "step" ? $"{request.StepEpochs} is out of range for the 'step' schedule; use 1 to {epochs}." : $"{request.StepEpochs} applies to lr_schedule 'step' only, not '{schedule}'.");

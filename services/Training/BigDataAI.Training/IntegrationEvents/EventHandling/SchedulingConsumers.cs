@@ -2,9 +2,7 @@ using BigDataAI.Storage;
 using BigDataAI.Training.Messages;
 using BigDataAI.Training.Scheduling;
 using BigDataAI.Training.Services;
-using BigDataAI.Training.Workers;
 using MassTransit;
-using Microsoft.Extensions.Logging;
 
 namespace BigDataAI.Training.IntegrationEvents.EventHandling;
 
@@ -42,33 +40,6 @@ public sealed class JobUpdatedConsumer(JobTracker tracker, IObjectStore store) :
         if (context.Message.Store == store.Location)
         {
             tracker.Apply(context.Message.Job);
-        }
-        return Task.CompletedTask;
-    }
-}
-
-/// <summary>
-/// Worker: every worker hears every hand-out (published, one temporary queue per worker) and takes those addressed to
-/// it. A hand-out that is lost (the worker died with it) is handed out again by the scheduler. Its own probes arrive
-/// on the same queue, which is how the worker knows the queue still delivers.
-/// </summary>
-public sealed class RunJobConsumer(WorkerIdentity me, WorkerJobs jobs, JobQueueProbe probe, IObjectStore store, ILogger<RunJobConsumer> logger)
-    : IConsumer<RunJob>, IConsumer<WorkerProbe>
-{
-    public Task Consume(ConsumeContext<WorkerProbe> context)
-    {
-        if (context.Message.WorkerId == me.Id && context.Message.Store == store.Location)
-        {
-            probe.Received(context.Message.Sequence);
-        }
-        return Task.CompletedTask;
-    }
-
-    public Task Consume(ConsumeContext<RunJob> context)
-    {
-        if (context.Message.WorkerId == me.Id && context.Message.Store == store.Location && jobs.TryAdd(context.Message.JobId))
-        {
-            logger.LogInformation("Worker {WorkerId} takes job {JobId}", me.Id, context.Message.JobId);
         }
         return Task.CompletedTask;
     }

@@ -36,7 +36,10 @@ public sealed record CatalogModel(string Name, string Description, int DefaultEp
 public static class ModelCatalog
 {
     /// <summary>The optimizers every model trains with: "adam" (default) and "sgd" (momentum 0.9).</summary>
-    public static IReadOnlyList<string> Optimizers => TrainingOptions.Optimizers;
+    public static IReadOnlyList<string> Optimizers { get; } = ["adam", "sgd"];
+
+    /// <summary>The learning-rate schedules a job may name: "constant" (default), "step" and "cosine".</summary>
+    public static IReadOnlyList<string> Schedules { get; } = ["constant", "step", "cosine"];
 
     /// <summary>Every model, in the order help texts list them.</summary>
     public static IReadOnlyList<CatalogModel> All { get; } =

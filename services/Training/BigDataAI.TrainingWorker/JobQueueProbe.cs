@@ -8,7 +8,7 @@ namespace BigDataAI.Training.Workers;
 
 /// <summary>
 /// Checks end to end that this worker's job queue still delivers: every <c>Training:Worker:ProbeInterval</c> it
-/// publishes a <see cref="WorkerProbe"/> that only this worker takes, from the queue RunJob arrives on. Only probes the
+/// sends a <see cref="WorkerProbe"/> to its own queue (<see cref="WorkerQueue"/>), the one RunJob arrives on. Only probes the
 /// broker accepted while the bus is connected count, and a broker outage clears what was pending, so an outage is not
 /// mistaken for a lost queue. When an accepted probe has not come back within <c>Training:Worker:ProbeTimeout</c>
 /// while the bus stays connected, the worker is deaf: it says so in its announcements (the scheduler then hands it
@@ -18,6 +18,7 @@ namespace BigDataAI.Training.Workers;
 /// </summary>
 public sealed partial class JobQueueProbe(
     WorkerIdentity me,
+    WorkerQueue queue,
     BoundedPublisher publisher,
     MessagingSettings messaging,
     Storage.IObjectStore store,
@@ -101,7 +102,7 @@ public sealed partial class JobQueueProbe(
 
     private async Task SendAsync(CancellationToken stoppingToken)
     {
-        if (!publisher.IsConnected)
+        if (!publisher.IsConnected || queue.Address is not { } address)
         {
             return;
         }
@@ -110,7 +111,7 @@ public sealed partial class JobQueueProbe(
         try
         {
             // With publisher confirms (MassTransit's default on RabbitMQ) this returns once the broker has the message.
-            await publisher.PublishAsync(new WorkerProbe(store.Location, me.Id, sequence, sentAt), stoppingToken).ConfigureAwait(false);
+            await publisher.SendAsync(address, new WorkerProbe(store.Location, me.Id, sequence, sentAt), stoppingToken).ConfigureAwait(false);
         }
         catch (MessagingUnavailableException)
         {

@@ -19,6 +19,7 @@ internal sealed class TrainingWorkerService(
     WorkerJobs jobs,
     JobRunner runner,
     JobQueueProbe probe,
+    WorkerQueue queue,
     BoundedPublisher bus,
     Storage.IObjectStore store,
     IOptions<Services.TrainingOptions> options,
@@ -90,7 +91,7 @@ internal sealed class TrainingWorkerService(
             {
                 // Bounded: a publish caught by a broker crash can wait for ever, and this loop is how the scheduler knows
                 // the worker exists.
-                await bus.PublishAsync(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving, probe.LastHeard), stoppingToken).ConfigureAwait(false);
+                await bus.PublishAsync(new WorkerAnnounced(store.Location, me.Id, me.Gpus, me.MemoryMiB, me.Slots, me.Device, jobs.Held, DateTimeOffset.UtcNow, probe.NotReceiving, probe.LastHeard, queue.Address?.ToString()), stoppingToken).ConfigureAwait(false);
                 announcing = true;
             }
             catch (MessagingUnavailableException e)

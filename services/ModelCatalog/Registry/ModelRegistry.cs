@@ -10,7 +10,7 @@ namespace BigDataAI.Models.Registry;
 /// scored on the test split. Enough for any service to rebuild and serve it.
 /// </summary>
 /// <param name="ModelId">Unique id; also the folder name under <c>models/</c>.</param>
-/// <param name="Spec">The architecture, rebuilt with <see cref="ModelFactory"/>.</param>
+/// <param name="Spec">The architecture, rebuilt with <c>ModelFactory</c> (BigDataAI.Models).</param>
 /// <param name="WeightsPath">Object-store path of the weights (TorchSharp's Module.save format).</param>
 /// <param name="Dataset">Name of the dataset it was trained on.</param>
 /// <param name="DatasetVersion">Version of that dataset.</param>

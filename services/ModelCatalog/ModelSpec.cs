@@ -4,7 +4,7 @@ namespace BigDataAI.Models;
 
 /// <summary>
 /// Serialisable description of a classifier's architecture: enough to rebuild the model with
-/// <see cref="ModelFactory.Create"/> and load its weights. The model's input is always a flat row of
+/// <c>ModelFactory.Create</c> (BigDataAI.Models) and load its weights. The model's input is always a flat row of
 /// <see cref="FeatureCount"/> floats; <see cref="InputShape"/> says how to read it.
 /// </summary>
 /// <remarks>
@@ -13,7 +13,7 @@ namespace BigDataAI.Models;
 /// </remarks>
 public sealed record ModelSpec
 {
-    /// <summary>The architectures <see cref="ModelFactory"/> builds.</summary>
+    /// <summary>The architectures <c>ModelFactory</c> (BigDataAI.Models) builds.</summary>
     public static IReadOnlyList<string> Architectures { get; } = ["mlp", "cnn", "fasttext"];
 
     /// <summary>
