@@ -235,6 +235,11 @@ foreach (var command in QualityCommands.Create(dataset, version, r => Channel(r.
 {
     root.Subcommands.Add(command);
 }
+// The model registry: models, runs, promote, rollback, alias, tag (RegistryCommands.cs).
+foreach (var command in RegistryCommands.Create(r => Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!), Run, server, trainingUrl))
+{
+    root.Subcommands.Add(command);
+}
 return await root.Parse(args).InvokeAsync();
 
 static IReadOnlyList<ColumnOverride> ColumnOverrides(IEnumerable<string> specs) => [.. specs.Select(spec =>

@@ -202,6 +202,75 @@ public sealed class RegistryTests(ServersFixture servers, ITestOutputHelper outp
         Assert.Equal((job2.JobId, name, 2), (info.JobId, info.Dataset, info.Version));
     }
 
+    [Fact]
+    public async Task The_cli_promotes_refuses_rolls_back_shows_the_history_tags_and_searches()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Training | Modules.Inference);
+        var name = "cli-" + Guid.NewGuid().ToString("N")[..8];
+        await RegisterAsync(host, name, seed: 1, accuracy: 0.60);
+        await RegisterAsync(host, name, seed: 2, accuracy: 0.70);
+        await RegisterAsync(host, name, seed: 3, accuracy: 0.65);
+
+        var first = await CliAsync(host, "promote", "--name", name, "--version", "1", "--alias", "production");
+        Assert.Equal((0, $"{name}@production -> v1, move 1, first"), (first.Exit, first.Out.Trim()));
+        var better = await CliAsync(host, "promote", "--name", name, "--version", "3", "--alias", "production", "--min-improvement", "0.01");
+        Assert.Equal((0, $"{name}@production -> v3 (was v1), move 2, promote: 0.6500 beats the holder's 0.6000 on the same split by at least 0.0100"), (better.Exit, better.Out.Trim()));
+        var worse = await CliAsync(host, "promote", "--name", name, "--version", "1", "--alias", "production");
+        Assert.Equal(2, worse.Exit);
+        Assert.StartsWith("error: FailedPrecondition: ", worse.Error, StringComparison.Ordinal);
+        Assert.Contains("candidate 0.6000, holder 0.6500", worse.Error, StringComparison.Ordinal);
+        var back = await CliAsync(host, "rollback", "--name", name, "--alias", "production", "--reason", "v3 misbehaves");
+        Assert.Equal((0, $"{name}@production -> v1 (was v3), move 3, rollback; v3 misbehaves"), (back.Exit, back.Out.Trim()));
+
+        var history = await CliAsync(host, "alias", "--name", name, "--alias", "production");
+        Assert.Equal(0, history.Exit);
+        var lines = history.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith($"{name}@production points at v1 ({name}-m1)", lines[0], StringComparison.Ordinal);
+        Assert.Equal(["first", "promote", "rollback"], lines.Skip(2).Select(l => l.Split("  ", StringSplitOptions.RemoveEmptyEntries)[2].Trim()));
+
+        var tagged = await CliAsync(host, "tag", "--name", name, "--version", "2", "--tag", "stage=candidate", "--tag", "owner=ana");
+        Assert.Equal(0, tagged.Exit);
+        Assert.Contains("owner=ana,stage=candidate", tagged.Out, StringComparison.Ordinal);
+        var found = await CliAsync(host, "models", "--name", name, "--tag", "stage=candidate");
+        Assert.Equal(0, found.Exit);
+        Assert.Contains($"{name}@2 ", found.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{name}@1 ", found.Out, StringComparison.Ordinal);
+        var held = await CliAsync(host, "models", "--name", name, "--alias", "production");
+        Assert.Contains($"{name}@1 ", held.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{name}@3 ", held.Out, StringComparison.Ordinal);
+        Assert.Equal("no models match", (await CliAsync(host, "models", "--name", name, "--min-score", "0.9")).Out.Trim());
+        Assert.Equal("no runs match", (await CliAsync(host, "runs", "--dataset", name)).Out.Trim());
+
+        var badState = await CliAsync(host, "runs", "--state", "done");
+        Assert.Equal((2, "error: --state 'done': use queued, running, succeeded or failed."), (badState.Exit, badState.Error.Trim()));
+        var badTag = await CliAsync(host, "tag", "--name", name, "--version", "2", "--tag", "stage");
+        Assert.Equal((2, "error: --tag 'stage': write KEY=VALUE."), (badTag.Exit, badTag.Error.Trim()));
+        var missing = await CliAsync(host, "rollback", "--name", name, "--alias", "staging");
+        Assert.Equal(2, missing.Exit);
+        Assert.StartsWith("error: NotFound: ", missing.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the built CLI (services/Cli, the same configuration) against <paramref name="host"/>.</summary>
+    private async Task<(int Exit, string Out, string Error)> CliAsync(ServiceHost host, params string[] args)
+    {
+        var (configuration, tfm) = EndToEnd.HostBuilds.OfTestAssembly();
+        var cli = Path.Combine(EndToEnd.HostBuilds.RepositoryRoot(), "services", "Cli", "bin", configuration, tfm, "bigdataai.dll");
+        Assert.True(File.Exists(cli), $"{cli} does not exist: build it with `dotnet build services/Cli/BigDataAI.Cli.csproj -c {configuration}`.");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { cli }.Concat(args).Concat(["--server", host.Address]))
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        var result = (process.ExitCode, await stdout, await stderr);
+        output.WriteLine($"$ bigdataai {string.Join(' ', args)}\n{result.Item2}{result.Item3}(exit {result.ExitCode})");
+        return result;
+    }
+
     private static async Task<Job> TrainAsync(ServiceHost host, StartTrainingRequest request)
     {
         var started = await host.Training.StartTrainingAsync(request);
