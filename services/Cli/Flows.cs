@@ -227,6 +227,10 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
             {
                 output.WriteLine($"Job {last.JobId} failed: {last.Error}");
             }
+            else if (last.State == JobState.Stopped)
+            {
+                output.WriteLine($"Job {last.JobId} stopped: {last.StopReason}");
+            }
             if (charts is not null)
             {
                 var history = Charts.HistoryFor(last, view.ObservedHistory(last.JobId));

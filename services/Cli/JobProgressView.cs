@@ -168,6 +168,7 @@ public sealed class JobProgressView
             JobState.Running => "36",
             JobState.Succeeded => "32",
             JobState.Failed => "31",
+            JobState.Stopped => "35",
             _ => "0",
         }, color);
         var line = new StringBuilder($"{id} {state} ");
@@ -202,8 +203,11 @@ public sealed class JobProgressView
             case JobState.Failed:
                 line.Append($"after {job.EpochsCompleted}/{job.Epochs} epochs: {job.Error}");
                 break;
+            case JobState.Stopped:
+                line.Append($"after {job.EpochsCompleted}/{job.Epochs} epochs: {job.StopReason}");
+                break;
         }
-        if (job.Attempt > 1 && job.State != JobState.Failed)
+        if (job.Attempt > 1 && job.State is not (JobState.Failed or JobState.Stopped))
         {
             line.Append("  (").Append(TakeOver(job)).Append(')');
         }
@@ -220,6 +224,7 @@ public sealed class JobProgressView
         JobState.Running => "running",
         JobState.Succeeded => "succeeded",
         JobState.Failed => "failed",
+        JobState.Stopped => "stopped",
         _ => state.ToString(),
     };
 
@@ -328,11 +333,12 @@ public sealed class JobProgressView
                         (last is null && job.Attempt > 1 ? $", {TakeOver(job)}" : ""),
                     JobState.Succeeded => "succeeded",
                     JobState.Failed => "failed",
+                    JobState.Stopped => $"stopped: {job.StopReason}",
                     _ => job.State.ToString(),
                 };
             }
             // A job that starts says so before its first epoch; one that ends, after its last.
-            var ended = job.State is JobState.Succeeded or JobState.Failed;
+            var ended = job.State is JobState.Succeeded or JobState.Failed or JobState.Stopped;
             if (state is not null && !ended)
             {
                 events.Add(state);

@@ -157,6 +157,37 @@ var trials = new Command("trials", "Run the same training with several seeds at 
 trials.SetAction((r, ct) => Run(() => Trials.RunAsync(FlowsFor(r), new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
     TrainingRequestFrom(r), r.GetValue(trialCount), r.GetValue(waitWorkers), Console.Out, ct)));
 
+var sweepParams = new Option<string[]>("--param") { Description = "A dimension of the search space, repeat for several: " + SweepView.ParamSyntax + ". Names: learning_rate, weight_decay, dropout, batch_size, epochs, warmup_epochs, max_grad_norm, step_gamma, early_stopping_patience, optimizer, lr_schedule, model, class_weights", Required = true };
+var strategy = new Option<string>("--strategy") { Description = "grid (every combination), random or asha (random draws stopped early by successive halving)", DefaultValueFactory = _ => "asha" };
+var sweepTrials = new Option<int>("--trials") { Description = "Trials to draw for random and asha (0 = 8)" };
+var sweepSeed = new Option<long>("--sweep-seed") { Description = "Seed of the draws (0 = 1); --seed stays the training seed of every trial" };
+var minEpochs = new Option<int>("--min-epochs") { Description = "ASHA: the first rung, in epochs (0 = 1)" };
+var reduction = new Option<int>("--reduction-factor") { Description = "ASHA: a trial goes on at a rung only within the top 1/factor (0 = 3)" };
+var sweep = new Command("sweep", "Search hyper-parameters: trials as ordinary jobs over the workers, shown live; the best is reported and its model tagged") { server, trainingUrl, dataset, version, model, modelName, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, sweepParams, strategy, sweepTrials, sweepSeed, minEpochs, reduction };
+sweep.SetAction((r, ct) => Run(() =>
+{
+    var request = new StartSweepRequest
+    {
+        Base = TrainingRequestFrom(r),
+        Strategy = r.GetValue(strategy)!,
+        Trials = r.GetValue(sweepTrials),
+        Seed = r.GetValue(sweepSeed),
+        MinEpochs = r.GetValue(minEpochs),
+        ReductionFactor = r.GetValue(reduction),
+    };
+    request.Space.AddRange(r.GetValue(sweepParams)!.Select(SweepView.ParseParam));
+    return SweepView.RunAsync(new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)), request, Console.Out, ct);
+}));
+
+var stopReason = new Option<string?>("--reason") { Description = "Why (kept in the job's stop_reason)" };
+var stop = new Command("stop", "Stop a job: a queued one at once, a running one as soon as its worker hears") { server, trainingUrl, job, stopReason };
+stop.SetAction((r, ct) => Run(async () =>
+{
+    var j = await new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)).StopJobAsync(new StopJobRequest { JobId = r.GetValue(job)!, Reason = r.GetValue(stopReason) ?? "" }, cancellationToken: ct);
+    Console.WriteLine($"{j.JobId}: {j.State}{(j.StopReason.Length > 0 ? ", " + j.StopReason : "")}");
+    return 0;
+}));
+
 var workers = new Command("workers", "List the connected training workers and the jobs queued or running") { server, trainingUrl };
 workers.SetAction((r, ct) => Run(async () =>
 {
@@ -227,6 +258,8 @@ root.Subcommands.Add(train);
 root.Subcommands.Add(status);
 root.Subcommands.Add(watch);
 root.Subcommands.Add(trials);
+root.Subcommands.Add(sweep);
+root.Subcommands.Add(stop);
 root.Subcommands.Add(workers);
 root.Subcommands.Add(predict);
 root.Subcommands.Add(bench);

@@ -59,7 +59,7 @@ public static class RegistryCommands
             return 0;
         }));
 
-        var state = new Option<string?>("--state") { Description = "Only jobs in this state: queued, running, succeeded, failed" };
+        var state = new Option<string?>("--state") { Description = "Only jobs in this state: queued, running, succeeded, failed, stopped" };
         var jobModel = new Option<string?>("--model") { Description = "Only jobs of this catalog model (mlp, cnn, ...)" };
         var jobModelName = new Option<string?>("--model-name") { Description = "Only jobs registering under this model name" };
         var runs = WithConnection(new Command("runs", "Search training runs (jobs) by dataset, model, state, test score and tags") { datasetFilter, versionFilter, jobModel, jobModelName, state, minScore, maxScore, tags, limit });
@@ -157,7 +157,8 @@ public static class RegistryCommands
         "running" => JobState.Running,
         "succeeded" => JobState.Succeeded,
         "failed" => JobState.Failed,
-        _ => throw new ArgumentException($"--state '{state}': use queued, running, succeeded or failed."),
+        "stopped" => JobState.Stopped,
+        _ => throw new ArgumentException($"--state '{state}': use queued, running, succeeded, failed or stopped."),
     };
 
     public static string DescribeModels(IReadOnlyCollection<ModelInfo> models)

@@ -99,7 +99,7 @@ public static class TrainingClientExtensions
         }
     }
 
-    private static bool IsFinal(Job job) => job.State is JobState.Succeeded or JobState.Failed;
+    private static bool IsFinal(Job job) => job.State is JobState.Succeeded or JobState.Failed or JobState.Stopped;
 
     private static TimeoutException TimedOut(string jobId, TimeSpan timeout, Job? last, Exception? inner) =>
         new($"Job {jobId} did not end within {timeout.TotalSeconds:0.#} s (last seen: {(last is null ? "no state yet" : $"{last.State}, epoch {last.EpochsCompleted}/{last.Epochs} completed")}).", inner);

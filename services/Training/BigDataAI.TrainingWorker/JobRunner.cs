@@ -28,6 +28,7 @@ public sealed class JobRunner(
     IObjectStore store,
     ModelRegistry registry,
     WorkerIdentity me,
+    WorkerJobs jobs,
     BoundedPublisher bus,
     IOptions<TrainingOptions> options,
     ILogger<JobRunner> logger)
@@ -80,7 +81,9 @@ public sealed class JobRunner(
             }
             return;
         }
-        var run = new JobRun(this, stored, lease, keeper.Token);
+        // A stop asked for (StopJob, a sweep's early stopping) cancels the run through this source.
+        using var stopping = jobs.Starting(jobId, keeper.Token);
+        var run = new JobRun(this, stored, lease, stopping.Token);
         try
         {
             await run.ExecuteAsync().ConfigureAwait(false);
@@ -94,6 +97,16 @@ public sealed class JobRunner(
         {
             // Shutting down: the record stays Running; the lease is given up below so another worker resumes at once.
             logger.LogWarning("Job {JobId} interrupted by shutdown of worker {WorkerId}; another worker resumes it from its last checkpoint", jobId, me.Id);
+        }
+        catch (OperationCanceledException) when (jobs.StopReason(jobId) is { } reason)
+        {
+            // Asked to stop: the record says so (under the lease, which is released below), and the slot is free.
+            await run.StoppedAsync(reason).ConfigureAwait(false);
+            logger.LogInformation("Job {JobId} stopped on worker {WorkerId} after {Epochs} epochs: {Reason}", jobId, me.Id, run.EpochsCompleted, reason);
+        }
+        finally
+        {
+            jobs.Ended(jobId);
         }
     }
 
@@ -170,6 +183,9 @@ public sealed class JobRunner(
 
         private string JobId => _start.JobId;
         private JobSpec Spec => _start.Spec;
+
+        /// <summary>Epochs completed so far in this run's record.</summary>
+        public int EpochsCompleted => _record.EpochsCompleted;
         private ILogger Logger => owner.Log;
 
         public async Task ExecuteAsync()
@@ -575,6 +591,27 @@ public sealed class JobRunner(
             }
             var metrics = registered.MetricsJson.Deserialize<TestMetrics>(JobTracker.Json);
             await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics, BestEpoch = registered.BestEpoch, StoppedEarly = registered.StoppedEarly }, persist: true).ConfigureAwait(false);
+        }
+
+        /// <summary>The run was asked to stop: the record says STOPPED with <paramref name="reason"/>, stored and published.</summary>
+        public async Task StoppedAsync(string reason)
+        {
+            JobRecord updated;
+            lock (_gate)
+            {
+                updated = _record = (_record with { Status = JobStatus.Stopped, StopReason = reason, Batch = 0 }).Next();
+            }
+            await JobTracker.SaveAsync(owner.Store, updated, lease, CancellationToken.None).ConfigureAwait(false);
+            TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "stopped"));
+            try
+            {
+                await owner.Bus.PublishAsync(new JobUpdated(owner.Store.Location, updated), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The stored record is the truth; the control plane reads it when it hands the job out or takes it back.
+                Logger.LogWarning(e, "Could not publish that job {JobId} stopped", JobId);
+            }
         }
 
         /// <summary>Changes the record (next revision), stores it under the lease when <paramref name="persist"/>, and publishes it.</summary>

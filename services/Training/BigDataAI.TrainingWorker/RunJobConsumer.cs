@@ -6,14 +6,24 @@ using Microsoft.Extensions.Logging;
 namespace BigDataAI.Training.Workers;
 
 /// <summary>
-/// The worker's own job queue: the scheduler sends RunJob to the address this worker announces (<see cref="WorkerQueue"/>),
+/// The worker's own job queue: the scheduler sends RunJob (and StopJob) to the address this worker announces (<see cref="WorkerQueue"/>),
 /// so no other worker sees it, and the worker sends its probes to the same address, so a probe that comes back proves
 /// hand-outs arrive. The queue is bound to nothing else (no consume topology): a published RunJob reaches no worker. The
 /// checks of worker id and store stay as a guard for a deployment that shares the broker.
 /// </summary>
 public sealed class RunJobConsumer(WorkerIdentity me, WorkerJobs jobs, JobQueueProbe probe, IObjectStore store, ILogger<RunJobConsumer> logger)
-    : IConsumer<RunJob>, IConsumer<WorkerProbe>
+    : IConsumer<RunJob>, IConsumer<WorkerProbe>, IConsumer<StopJob>
 {
+    public Task Consume(ConsumeContext<StopJob> context)
+    {
+        if (context.Message.WorkerId == me.Id && context.Message.Store == store.Location)
+        {
+            logger.LogInformation("Worker {WorkerId} is asked to stop job {JobId}: {Reason}", me.Id, context.Message.JobId, context.Message.Reason);
+            jobs.RequestStop(context.Message.JobId, context.Message.Reason);
+        }
+        return Task.CompletedTask;
+    }
+
     public Task Consume(ConsumeContext<WorkerProbe> context)
     {
         if (context.Message.WorkerId == me.Id && context.Message.Store == store.Location)

@@ -230,6 +230,69 @@ public sealed class TrainingScaleOutTests(ServersFixture servers, ITestOutputHel
         }
     }
 
+    [Fact]
+    public async Task A_sweep_whose_worker_is_killed_mid_trial_still_finishes_every_trial()
+    {
+        using var timeout = new CancellationTokenSource(WholeTest);
+        var ct = timeout.Token;
+        var workers = new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["first"] = new Dictionary<string, string> { ["Training__Worker__Id"] = "first" },
+        };
+        await using var platform = await DistributedPlatform.StartAsync(servers, output, ReadyTimeout, ct, workers, FastScheduling, autoTrain: false);
+        try
+        {
+            var version = await UploadAsync(platform, ct);
+            await WaitForWorkersAsync(platform, 1, ct);
+            var request = new StartSweepRequest
+            {
+                Base = new StartTrainingRequest { Dataset = Dataset, Version = version, Model = "mlp", HyperParameters = new HyperParameters { Epochs = 3, Seed = 4, BatchSize = 64 } },
+                Strategy = "random",
+                Trials = 2,
+                Seed = 9,
+            };
+            request.Space.Add(new SearchParameter { Name = "learning_rate", Min = 1e-4, Max = 1e-2, LogScale = true });
+            var sweep = await platform.TrainingClient.StartSweepAsync(request, cancellationToken: ct);
+            Step($"sweep {sweep.SweepId}: trials {string.Join(", ", sweep.Trials.Select(t => t.JobId))}");
+
+            // Kill the only worker once the first trial has finished an epoch (its checkpoint is written).
+            var first = sweep.Trials[0].JobId;
+            using (var watch = platform.TrainingClient.WatchJob(new GetJobRequest { JobId = first }, cancellationToken: ct))
+            {
+                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+                {
+                    if (update.EpochsCompleted >= 1 && update.State == JobState.Running)
+                    {
+                        break;
+                    }
+                }
+            }
+            await platform.Host("first").KillAsync();
+            Step("killed worker 'first' mid-trial");
+            await platform.StartWorkerAsync("second", new Dictionary<string, string> { ["Training__Worker__Id"] = "second" }, ct);
+
+            Sweep? final = null;
+            using (var watch = platform.TrainingClient.WatchSweep(new GetSweepRequest { SweepId = sweep.SweepId }, cancellationToken: ct))
+            {
+                await foreach (var update in watch.ResponseStream.ReadAllAsync(ct))
+                {
+                    final = update;
+                }
+            }
+            Step($"sweep {final!.State}: {string.Join("; ", final.Trials.Select(t => $"trial {t.Index} {t.State} ({t.EpochsCompleted} epochs)"))}, best {final.BestTrial}");
+            Assert.Equal(JobState.Succeeded, final.State);
+            Assert.All(final.Trials, t => Assert.Equal((JobState.Succeeded, 3), (t.State, t.EpochsCompleted)));
+            var resumed = await platform.TrainingClient.GetJobAsync(new GetJobRequest { JobId = first }, cancellationToken: ct);
+            Assert.Equal(("second", 2), (resumed.WorkerId, resumed.Attempt));
+            Assert.True(resumed.ResumedFromEpoch >= 1, $"resumed from epoch {resumed.ResumedFromEpoch}");
+        }
+        catch
+        {
+            platform.WriteOutputs(output);
+            throw;
+        }
+    }
+
     private async Task<int> UploadAsync(DistributedPlatform platform, CancellationToken ct)
     {
         var sample = MnistSample.Load();

@@ -242,7 +242,7 @@ public sealed class RegistryTests(ServersFixture servers, ITestOutputHelper outp
         Assert.Equal("no runs match", (await CliAsync(host, "runs", "--dataset", name)).Out.Trim());
 
         var badState = await CliAsync(host, "runs", "--state", "done");
-        Assert.Equal((2, "error: --state 'done': use queued, running, succeeded or failed."), (badState.Exit, badState.Error.Trim()));
+        Assert.Equal((2, "error: --state 'done': use queued, running, succeeded, failed or stopped."), (badState.Exit, badState.Error.Trim()));
         var badTag = await CliAsync(host, "tag", "--name", name, "--version", "2", "--tag", "stage");
         Assert.Equal((2, "error: --tag 'stage': write KEY=VALUE."), (badTag.Exit, badTag.Error.Trim()));
         var missing = await CliAsync(host, "rollback", "--name", name, "--alias", "staging");

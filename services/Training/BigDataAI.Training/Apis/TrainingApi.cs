@@ -9,8 +9,131 @@ using Proto = BigDataAI.Protos.Training.V1;
 
 namespace BigDataAI.Training.Apis;
 
-internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry, Scheduling.WorkerRegistry workers, ModelAliases aliases, ModelIndex index) : TrainingService.TrainingServiceBase
+internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, ModelRegistry registry, Scheduling.WorkerRegistry workers, ModelAliases aliases, ModelIndex index, JobStopper stopper, SweepController sweeps) : TrainingService.TrainingServiceBase
 {
+    public override async Task<Job> StopJob(StopJobRequest request, ServerCallContext context)
+    {
+        var job = await stopper.StopAsync(request.JobId.Trim(), request.Reason, context.CancellationToken).ConfigureAwait(false)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"Job '{request.JobId}' does not exist."));
+        return ToProto(job);
+    }
+
+    public override async Task<Proto.Sweep> StartSweep(StartSweepRequest request, ServerCallContext context)
+    {
+        if (request.Base is null)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Field 'base': a sweep needs the training request its trials vary (dataset, model, epochs, ...)."));
+        }
+        var spec = new SweepSpec(FromProto(request.Base), [.. request.Space.Select(p => new Model.SearchParameter(p.Name.Trim(), p.Min, p.Max, p.LogScale, [.. p.Choices.Select(c => c.Trim())], p.GridPoints))],
+            request.Strategy, request.Trials, request.Seed, request.MinEpochs, request.ReductionFactor);
+        var sweep = await Submission(() => sweeps.SubmitAsync(spec, context.CancellationToken)).ConfigureAwait(false);
+        return ToProto(sweep);
+    }
+
+    public override async Task<Proto.Sweep> GetSweep(GetSweepRequest request, ServerCallContext context) =>
+        ToProto(await FindSweepAsync(request.SweepId, context.CancellationToken).ConfigureAwait(false));
+
+    public override async Task WatchSweep(GetSweepRequest request, IServerStreamWriter<Proto.Sweep> responseStream, ServerCallContext context)
+    {
+        await FindSweepAsync(request.SweepId, context.CancellationToken).ConfigureAwait(false);
+        Proto.Sweep? last = null;
+        await foreach (var sweep in sweeps.WatchAsync(request.SweepId.Trim(), context.CancellationToken).ConfigureAwait(false))
+        {
+            var proto = ToProto(sweep);
+            if (!proto.Equals(last))
+            {
+                await responseStream.WriteAsync(proto, context.CancellationToken).ConfigureAwait(false);
+                last = proto;
+            }
+        }
+    }
+
+    private async Task<SweepRecord> FindSweepAsync(string sweepId, CancellationToken cancellationToken) =>
+        await sweeps.GetOrLoadAsync(sweepId.Trim(), cancellationToken).ConfigureAwait(false)
+        ?? throw new RpcException(new Status(StatusCode.NotFound, $"Sweep '{sweepId}' does not exist."));
+
+    private Proto.Sweep ToProto(SweepRecord sweep)
+    {
+        var proto = new Proto.Sweep
+        {
+            SweepId = sweep.SweepId,
+            Strategy = sweep.Spec.Strategy,
+            State = sweep.Status switch { SweepStatus.Running => JobState.Running, SweepStatus.Succeeded => JobState.Succeeded, _ => JobState.Failed },
+            BestTrial = sweep.BestTrial,
+            BestModelId = sweep.BestModelId ?? "",
+            Error = sweep.Error ?? "",
+            CreatedAt = sweep.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            MinEpochs = sweep.Spec.MinEpochs,
+            ReductionFactor = sweep.Spec.ReductionFactor,
+        };
+        foreach (var trial in sweep.Trials)
+        {
+            var job = trial.JobId is null ? null : tracker.Get(trial.JobId);
+            var t = new Trial
+            {
+                Index = trial.Index,
+                JobId = trial.JobId ?? "",
+                State = job is null ? (trial.Error is null ? JobState.Queued : JobState.Failed) : ToProto(job).State,
+                ValidationScore = job is null || job.History.Count == 0 ? 0 : job.History.Max(e => e.ValidationAccuracy),
+                EpochsCompleted = job?.EpochsCompleted ?? 0,
+                TestScore = job?.TestMetrics?.Accuracy ?? 0,
+                StopReason = trial.StopReason ?? job?.StopReason ?? trial.Error ?? (job?.Status == JobStatus.Failed ? job.Error ?? "" : ""),
+                ModelId = job?.ModelId ?? "",
+            };
+            foreach (var (key, value) in trial.Parameters)
+            {
+                t.Parameters[key] = value;
+            }
+            t.RungsPassed.AddRange(trial.RungsPassed);
+            proto.Trials.Add(t);
+        }
+        return proto;
+    }
+
+    /// <summary>Runs a submission, answering its errors with the status codes StartTraining uses.</summary>
+    private static async Task<T> Submission<T>(Func<Task<T>> submit)
+    {
+        try
+        {
+            return await submit().ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+        catch (DatasetNotFoundException e)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
+        }
+        catch (LabelsNotReadyException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+    }
+
+    /// <summary>A StartTrainingRequest as the submitter takes it.</summary>
+    internal static TrainingRequest FromProto(StartTrainingRequest request)
+    {
+        var h = request.HyperParameters ?? new Proto.HyperParameters();
+        return new TrainingRequest(request.Dataset, request.Version, request.Model,
+            h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0, request.ModelName)
+        {
+            SoftTargets = h.SoftTargets,
+            CrossValidation = request.CrossValidation is { } cv ? new CrossValidationSpec(cv.Folds, cv.Fold) : null,
+            WeightDecay = h.WeightDecay,
+            Dropout = h.Dropout,
+            LrSchedule = h.LrSchedule,
+            WarmupEpochs = h.WarmupEpochs,
+            StepEpochs = h.StepEpochs,
+            StepGamma = h.StepGamma,
+            EarlyStoppingPatience = h.EarlyStoppingPatience,
+            EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
+            ClassWeights = h.ClassWeights,
+            MaxGradNorm = h.MaxGradNorm,
+            Tags = request.Tags.Count == 0 ? null : request.Tags,
+        };
+    }
+
     /// <summary>The most results a search returns.</summary>
     private const int MaxLimit = 10_000;
 
@@ -89,6 +212,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             JobState.Running => JobStatus.Running,
             JobState.Succeeded => JobStatus.Succeeded,
             JobState.Failed => JobStatus.Failed,
+            JobState.Stopped => JobStatus.Stopped,
             _ => (JobStatus?)null,
         };
         var scored = request.MinTestAccuracy != 0 || request.MaxTestAccuracy != 0;
@@ -184,43 +308,8 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         info.Aliases.AddRange(aliases);
         return info;
     }
-    public override async Task<Job> StartTraining(StartTrainingRequest request, ServerCallContext context)
-    {
-        var h = request.HyperParameters ?? new Proto.HyperParameters();
-        try
-        {
-            var job = await submitter.SubmitAsync(new TrainingRequest(request.Dataset, request.Version, request.Model,
-                h.Epochs, h.BatchSize, h.LearningRate, h.Optimizer, h.Seed, request.Resources?.Gpus ?? 0, request.Resources?.MemoryMib ?? 0, request.ModelName)
-            {
-                SoftTargets = h.SoftTargets,
-                CrossValidation = request.CrossValidation is { } cv ? new CrossValidationSpec(cv.Folds, cv.Fold) : null,
-                WeightDecay = h.WeightDecay,
-                Dropout = h.Dropout,
-                LrSchedule = h.LrSchedule,
-                WarmupEpochs = h.WarmupEpochs,
-                StepEpochs = h.StepEpochs,
-                StepGamma = h.StepGamma,
-                EarlyStoppingPatience = h.EarlyStoppingPatience,
-                EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
-                ClassWeights = h.ClassWeights,
-                MaxGradNorm = h.MaxGradNorm,
-                Tags = request.Tags.Count == 0 ? null : request.Tags,
-            }, context.CancellationToken).ConfigureAwait(false);
-            return ToProto(job);
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        catch (DatasetNotFoundException e)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, e.Message));
-        }
-        catch (LabelsNotReadyException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
-        }
-    }
+    public override async Task<Job> StartTraining(StartTrainingRequest request, ServerCallContext context) =>
+        ToProto(await Submission(() => submitter.SubmitAsync(FromProto(request), context.CancellationToken)).ConfigureAwait(false));
 
     public override async Task<Job> GetJob(GetJobRequest request, ServerCallContext context) =>
         ToProto(await FindAsync(request.JobId, context.CancellationToken).ConfigureAwait(false));
@@ -315,6 +404,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
                 JobStatus.Running => JobState.Running,
                 JobStatus.Succeeded => JobState.Succeeded,
                 JobStatus.Failed => JobState.Failed,
+                JobStatus.Stopped => JobState.Stopped,
                 _ => JobState.Unspecified,
             },
             Epoch = job.Epoch,
@@ -337,6 +427,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             CrossValidation = job.Spec.CrossValidation is { } cv ? new CrossValidation { Folds = cv.Folds, Fold = cv.Fold } : null,
             BestEpoch = job.BestEpoch ?? 0,
             StoppedEarly = job.StoppedEarly,
+            StopReason = job.StopReason ?? "",
         };
         foreach (var (key, value) in job.Tags)
         {

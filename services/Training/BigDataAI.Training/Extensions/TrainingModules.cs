@@ -33,6 +33,9 @@ public sealed class TrainingControlPlaneModule : ServiceModule
         builder.Services.AddSingleton<ModelAliases>();
         builder.Services.AddSingleton<ModelIndex>();
         builder.Services.AddSingleton<WorkerRegistry>();
+        builder.Services.AddSingleton<JobStopper>();
+        builder.Services.AddSingleton<SweepController>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SweepController>());
         builder.Services.AddSingleton<JobScheduler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<JobScheduler>());
     }

@@ -29,6 +29,12 @@ public sealed record WorkerAnnounced(
 /// <summary>A worker that stops cleanly says so, so the scheduler stops placing jobs on it at once.</summary>
 public sealed record WorkerStopping(string Store, string WorkerId);
 
+/// <summary>
+/// The control plane asks the worker running a job to stop it (StopJob, a sweep's early stopping): sent to that worker's
+/// queue, again until the job's record says it ended.
+/// </summary>
+public sealed record StopJob(string Store, string JobId, string WorkerId, string Reason);
+
 /// <summary>The scheduler hands a job to one worker: sent to that worker's own queue (its announced <c>Queue</c>).</summary>
 public sealed record RunJob(string Store, string JobId, string WorkerId);
 

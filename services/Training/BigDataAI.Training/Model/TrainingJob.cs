@@ -9,6 +9,9 @@ public enum JobStatus
     Running,
     Succeeded,
     Failed,
+
+    /// <summary>Stopped on request (StopJob, or a sweep's early stopping) before its end; <see cref="JobRecord.StopReason"/> says why.</summary>
+    Stopped,
 }
 
 /// <summary>Hyper-parameters with every default resolved, so equal requests are equal records.</summary>
@@ -190,7 +193,13 @@ public sealed record JobRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
-    public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed;
+    public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Stopped;
+
+    /// <summary>A job that may be submitted again for a fresh run (it resumes from its newest checkpoint).</summary>
+    public bool MayRunAgain => Status is JobStatus.Failed or JobStatus.Stopped;
+
+    /// <summary>A stopped job: why.</summary>
+    public string? StopReason { get; init; }
 
     /// <summary>Grows with every change (see the type's remarks).</summary>
     public long Revision { get; init; }

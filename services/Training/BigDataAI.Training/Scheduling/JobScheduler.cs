@@ -26,6 +26,7 @@ namespace BigDataAI.Training.Scheduling;
 internal sealed class JobScheduler(
     JobTracker tracker,
     WorkerRegistry workers,
+    JobStopper stopper,
     IObjectStore store,
     BoundedPublisher bus,
     IOptions<TrainingOptions> options,
@@ -82,6 +83,8 @@ internal sealed class JobScheduler(
     private async Task PassAsync(CancellationToken cancellationToken)
     {
         var o = options.Value.Scheduler;
+        // Stops first: a job being stopped whose lease is free now ends here rather than being handed out again.
+        await stopper.ResendAsync(cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
         var live = workers.Live();
         var byId = live.ToDictionary(w => w.WorkerId, StringComparer.Ordinal);
@@ -130,7 +133,7 @@ internal sealed class JobScheduler(
             }
         }
 
-        var queued = jobs.Where(j => j.Status == JobStatus.Queued && !_handedOut.ContainsKey(j.JobId)).ToList();
+        var queued = jobs.Where(j => j.Status == JobStatus.Queued && !_handedOut.ContainsKey(j.JobId) && !stopper.IsStopping(j.JobId)).ToList();
         var busy = live.ToDictionary(w => w.WorkerId, w => w.RunningJobs.Count, StringComparer.Ordinal);
         foreach (var (jobId, (workerId, _)) in _handedOut)
         {

@@ -66,7 +66,7 @@ public sealed class JobTracker(IObjectStore store)
 
     /// <summary>
     /// The job for <paramref name="spec"/>: the existing one when it is queued, running or succeeded; otherwise
-    /// (new, or failed before) a fresh queued record. <c>Created</c> tells whether it was stored now.
+    /// (new, or failed or stopped before) a fresh queued record. <c>Created</c> tells whether it was stored now.
     /// </summary>
     public async Task<(JobRecord Job, bool Created)> SubmitAsync(JobSpec spec, string? traceParent, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? tags = null)
     {
@@ -78,13 +78,13 @@ public sealed class JobTracker(IObjectStore store)
         {
             Apply(stored);
         }
-        if (_jobs.TryGetValue(id, out var existing) && existing.Current.Status != JobStatus.Failed)
+        if (_jobs.TryGetValue(id, out var existing) && !existing.Current.MayRunAgain)
         {
             return (existing.Current, false);
         }
         var revision = existing?.Current.Revision ?? 0;
         var job = JobRecord.New(spec, traceParent) with { Revision = revision + 1, Attempt = existing?.Current.Attempt ?? 0, Tags = tags ?? JobRecord.NoTags };
-        var entry = _jobs.AddOrUpdate(id, _ => new Entry(job), (_, old) => old.Current.Status == JobStatus.Failed ? new Entry(job) : old);
+        var entry = _jobs.AddOrUpdate(id, _ => new Entry(job), (_, old) => old.Current.MayRunAgain ? new Entry(job) : old);
         if (!ReferenceEquals(entry.Current, job))
         {
             return (entry.Current, false);
