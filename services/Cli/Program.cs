@@ -239,6 +239,11 @@ var benchModels = new Option<int>("--models") { Description = "Model records to 
 var registryBench = new Command("registry", "Benchmark: run and model search at 100,000 records, against reading and filtering every stored record") { dataDir, benchRuns, benchModels };
 registryBench.SetAction((r, ct) => Run(() => RegistryBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(benchRuns), r.GetValue(benchModels), ct)));
 bench.Subcommands.Add(registryBench);
+// bench sweep: an ASHA sweep's best trial against the default hyper-parameters on the same data (docs/sweeps.md).
+var benchTrials = new Option<int>("--trials") { Description = "Trials of the sweep (0 = 12)" };
+var sweepBench = new Command("sweep", "Benchmark: an ASHA sweep's best trial against the default hyper-parameters on the MNIST sample, in one embedded run") { dataDir, samples, model, epochs, benchTrials };
+sweepBench.SetAction((r, ct) => Run(() => SweepBenchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), r.GetValue(benchTrials), ct)));
+bench.Subcommands.Add(sweepBench);
 
 // --- profiles (begin) ---
 var htmlReport = new Option<string?>("--html") { Description = "Also write an HTML report (tables and PNG charts embedded) to this file" };

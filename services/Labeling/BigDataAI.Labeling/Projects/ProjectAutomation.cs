@@ -35,6 +35,18 @@ public sealed class ProjectAutomation : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            await LoopAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping while waiting for the next due project (the channel's wait throws its own cancellation).
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken stoppingToken)
+    {
         await foreach (var projectId in _due.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
             try
