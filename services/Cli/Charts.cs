@@ -79,7 +79,84 @@ public static class Charts
             Confusion(job).SavePng(path, ConfusionWidth, ConfusionHeight);
             written.Add(path);
         }
+        if (job.TestMetrics is { Curves.Count: > 0 })
+        {
+            var path = Path.GetFullPath(Path.Combine(directory, $"{name}-roc-pr.png"));
+            RocPr(job).SavePng(path, CurvesWidth * 2, CurvesHeight);
+            written.Add(path);
+        }
+        if (job.TestMetrics is { Calibration.Rows.Count: > 0 })
+        {
+            var path = Path.GetFullPath(Path.Combine(directory, $"{name}-calibration.png"));
+            Reliability(job).SavePng(path, CurvesWidth, CurvesHeight);
+            written.Add(path);
+        }
         return written;
+    }
+
+    /// <summary>ROC (left) and precision-recall (right) curves of each class against the rest, with their areas in the legend.</summary>
+    public static Multiplot RocPr(Job job)
+    {
+        var m = job.TestMetrics ?? throw new ArgumentException($"Job {job.JobId} has no test metrics.", nameof(job));
+        var roc = new Plot();
+        var pr = new Plot();
+        var legend = m.Curves.Count <= 12;
+        foreach (var c in m.Curves.Where(c => c.RocFpr.Count > 0))
+        {
+            var r = roc.Add.Scatter(c.RocFpr.ToArray(), c.RocTpr.ToArray());
+            r.MarkerSize = 0;
+            r.LegendText = legend ? $"{c.ClassIndex}: AUC {c.RocAuc.ToString("F3", Inv)}" : "";
+            var p = pr.Add.Scatter(c.PrRecall.ToArray(), c.PrPrecision.ToArray());
+            p.MarkerSize = 0;
+            p.LegendText = legend ? $"{c.ClassIndex}: AP {c.AveragePrecision.ToString("F3", Inv)}" : "";
+        }
+        var chance = roc.Add.Line(0, 0, 1, 1);
+        chance.LinePattern = LinePattern.Dashed;
+        chance.Color = Colors.Gray;
+        roc.Axes.Bottom.Label.Text = "false-positive rate";
+        roc.Axes.Left.Label.Text = "true-positive rate";
+        roc.Title($"ROC, macro AUC {m.MacroRocAuc.ToString("F3", Inv)}");
+        pr.Axes.Bottom.Label.Text = "recall";
+        pr.Axes.Left.Label.Text = "precision";
+        pr.Title($"precision-recall, macro AP {m.MacroAveragePrecision.ToString("F3", Inv)}");
+        foreach (var plot in new[] { roc, pr })
+        {
+            plot.Axes.SetLimits(0, 1, 0, 1.02);
+            if (legend)
+            {
+                plot.ShowLegend(Alignment.LowerRight);
+            }
+            Styled(plot);
+        }
+        var both = new Multiplot();
+        both.RemovePlot(both.GetPlot(0)); // a new Multiplot starts with an empty plot of its own
+        both.AddPlot(roc);
+        both.AddPlot(pr);
+        both.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        return both;
+    }
+
+    /// <summary>Reliability: each bin's accuracy against its mean confidence (bars show the rows), and the diagonal.</summary>
+    public static Plot Reliability(Job job)
+    {
+        var cal = job.TestMetrics?.Calibration ?? throw new ArgumentException($"Job {job.JobId} has no calibration.", nameof(job));
+        var plot = new Plot();
+        var bins = cal.Rows.Count;
+        var used = Enumerable.Range(0, bins).Where(b => cal.Rows[b] > 0).ToArray();
+        var points = plot.Add.Scatter(used.Select(b => cal.Confidence[b]).ToArray(), used.Select(b => cal.Accuracy[b]).ToArray());
+        points.LegendText = "accuracy per confidence bin";
+        points.LineWidth = 2;
+        points.MarkerSize = 7;
+        var ideal = plot.Add.Line(0, 0, 1, 1);
+        ideal.LinePattern = LinePattern.Dashed;
+        ideal.Color = Colors.Gray;
+        ideal.LegendText = "perfectly calibrated";
+        plot.Axes.SetLimits(0, 1, 0, 1.02);
+        plot.Axes.Bottom.Label.Text = "mean top-class probability";
+        plot.Axes.Left.Label.Text = "accuracy";
+        plot.Title($"{job.JobId}: calibration, ECE {cal.ExpectedCalibrationError.ToString("F4", Inv)}");
+        plot.ShowLegend(Alignment.UpperLeft);
+        return Styled(plot);
     }
 
     /// <summary>

@@ -278,6 +278,26 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
         {
             output.WriteLine("  " + string.Join(" ", Enumerable.Range(0, m.Classes).Select(p => m.Confusion[a * m.Classes + p].ToString(Inv).PadLeft(4))));
         }
+        if (m.Curves.Count > 0)
+        {
+            output.WriteLine($"ROC AUC (each class against the rest): macro {m.MacroRocAuc.ToString("F4", Inv)}; average precision: macro {m.MacroAveragePrecision.ToString("F4", Inv)}");
+            output.WriteLine("  " + string.Join("  ", m.Curves.Select(c => $"{c.ClassIndex}: {c.RocAuc.ToString("F3", Inv)}/{c.AveragePrecision.ToString("F3", Inv)}")));
+        }
+        if (m.Calibration is { } cal)
+        {
+            output.WriteLine($"Calibration: expected calibration error {cal.ExpectedCalibrationError.ToString("F4", Inv)} over {cal.Rows.Count} bins of the top-class probability");
+        }
+        foreach (var slice in m.Slices)
+        {
+            output.WriteLine($"Slice by {slice.Column}{(slice.Sensitive ? " (sensitive)" : "")}: accuracy gap {slice.AccuracyGap.ToString("F4", Inv)}, F1 gap {slice.F1Gap.ToString("F4", Inv)}" +
+                (slice.Sensitive ? $"; for class {slice.PositiveClass}: demographic-parity difference {slice.DemographicParityDifference.ToString("F4", Inv)}, equalized-odds difference {slice.EqualizedOddsDifference.ToString("F4", Inv)}" : ""));
+            var width = Math.Max(5, slice.Groups.Max(g => g.Value.Length));
+            output.WriteLine($"  {"value".PadRight(width)}  {"rows",6}  accuracy  recall  f1      predicted+  tpr     fpr");
+            foreach (var g in slice.Groups)
+            {
+                output.WriteLine($"  {g.Value.PadRight(width)}  {g.Rows,6}  {g.Accuracy.ToString("F4", Inv),8}  {g.MacroRecall.ToString("F4", Inv)}  {g.MacroF1.ToString("F4", Inv)}  {g.PositiveRate.ToString("F4", Inv),10}  {g.TruePositiveRate.ToString("F4", Inv)}  {g.FalsePositiveRate.ToString("F4", Inv)}");
+            }
+        }
     }
 
     /// <summary>Classifies rows of an IDX or CSV file and prints each prediction beside the file's label.</summary>

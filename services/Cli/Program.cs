@@ -39,6 +39,8 @@ var patience = new Option<int>("--patience") { Description = "Early stopping: st
 var minDelta = new Option<double>("--min-delta") { Description = "Early stopping: the least rise of the validation score that counts (default 0)" };
 var classWeights = new Option<string?>("--class-weights") { Description = "Class weights: balanced, or one per class in the labeled version's order, e.g. 1,4.5" };
 var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "Clip the gradients' total L2 norm to this (0 = no clipping)" };
+var sliceColumns = new Option<string[]>("--slice") { Description = "Break the test metrics down by this column's values (accuracy, recall, F1 per value and the largest gap); repeat for several" };
+var sensitiveColumns = new Option<string[]>("--sensitive") { Description = "Slice by this column and report the demographic-parity and equalized-odds differences; repeat for several" };
 var gpus = new Option<int>("--gpus") { Description = "GPUs the job needs (0 = train on the CPU); it runs only on a worker that has them" };
 var memoryMiB = new Option<int>("--memory-mib") { Description = "Memory the job needs in MiB (0 = no stated need)" };
 var trialCount = new Option<int>("--trials") { Description = "Trials to run in parallel (seeds --seed, --seed+1, ...)", DefaultValueFactory = _ => 4 };
@@ -84,6 +86,8 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
     },
     Resources = new Resources { Gpus = r.GetValue(gpus), MemoryMib = r.GetValue(memoryMiB) },
     ModelName = r.GetValue(modelName) ?? "",
+    Evaluation = (r.GetValue(sliceColumns) ?? []).Length + (r.GetValue(sensitiveColumns) ?? []).Length == 0 ? null
+        : new Evaluation { SliceColumns = { r.GetValue(sliceColumns) ?? [] }, SensitiveColumns = { r.GetValue(sensitiveColumns) ?? [] } },
 };
 
 (string? Images, string? Labels, string? Csv) InputsFrom(ParseResult r)
@@ -128,7 +132,7 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, noWait, charts };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, sliceColumns, sensitiveColumns, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, noWait, charts };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);

@@ -157,6 +157,56 @@ public static class Evaluator
         return Compute(actual, predicted, spec.Classes);
     }
 
+    /// <summary>
+    /// A classifier's evaluation over shards read one at a time, with what the figures beyond accuracy need: the softmax
+    /// probabilities ([rows, classes]), the true and the predicted (most likely) class of every row, in shard order.
+    /// </summary>
+    public static (EvaluationResult Result, float[] Probabilities, long[] Actual, long[] Predicted) EvaluateWithProbabilities(
+        nn.Module<Tensor, Tensor> model, ModelSpec spec, ITrainingShards data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        if (spec.Regression)
+        {
+            throw new ArgumentException($"The model ({spec}) is a regression; it has no class probabilities.", nameof(spec));
+        }
+        model.eval();
+        var device = Devices.Of(model);
+        var classes = spec.Classes;
+        var probabilities = new float[(long)data.Rows * classes];
+        var actual = new long[data.Rows];
+        var predicted = new long[data.Rows];
+        var at = 0;
+        for (var i = 0; i < data.Count; i++)
+        {
+            var shard = data.ReadAsync(i, cancellationToken).GetAwaiter().GetResult();
+            shard.CheckFits(spec, nameof(data));
+            for (var start = 0; start < shard.Rows; start += Trainer.EvaluationBatch)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var count = Math.Min(Trainer.EvaluationBatch, shard.Rows - start);
+                var batch = Inference.Probabilities(model, device, shard.Features.AsSpan(start * shard.FeatureCount, count * shard.FeatureCount), count, shard.FeatureCount, classes);
+                batch.CopyTo(probabilities.AsSpan((at + start) * classes));
+                for (var r = 0; r < count; r++)
+                {
+                    var row = batch.AsSpan(r * classes, classes);
+                    var top = 0;
+                    for (var c = 1; c < classes; c++)
+                    {
+                        if (row[c] > row[top])
+                        {
+                            top = c;
+                        }
+                    }
+                    predicted[at + start + r] = top;
+                }
+            }
+            shard.Labels.AsSpan(0, shard.Rows).CopyTo(actual.AsSpan(at));
+            at += shard.Rows;
+        }
+        return (Compute(actual, predicted, classes), probabilities, actual, predicted);
+    }
+
     /// <summary><see cref="EvaluateRegression(nn.Module{Tensor, Tensor}, ModelSpec, TrainingData, int)"/> over shards read one at a time.</summary>
     public static RegressionResult EvaluateRegression(nn.Module<Tensor, Tensor> model, ModelSpec spec, ITrainingShards data, CancellationToken cancellationToken = default)
     {

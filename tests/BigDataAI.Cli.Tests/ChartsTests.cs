@@ -134,6 +134,38 @@ public sealed class ChartsTests : IDisposable
     public void File_names_never_carry_a_path_separator() =>
         Assert.Equal("a_b", Charts.FileName("a/b"));
 
+    [Fact]
+    public void A_job_with_curves_and_calibration_also_gets_its_roc_pr_and_reliability_charts()
+    {
+        var job = Succeeded(classes: 2);
+        foreach (var c in new[] { 0, 1 })
+        {
+            job.TestMetrics.Curves.Add(new ClassCurves
+            {
+                ClassIndex = c, RocAuc = 0.9, AveragePrecision = 0.85,
+                RocFpr = { 0, 0.1, 0.3, 1 }, RocTpr = { 0, 0.6, 0.9, 1 }, PrRecall = { 0.2, 0.6, 0.9, 1 }, PrPrecision = { 1, 0.95, 0.8, 0.5 },
+            });
+        }
+        (job.TestMetrics.MacroRocAuc, job.TestMetrics.MacroAveragePrecision) = (0.9, 0.85);
+        job.TestMetrics.Calibration = new Calibration
+        {
+            ExpectedCalibrationError = 0.04,
+            Rows = { 0, 0, 0, 0, 0, 10, 20, 40, 80, 200 },
+            Confidence = { 0, 0, 0, 0, 0, 0.55, 0.65, 0.75, 0.85, 0.97 },
+            Accuracy = { 0, 0, 0, 0, 0, 0.5, 0.6, 0.8, 0.9, 0.99 },
+        };
+
+        var written = Charts.Write(job, job.History, _folder);
+
+        var rocPr = Path.Combine(_folder, "mnist-v1-cnn-0123456789-roc-pr.png");
+        var calibration = Path.Combine(_folder, "mnist-v1-cnn-0123456789-calibration.png");
+        Assert.Equal(4, written.Count);
+        Assert.Equal([rocPr, calibration], written.Skip(2));
+        Assert.Equal((Charts.CurvesWidth * 2, Charts.CurvesHeight), PngSize(rocPr));
+        Assert.True(Colours(rocPr) > 50, "the ROC/PR chart is (nearly) blank");
+        Assert.True(Colours(calibration) > 50, "the calibration chart is (nearly) blank");
+    }
+
     private static Job Succeeded(int classes)
     {
         var job = new Job

@@ -424,10 +424,38 @@ public sealed class JobRunner(
             }
             else
             {
-                var e = Evaluator.Evaluate(result.Model, modelSpec, test, token);
-                metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
+                var (e, probabilities, actual, predicted) = Evaluator.EvaluateWithProbabilities(result.Model, modelSpec, test, token);
+                metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples)
+                {
+                    Curves = e.Classes <= MaxCurveClasses ? Evaluation.Curves(probabilities, actual, e.Classes) : null,
+                    Calibration = Evaluation.Calibrate(probabilities, actual, e.Classes),
+                    Slices = Spec.SliceColumns is { Count: > 0 } columns ? Slices(labeled, columns, actual, predicted, e.Classes) : null,
+                };
             }
             return Record(modelSpec, features, labeled, result, metrics);
+        }
+
+        /// <summary>The most classes whose curves a job records (each is a few hundred numbers in the job's record).</summary>
+        private const int MaxCurveClasses = 100;
+
+        /// <summary>The test metrics per value of each slice column, read from the test split's rows in shard order.</summary>
+        private IReadOnlyList<SliceMetrics> Slices(LabeledManifest labeled, IReadOnlyList<string> columns, long[] actual, long[] predicted, int classes)
+        {
+            var table = owner.Datasets.ReadSplitAsync(labeled, Splits.Test, token).GetAwaiter().GetResult();
+            if (table.Rows != actual.Length)
+            {
+                throw new InvalidOperationException($"The test split read {table.Rows} rows for slicing but {actual.Length} for evaluation.");
+            }
+            var sensitive = Spec.SensitiveColumns ?? [];
+            return [.. columns.Select(name =>
+            {
+                var column = table[name];
+                var numeric = column.Schema.Type is ColumnType.Int64 or ColumnType.Double;
+                var values = Enumerable.Range(0, table.Rows).Select(r => numeric
+                    ? column.Values switch { long?[] v => (object?)v[r], double?[] v => v[r], _ => null }
+                    : column.Format(r)).ToList();
+                return Evaluation.Slice(name, sensitive.Contains(name), Evaluation.Groups(values, numeric), actual, predicted, classes);
+            })];
         }
 
         /// <summary>

@@ -131,6 +131,8 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             ClassWeights = h.ClassWeights,
             MaxGradNorm = h.MaxGradNorm,
             Tags = request.Tags.Count == 0 ? null : request.Tags,
+            SliceColumns = request.Evaluation is { } e ? [.. e.SliceColumns] : null,
+            SensitiveColumns = request.Evaluation is { } s ? [.. s.SensitiveColumns] : null,
         };
     }
 
@@ -370,6 +372,42 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
         await tracker.GetOrLoadAsync(jobId, cancellationToken).ConfigureAwait(false)
         ?? throw new RpcException(new Status(StatusCode.NotFound, $"Job '{jobId}' does not exist."));
 
+    /// <summary>The figures beyond accuracy: curves, calibration, slices.</summary>
+    private static void AddEvaluation(Metrics metrics, TestMetrics m)
+    {
+        foreach (var c in m.Curves ?? [])
+        {
+            metrics.Curves.Add(new Proto.ClassCurves
+            {
+                ClassIndex = c.Class, RocAuc = c.RocAuc, AveragePrecision = c.AveragePrecision,
+                RocFpr = { c.RocFpr }, RocTpr = { c.RocTpr }, PrRecall = { c.PrRecall }, PrPrecision = { c.PrPrecision },
+            });
+        }
+        if (m.Curves is { Count: > 0 } curves)
+        {
+            metrics.MacroRocAuc = curves.Average(c => c.RocAuc);
+            metrics.MacroAveragePrecision = curves.Average(c => c.AveragePrecision);
+        }
+        if (m.Calibration is { } cal)
+        {
+            metrics.Calibration = new Proto.Calibration { ExpectedCalibrationError = cal.ExpectedCalibrationError, Rows = { cal.Rows }, Confidence = { cal.Confidence }, Accuracy = { cal.Accuracy } };
+        }
+        foreach (var s in m.Slices ?? [])
+        {
+            var slice = new Proto.Slice
+            {
+                Column = s.Column, Sensitive = s.Sensitive, AccuracyGap = s.AccuracyGap, F1Gap = s.F1Gap, PositiveClass = s.PositiveClass,
+                DemographicParityDifference = s.DemographicParityDifference, EqualizedOddsDifference = s.EqualizedOddsDifference,
+            };
+            slice.Groups.AddRange(s.Groups.Select(g => new Proto.SliceGroup
+            {
+                Value = g.Value, Rows = g.Rows, Accuracy = g.Accuracy, MacroRecall = g.MacroRecall, MacroF1 = g.MacroF1,
+                PositiveRate = g.PositiveRate, TruePositiveRate = g.TruePositiveRate, FalsePositiveRate = g.FalsePositiveRate,
+            }));
+            metrics.Slices.Add(slice);
+        }
+    }
+
     internal static Job ToProto(JobRecord job)
     {
         var h = job.Spec.HyperParameters;
@@ -428,6 +466,9 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             BestEpoch = job.BestEpoch ?? 0,
             StoppedEarly = job.StoppedEarly,
             StopReason = job.StopReason ?? "",
+            Evaluation = job.Spec.SliceColumns is { Count: > 0 } sliced
+                ? new Proto.Evaluation { SliceColumns = { sliced }, SensitiveColumns = { job.Spec.SensitiveColumns ?? [] } }
+                : null,
         };
         foreach (var (key, value) in job.Tags)
         {
@@ -454,6 +495,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             {
                 (metrics.Regression, metrics.Mae, metrics.Rmse, metrics.R2) = (true, m.Mae ?? 0, m.Rmse ?? 0, r2);
             }
+            AddEvaluation(metrics, m);
             proto.TestMetrics = metrics;
         }
         return proto;

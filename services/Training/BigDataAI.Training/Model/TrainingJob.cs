@@ -128,6 +128,12 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
     /// <summary>Set for a k-fold job, which writes out-of-fold probabilities and registers no model.</summary>
     public CrossValidationSpec? CrossValidation { get; init; }
 
+    /// <summary>Columns the test metrics are broken down by (null: none).</summary>
+    public IReadOnlyList<string>? SliceColumns { get; init; }
+
+    /// <summary>Sliced columns that are sensitive (fairness differences); null: none.</summary>
+    public IReadOnlyList<string>? SensitiveColumns { get; init; }
+
     /// <summary>The same spec always has the same id: submitting it twice finds the first job.</summary>
     public string JobId
     {
@@ -144,7 +150,9 @@ public sealed record JobSpec(string Dataset, int Version, string Model, HyperPar
                 + (h.SoftTargets ? "|soft" : "")
                 + (CrossValidation is { } cv ? $"|cv:{cv.Folds}/{cv.Fold}" : "")
                 // Jobs without a training recipe keep the ids they had before recipes existed.
-                + (h.RecipeKey() is { Length: > 0 } recipe ? $"|recipe:{recipe}" : "");
+                + (h.RecipeKey() is { Length: > 0 } recipe ? $"|recipe:{recipe}" : "")
+                // Jobs without slices keep the ids they had before slices existed.
+                + (SliceColumns is { Count: > 0 } slices ? $"|slices:{string.Join(",", slices)}|sensitive:{string.Join(",", SensitiveColumns ?? [])}" : "");
             return $"{Dataset}-v{Version}-{Model}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10]}";
         }
     }
@@ -158,6 +166,15 @@ public sealed record TestMetrics(double Accuracy, double[] Precision, double[] R
 
     /// <summary>Regression: root mean squared error.</summary>
     public double? Rmse { get; init; }
+
+    /// <summary>Classifiers: each class against the rest (null in records older than these figures, or above 100 classes).</summary>
+    public IReadOnlyList<BigDataAI.Models.ClassCurves>? Curves { get; init; }
+
+    /// <summary>Classifiers: calibration of the top-class probability.</summary>
+    public BigDataAI.Models.Calibration? Calibration { get; init; }
+
+    /// <summary>The slices the job asked for.</summary>
+    public IReadOnlyList<BigDataAI.Models.SliceMetrics>? Slices { get; init; }
 
     /// <summary>Regression: coefficient of determination.</summary>
     public double? R2 { get; init; }

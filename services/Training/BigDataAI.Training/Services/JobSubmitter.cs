@@ -33,6 +33,10 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
 
     /// <summary>The run's labels, for search; not part of its identity.</summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
+
+    /// <summary>Columns the test metrics are broken down by, and which of them are sensitive.</summary>
+    public IReadOnlyList<string>? SliceColumns { get; init; }
+    public IReadOnlyList<string>? SensitiveColumns { get; init; }
 }
 
 /// <summary>
@@ -265,10 +269,13 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         {
             throw new ArgumentException($"Field 'model_name': '{request.ModelName}' is not a valid name (1-64 characters of [a-z0-9-], starting with a letter).");
         }
+        var (slices, sensitive) = CheckSlices(request, schema, $"'{manifest.Dataset}' v{manifest.Version}");
         var spec = new JobSpec(manifest.Dataset, manifest.Version, model, hyper, resources)
         {
             ModelName = modelName == manifest.Dataset ? null : modelName,
             CrossValidation = request.CrossValidation,
+            SliceColumns = slices,
+            SensitiveColumns = sensitive,
         };
         // The job runs later, elsewhere: it carries the submitting trace so its training joins the dataset's trace.
         var tags = CheckTags(request.Tags, "tags");
@@ -278,6 +285,50 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
             logger.LogInformation("Queued job {JobId}: {Model} on {Dataset} v{Version}, {Epochs} epochs, needs {Resources}", job.JobId, model, spec.Dataset, spec.Version, hyper.Epochs, resources);
         }
         return job;
+    }
+
+    /// <summary>The most columns a job may slice by.</summary>
+    public const int MaxSliceColumns = 10;
+
+    /// <summary>
+    /// The slice and sensitive columns, checked against <paramref name="schema"/> (ArgumentException naming the field):
+    /// every sensitive column is sliced; null when none. Sorted, so the same set is the same job.
+    /// </summary>
+    public static (IReadOnlyList<string>? Slices, IReadOnlyList<string>? Sensitive) CheckSlices(TrainingRequest request, DatasetSchema schema, string what)
+    {
+        var sensitive = (request.SensitiveColumns ?? []).Select(c => c.Trim()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var slices = (request.SliceColumns ?? []).Select(c => c.Trim()).Concat(sensitive).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (slices.Count == 0)
+        {
+            return (null, null);
+        }
+        if (schema.IsRegression)
+        {
+            throw new ArgumentException($"Field 'evaluation.slice_columns': {what} is a regression (its label is a double); slices break classification metrics down.");
+        }
+        if (request.CrossValidation is not null)
+        {
+            throw new ArgumentException("Field 'evaluation.slice_columns': a k-fold job measures its held-out rows only; slice a job that registers a model.");
+        }
+        if (slices.Count > MaxSliceColumns)
+        {
+            throw new ArgumentException($"Field 'evaluation.slice_columns': {slices.Count} columns given; a job slices by at most {MaxSliceColumns}.");
+        }
+        foreach (var name in slices)
+        {
+            var field = sensitive.Contains(name) && !(request.SliceColumns ?? []).Contains(name) ? "evaluation.sensitive_columns" : "evaluation.slice_columns";
+            var column = schema.Find(name)
+                ?? throw new ArgumentException($"Field '{field}': {what} has no column '{name}'; its columns: {string.Join(", ", schema.Columns.Where(c => !c.Name.StartsWith('_')).Select(c => c.Name))}.");
+            if (column.Role == ColumnRole.Label)
+            {
+                throw new ArgumentException($"Field '{field}': '{name}' is the label; slice by another column.");
+            }
+            if (column.Type is ColumnType.Tensor or ColumnType.Binary)
+            {
+                throw new ArgumentException($"Field '{field}': '{name}' is {column.TypeName}; slices take numeric, boolean, string or timestamp columns.");
+            }
+        }
+        return (slices, sensitive.Count == 0 ? null : sensitive);
     }
 
     /// <summary>
