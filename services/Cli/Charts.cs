@@ -94,6 +94,46 @@ public static class Charts
         return written;
     }
 
+    /// <summary>
+    /// An explanation as a PNG: a saliency heatmap of the first column with a 2-D shape (an image or a [h, w] tensor), else
+    /// a bar per column. Returns the full path written.
+    /// </summary>
+    public static string WriteExplanation(BigDataAI.Protos.Inference.V1.ExplainReply reply, string path)
+    {
+        var plot = new Plot();
+        var map = reply.Columns.FirstOrDefault(c => c.Shape.Count == 2 && c.Values.Count == c.Shape[0] * c.Shape[1]);
+        if (map is not null)
+        {
+            var (h, w) = (map.Shape[0], map.Shape[1]);
+            var cells = new double[h, w];
+            for (var r = 0; r < h; r++)
+            {
+                for (var c = 0; c < w; c++)
+                {
+                    cells[r, c] = map.Values[r * w + c];
+                }
+            }
+            var heatmap = plot.Add.Heatmap(cells);
+            heatmap.Colormap = new ScottPlot.Colormaps.MellowRainbow();
+            plot.Add.ColorBar(heatmap);
+            plot.HideGrid();
+            plot.Title($"{reply.Model}@{reply.ModelVersion}: attributions to {(reply.ClassName.Length > 0 ? reply.ClassName : "the value")} per pixel of {map.Column}");
+        }
+        else
+        {
+            var columns = reply.Columns.Reverse().ToList();
+            var bars = plot.Add.Bars(columns.Select(c => c.Attribution).ToArray());
+            bars.Horizontal = true;
+            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. Enumerable.Range(0, columns.Count).Select(i => (double)i)], [.. columns.Select(c => c.Column)]);
+            plot.Axes.Bottom.Label.Text = $"attribution to {(reply.ClassName.Length > 0 ? $"p({reply.ClassName})" : "the value")}";
+            plot.Title($"{reply.Model}@{reply.ModelVersion}: p {reply.Output.ToString("F3", Inv)} against {reply.BaselineOutput.ToString("F3", Inv)} at the baseline");
+        }
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        Styled(plot).SavePng(full, CurvesWidth, CurvesHeight);
+        return full;
+    }
+
     /// <summary>ROC (left) and precision-recall (right) curves of each class against the rest, with their areas in the legend.</summary>
     public static Multiplot RocPr(Job job)
     {

@@ -321,6 +321,47 @@ public sealed class Flows(GrpcChannel ingestion, GrpcChannel training, GrpcChann
     }
 
     /// <summary>Classifies the given rows (indices into the file, in this order) and prints each prediction beside the file's label.</summary>
+    /// <summary>Explains one row of a file (integrated gradients on the server) and prints each column's attribution; writes a chart if asked.</summary>
+    public async Task<ExplainReply> ExplainAsync(string? images, string? labels, string? csv, string labelColumn, int row, string? model, int? targetClass, int steps, string? chart, CancellationToken ct)
+    {
+        var request = new ExplainRequest { Model = model ?? "", Steps = steps };
+        if (targetClass is { } target)
+        {
+            request.TargetClass = target;
+        }
+        string? actual;
+        if (csv is not null)
+        {
+            var (cells, fileLabels) = TableRows.Read(csv, [row], labelColumn, Separator(csv));
+            (request.Row, actual) = (cells[0], fileLabels[0]);
+        }
+        else
+        {
+            var idx = IdxFiles.Read(images!, labels!);
+            if (row < 0 || row >= idx.Rows)
+            {
+                throw new ArgumentException($"--offset {row} is outside the file's {idx.Rows} rows.");
+            }
+            request.Dense = new Input { Features = { idx.Pixels(row) } };
+            actual = idx.Label(row);
+        }
+        var reply = await new InferenceService.InferenceServiceClient(inference).ExplainAsync(request, cancellationToken: ct);
+        output.WriteLine($"Row {row} (labeled {actual ?? "(no label)"}): model {reply.Model}@{reply.ModelVersion} gives {(reply.ClassName.Length > 0 ? $"class {reply.ClassName} probability" : "the value")} " +
+            $"{reply.Output.ToString("F4", Inv)}, against {reply.BaselineOutput.ToString("F4", Inv)} at the baseline (all-zero input); completeness gap {reply.CompletenessGap.ToString("E1", Inv)}");
+        var largest = reply.Columns.Count == 0 ? 1 : Math.Max(1e-12, reply.Columns.Max(c => Math.Abs(c.Attribution)));
+        var width = reply.Columns.Count == 0 ? 6 : Math.Max(6, reply.Columns.Max(c => c.Column.Length));
+        foreach (var c in reply.Columns)
+        {
+            var bar = new string(c.Attribution >= 0 ? '+' : '-', (int)Math.Round(20 * Math.Abs(c.Attribution) / largest));
+            output.WriteLine($"  {c.Column.PadRight(width)}  {c.Attribution.ToString("+0.0000;-0.0000", Inv),8}  {bar}");
+        }
+        if (chart is not null)
+        {
+            output.WriteLine($"Chart: {Charts.WriteExplanation(reply, chart)}");
+        }
+        return reply;
+    }
+
     public async Task<PredictReply> PredictAsync(string? images, string? labels, string? csv, string labelColumn, IReadOnlyList<int> rows, string? model, CancellationToken ct)
     {
         if (rows.Count == 0)

@@ -207,6 +207,18 @@ predict.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
+var explainClass = new Option<int?>("--class") { Description = "The class index whose probability is explained (default: the predicted class)" };
+var explainSteps = new Option<int>("--steps") { Description = "Integration steps (0 = 64; up to 1024)" };
+var explainChart = new Option<string?>("--chart") { Description = "Write a PNG: a saliency map for image and [h, w] tensor inputs, else a bar per column" };
+var explainRow = new Option<int>("--offset") { Description = "The row of the file to explain" };
+var explain = new Command("explain", "Explain one row's prediction: integrated-gradient attributions per input column (a saliency map for images)") { server, inferenceUrl, images, labels, csv, labelColumn, explainRow, predictModel, explainClass, explainSteps, explainChart };
+explain.SetAction((r, ct) => Run(async () =>
+{
+    var (i, l, c) = InputsFrom(r);
+    await FlowsFor(r).ExplainAsync(i, l, c, string.IsNullOrEmpty(r.GetValue(labelColumn)) ? "label" : r.GetValue(labelColumn)!, r.GetValue(explainRow), r.GetValue(predictModel), r.GetValue(explainClass), r.GetValue(explainSteps), r.GetValue(explainChart), ct);
+    return 0;
+}));
+
 var pagePort = new Option<int>("--page-port") { Description = "HTTP/1.1 port for the labeling page (0 = any free port, -1 = none)", DefaultValueFactory = _ => 5081 };
 var serve = new Command("serve", "Run all four services in this process (in-memory messaging, folder storage) until Ctrl+C") { dataDir, port, pagePort };
 serve.SetAction((r, ct) => Run(async () =>
@@ -271,6 +283,7 @@ root.Subcommands.Add(sweep);
 root.Subcommands.Add(stop);
 root.Subcommands.Add(workers);
 root.Subcommands.Add(predict);
+root.Subcommands.Add(explain);
 root.Subcommands.Add(bench);
 // Data quality: clean (derived versions) and drift (QualityCommands.cs).
 foreach (var command in QualityCommands.Create(dataset, version, r => Channel(r.GetValue(ingestionUrl) ?? r.GetValue(server)!), Run, server, ingestionUrl))

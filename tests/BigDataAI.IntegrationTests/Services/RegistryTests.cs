@@ -301,24 +301,7 @@ public sealed class RegistryTests(ServersFixture servers, ITestOutputHelper outp
         }
     }
 
-    /// <summary>Registers a version of <paramref name="name"/> with seeded (untrained) weights and the given test score, as a job would.</summary>
-    private static async Task<ModelRecord> RegisterAsync(ServiceHost host, string name, int seed, double accuracy)
-    {
-        TorchRuntime.EnsureLoadable();
-        byte[] weights;
-        using (var model = ModelFactory.Create(Spec, seed))
-        using (var buffer = new MemoryStream())
-        {
-            ModelWeights.Save(model, buffer);
-            weights = buffer.ToArray();
-        }
-        var id = $"{name}-m{seed}";
-        var record = new ModelRecord(id, Spec, WeightsPath: "", "colours", 1, ["red", "green", "blue"], [8], accuracy,
-            JsonSerializer.SerializeToElement(new { accuracy }), "job-" + id, DateTimeOffset.UtcNow.AddSeconds(seed)) { Name = name };
-        var registered = await host.Services.GetRequiredService<ModelRegistry>().RegisterAsync(record, weights);
-        await host.Bus.Publish(new ModelTrained(registered.ModelId, ModelRegistry.RecordPath(registered.ModelId), Spec.Architecture,
-            registered.Dataset, registered.DatasetVersion, registered.TestAccuracy, registered.CreatedAt));
-        await host.Messages.Consumed<ModelTrained>("inference", m => m.ModelId == registered.ModelId);
-        return registered;
-    }
+    private static Task<ModelRecord> RegisterAsync(ServiceHost host, string name, int seed, double accuracy) =>
+        SeededModels.RegisterAsync(host, name, Spec, seed, accuracy);
+
 }

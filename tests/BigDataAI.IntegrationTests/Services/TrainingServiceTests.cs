@@ -212,7 +212,7 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
     [Fact]
     public async Task A_job_reports_roc_pr_and_calibration_and_slices_its_test_metrics_with_fairness_differences()
     {
-        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training);
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training | Modules.Inference);
         using var files = new TempFolder();
         var name = "slices-" + Guid.NewGuid().ToString("N")[..8];
         var csv = Path.Combine(files.Path, "people.csv");
@@ -275,6 +275,23 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
         Assert.Equal(0, age.DemographicParityDifference);
         Assert.Contains(age.Groups, g => g.Value.StartsWith('['));
         Assert.Equal(["false", "true"], m.Slices.Single(s => s.Column == "member").Groups.Select(g => g.Value));
+
+        // Explain one raw row of the served model: attributions per input column, adding up to the output's change.
+        await host.Inference.WaitUntilServedAsync(name, done.ModelId, JobTimeout);
+        var row = new Protos.Inference.V1.Row();
+        row.Cells["id"] = new Protos.Inference.V1.Value { Integer = 1001 };
+        row.Cells["age"] = new Protos.Inference.V1.Value { Integer = 58 };
+        row.Cells["income"] = new Protos.Inference.V1.Value { Number = 81_000 };
+        row.Cells["city"] = new Protos.Inference.V1.Value { Text = "Oslo" };
+        row.Cells["member"] = new Protos.Inference.V1.Value { Flag = false };
+        row.Cells["note"] = new Protos.Inference.V1.Value { Text = "plain" };
+        var explained = await host.Inference.ExplainAsync(new Protos.Inference.V1.ExplainRequest { Model = name, Row = row, Steps = 128 });
+        output.WriteLine($"explain: class {explained.ClassName} {explained.Output:F4} (baseline {explained.BaselineOutput:F4}, gap {explained.CompletenessGap:E2}): {string.Join(", ", explained.Columns.Select(c => $"{c.Column} {c.Attribution:F4}"))}");
+        var inputs = (await host.Inference.GetModelAsync(new Protos.Inference.V1.GetModelRequest { Model = name })).Inputs.Select(i => i.Name).ToHashSet();
+        Assert.Equal(inputs, explained.Columns.Select(c => c.Column).ToHashSet());
+        Assert.Equal(explained.Columns.Select(c => Math.Abs(c.Attribution)).OrderDescending(), explained.Columns.Select(c => Math.Abs(c.Attribution)));
+        Assert.True(Math.Abs(explained.CompletenessGap) < 0.01, $"completeness gap {explained.CompletenessGap}");
+        Assert.Equal(explained.Output - explained.BaselineOutput, explained.Columns.Sum(c => c.Attribution), 2);
     }
 
     private static Task<RpcException> StartFails(ServiceHost host, StartTrainingRequest request) =>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using BigDataAI.Inference.Services;
+using BigDataAI.Models;
 using BigDataAI.Models.Features;
 using BigDataAI.Models.Registry;
 using BigDataAI.Protos.Inference.V1;
@@ -55,6 +56,115 @@ internal sealed class InferenceApi(ModelHost host) : InferenceService.InferenceS
         ModelHost.Predictions.Add(count);
         ModelHost.Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return reply;
+    }
+
+    public override async Task<ExplainReply> Explain(ExplainRequest request, ServerCallContext context)
+    {
+        if (request.InputCase == ExplainRequest.InputOneofCase.None)
+        {
+            throw Invalid("Field 'input': send one 'row' (raw cells) or one 'dense' input to explain.");
+        }
+        using var model = await AcquireAsync(request.Model, context.CancellationToken).ConfigureAwait(false);
+        var record = model.Record;
+        using var activity = ModelHost.Source.StartActivity("explain");
+        activity?.SetTag("bigdataai.model_id", record.ModelId);
+        var features = request.InputCase == ExplainRequest.InputOneofCase.Row ? FromRows(record, [request.Row]) : FromDense(record, [request.Dense]);
+        int target;
+        if (request.HasTargetClass)
+        {
+            target = request.TargetClass;
+        }
+        else if (record.Spec.Regression)
+        {
+            target = 0;
+        }
+        else
+        {
+            var probabilities = model.Predictor.Predict(features, 1);
+            target = Array.IndexOf(probabilities, probabilities.Max());
+        }
+        var outputs = record.Spec.Regression ? 1 : record.Classes.Length;
+        if (target < 0 || target >= outputs)
+        {
+            throw Invalid($"Field 'target_class': {target} is not a class of model {record.Reference}; its classes are 0-{outputs - 1} ({string.Join(", ", record.Classes.Take(10))}{(record.Classes.Length > 10 ? ", ..." : "")}).");
+        }
+        if (request.Steps is < 0 or > 1024)
+        {
+            throw Invalid($"Field 'steps': {request.Steps} is out of range; use 0 (64) to 1024.");
+        }
+        Explanation explanation;
+        try
+        {
+            explanation = await Task.Run(() => model.Predictor.Explain(features, target, request.Steps == 0 ? 64 : request.Steps), context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Model {record.Reference}: {e.Message}"));
+        }
+        var reply = new ExplainReply
+        {
+            ModelId = record.ModelId,
+            Model = record.ServedName,
+            ModelVersion = record.ModelVersion,
+            TargetClass = target,
+            ClassName = record.Spec.Regression ? "" : record.Classes[target],
+            Output = explanation.Output,
+            BaselineOutput = explanation.BaselineOutput,
+            CompletenessGap = explanation.CompletenessGap,
+        };
+        reply.Columns.AddRange(Attribute(record, explanation.Attributions).OrderByDescending(c => Math.Abs(c.Attribution)));
+        return reply;
+    }
+
+    /// <summary>The attributions of the model's input floats, summed per column (per pixel for image and tensor columns).</summary>
+    private static IEnumerable<ColumnAttribution> Attribute(ModelRecord record, float[] attributions)
+    {
+        if (record.Features is not { } pipeline)
+        {
+            var whole = new ColumnAttribution { Column = "features", Attribution = attributions.Sum(), Values = { attributions }, Shape = { record.FeatureShape } };
+            yield return whole;
+            yield break;
+        }
+        var at = 0;
+        var columns = new Dictionary<string, ColumnAttribution>(StringComparer.Ordinal);
+        foreach (var step in pipeline.Steps)
+        {
+            var slice = attributions.AsSpan(at, step.Size);
+            at += step.Size;
+            if (!columns.TryGetValue(step.Column, out var column))
+            {
+                columns[step.Column] = column = new ColumnAttribution { Column = step.Column };
+            }
+            double sum = 0;
+            foreach (var v in slice)
+            {
+                sum += v;
+            }
+            column.Attribution += sum;
+            switch (step)
+            {
+                case ImageFeature image:
+                    var pixels = new float[image.Height * image.Width];
+                    for (var c = 0; c < image.Channels; c++)
+                    {
+                        for (var p = 0; p < pixels.Length; p++)
+                        {
+                            pixels[p] += slice[c * pixels.Length + p];
+                        }
+                    }
+                    column.Values.AddRange(pixels);
+                    column.Shape.AddRange([image.Height, image.Width]);
+                    break;
+                case TensorFeature tensor:
+                    column.Values.AddRange(slice.ToArray());
+                    column.Shape.AddRange(tensor.Shape);
+                    break;
+            }
+        }
+        foreach (var column in columns.Values)
+        {
+            yield return column;
+        }
     }
 
     /// <summary>Raw rows through the model's own feature pipeline (the code training ran).</summary>
