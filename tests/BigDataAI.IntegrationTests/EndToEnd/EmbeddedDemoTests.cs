@@ -70,7 +70,9 @@ public sealed partial class EmbeddedDemoTests(ITestOutputHelper output)
             Assert.Equal(testRows.Take(10), predicted);
             Assert.Single(Directory.GetFiles(Path.Combine(data, "store", "models"), "model.json", SearchOption.AllDirectories));
             Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "store", "jobs"), "epoch-*.ckpt", SearchOption.AllDirectories).Length);
-            Assert.Equal(2, Directory.GetFiles(Path.Combine(data, "charts"), "*.png").Length); // curves and confusion matrix
+            // Curves, confusion matrix, ROC/PR and calibration.
+            Assert.Equal(["calibration", "confusion", "curves", "roc-pr"],
+                Directory.GetFiles(Path.Combine(data, "charts"), "*.png").Select(f => System.Text.RegularExpressions.Regex.Replace(Path.GetFileNameWithoutExtension(f), "^mnist-v1-mlp-[0-9a-f]{10}-", "")).Order(StringComparer.Ordinal));
         }
         finally
         {
