@@ -32,7 +32,8 @@ public sealed record SliceGroup(string Value, long Rows, double Accuracy, double
 /// <summary>
 /// Metrics per value of one column. <see cref="AccuracyGap"/> and <see cref="F1Gap"/> are the largest differences
 /// between groups. For a sensitive column, the demographic-parity difference (largest gap in the share predicted
-/// positive) and the equalized-odds difference (the larger of the largest gaps in true- and false-positive rate), for
+/// positive) and the equalized-odds difference (the larger of the largest gaps in true- and false-positive rate, over
+/// the groups that have positives, respectively negatives), for
 /// the positive class <see cref="PositiveClass"/> (the second class of a binary label; for more classes, the class
 /// where the gap is largest).
 /// </summary>
@@ -57,7 +58,7 @@ public static class Evaluation
         {
             for (var i = 0; i < rows; i++)
             {
-                scores[i] = probabilities[i * classes + c];
+                scores[i] = Finite(probabilities[i * classes + c]);
                 positive[i] = actual[i] == c;
             }
             result.Add(OneVsRest(c, scores, positive));
@@ -111,6 +112,9 @@ public static class Evaluation
             Thin(fpr), Thin(tpr), Thin(recall), Thin(precision));
     }
 
+    /// <summary>A probability a diverged model made NaN or infinite counts as 0, so the figures stay finite (and the walk over thresholds ends).</summary>
+    private static float Finite(float p) => float.IsFinite(p) ? p : 0;
+
     /// <summary>At most <see cref="CurvePoints"/> points of a curve, evenly by index, ends kept.</summary>
     private static double[] Thin(List<double> curve)
     {
@@ -133,14 +137,15 @@ public static class Evaluation
             var top = 0;
             for (var c = 1; c < classes; c++)
             {
-                if (row[c] > row[top])
+                if (Finite(row[c]) > Finite(row[top]))
                 {
                     top = c;
                 }
             }
-            var bin = Math.Clamp((int)(row[top] * bins), 0, bins - 1);
+            var p = Finite(row[top]);
+            var bin = Math.Clamp((int)(p * bins), 0, bins - 1);
             rows[bin]++;
-            confidence[bin] += row[top];
+            confidence[bin] += p;
             correct[bin] += top == actual[i] ? 1 : 0;
         }
         double ece = 0;
@@ -218,7 +223,10 @@ public static class Evaluation
         {
             var rates = names.Select(g => Rates(byGroup[g], a, p, c)).ToList();
             var parity = rates.Max(r => r.Positive) - rates.Min(r => r.Positive);
-            var odds = Math.Max(rates.Max(r => r.Tpr) - rates.Min(r => r.Tpr), rates.Max(r => r.Fpr) - rates.Min(r => r.Fpr));
+            // A group without positives has no true-positive rate (and one without negatives no false-positive rate):
+            // it takes no part in that gap.
+            static double Gap(IEnumerable<double> values) => values.DefaultIfEmpty(0).Max() - values.DefaultIfEmpty(0).Min();
+            var odds = Math.Max(Gap(rates.Where(r => r.Positives > 0).Select(r => r.Tpr)), Gap(rates.Where(r => r.Negatives > 0).Select(r => r.Fpr)));
             if (c == candidates[0] || parity > fairness.Parity)
             {
                 fairness = (c, parity, odds);
@@ -248,7 +256,7 @@ public static class Evaluation
             fairness.Class, sensitive ? fairness.Parity : 0, sensitive ? fairness.Odds : 0);
     }
 
-    private static (double Positive, double Tpr, double Fpr) Rates(List<int> rows, long[] actual, long[] predicted, int c)
+    private static (double Positive, double Tpr, double Fpr, long Positives, long Negatives) Rates(List<int> rows, long[] actual, long[] predicted, int c)
     {
         long predictedPositive = 0, positives = 0, truePositives = 0, negatives = 0, falsePositives = 0;
         foreach (var i in rows)
@@ -267,6 +275,6 @@ public static class Evaluation
                 falsePositives += saysPositive ? 1 : 0;
             }
         }
-        return (predictedPositive / (double)Math.Max(1, rows.Count), truePositives / (double)Math.Max(1, positives), falsePositives / (double)Math.Max(1, negatives));
+        return (predictedPositive / (double)Math.Max(1, rows.Count), truePositives / (double)Math.Max(1, positives), falsePositives / (double)Math.Max(1, negatives), positives, negatives);
     }
 }

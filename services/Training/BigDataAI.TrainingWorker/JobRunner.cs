@@ -100,9 +100,12 @@ public sealed class JobRunner(
         }
         catch (OperationCanceledException) when (jobs.StopReason(jobId) is { } reason)
         {
-            // Asked to stop: the record says so (under the lease, which is released below), and the slot is free.
-            await run.StoppedAsync(reason).ConfigureAwait(false);
-            logger.LogInformation("Job {JobId} stopped on worker {WorkerId} after {Epochs} epochs: {Reason}", jobId, me.Id, run.EpochsCompleted, reason);
+            // Asked to stop: the record says so (under the lease, which is released below), and the slot is free. A stop
+            // that comes after the run ended (succeeded or failed) changes nothing.
+            if (await run.StoppedAsync(reason).ConfigureAwait(false))
+            {
+                logger.LogInformation("Job {JobId} stopped on worker {WorkerId} after {Epochs} epochs: {Reason}", jobId, me.Id, run.EpochsCompleted, reason);
+            }
         }
         finally
         {
@@ -621,12 +624,19 @@ public sealed class JobRunner(
             await UpdateAsync(j => j with { Status = JobStatus.Succeeded, ModelId = registered.ModelId, TestMetrics = metrics, BestEpoch = registered.BestEpoch, StoppedEarly = registered.StoppedEarly }, persist: true).ConfigureAwait(false);
         }
 
-        /// <summary>The run was asked to stop: the record says STOPPED with <paramref name="reason"/>, stored and published.</summary>
-        public async Task StoppedAsync(string reason)
+        /// <summary>
+        /// The run was asked to stop: the record says STOPPED with <paramref name="reason"/>, stored and published. False
+        /// (nothing written) when the run had already ended.
+        /// </summary>
+        public async Task<bool> StoppedAsync(string reason)
         {
             JobRecord updated;
             lock (_gate)
             {
+                if (_record.IsFinished)
+                {
+                    return false;
+                }
                 updated = _record = (_record with { Status = JobStatus.Stopped, StopReason = reason, Batch = 0 }).Next();
             }
             await JobTracker.SaveAsync(owner.Store, updated, lease, CancellationToken.None).ConfigureAwait(false);
@@ -640,6 +650,7 @@ public sealed class JobRunner(
                 // The stored record is the truth; the control plane reads it when it hands the job out or takes it back.
                 Logger.LogWarning(e, "Could not publish that job {JobId} stopped", JobId);
             }
+            return true;
         }
 
         /// <summary>Changes the record (next revision), stores it under the lease when <paramref name="persist"/>, and publishes it.</summary>

@@ -18,8 +18,14 @@ public sealed class RunJobConsumer(WorkerIdentity me, WorkerJobs jobs, JobQueueP
     {
         if (context.Message.WorkerId == me.Id && context.Message.Store == store.Location)
         {
-            logger.LogInformation("Worker {WorkerId} is asked to stop job {JobId}: {Reason}", me.Id, context.Message.JobId, context.Message.Reason);
-            jobs.RequestStop(context.Message.JobId, context.Message.Reason);
+            if (jobs.RequestStop(context.Message.JobId, context.Message.Reason))
+            {
+                logger.LogInformation("Worker {WorkerId} is asked to stop job {JobId}: {Reason}", me.Id, context.Message.JobId, context.Message.Reason);
+            }
+            else
+            {
+                logger.LogInformation("Worker {WorkerId} is asked to stop job {JobId}, which it does not hold; ignoring it", me.Id, context.Message.JobId);
+            }
         }
         return Task.CompletedTask;
     }

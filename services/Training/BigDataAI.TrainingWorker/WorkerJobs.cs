@@ -27,6 +27,7 @@ public sealed class WorkerJobs
 
     public void Done(string jobId)
     {
+        _stops.TryRemove(jobId, out _);
         if (_held.TryRemove(jobId, out _))
         {
             Changed?.Invoke();
@@ -53,9 +54,16 @@ public sealed class WorkerJobs
     /// <summary>Why the run of <paramref name="jobId"/> was asked to stop, or null.</summary>
     public string? StopReason(string jobId) => _stops.TryGetValue(jobId, out var entry) ? entry.Reason : null;
 
-    /// <summary>Asks the run of <paramref name="jobId"/> to stop, now if it runs, else when it starts.</summary>
-    public void RequestStop(string jobId, string reason)
+    /// <summary>
+    /// Asks the run of <paramref name="jobId"/> to stop, now if it runs, else when it starts. False (and nothing kept)
+    /// when this worker does not hold the job, so a stale stop never cancels a later run.
+    /// </summary>
+    public bool RequestStop(string jobId, string reason)
     {
+        if (!_held.ContainsKey(jobId))
+        {
+            return false;
+        }
         var entry = _stops.AddOrUpdate(jobId, _ => (null, reason), (_, old) => (old.Run, old.Reason ?? reason));
         try
         {
@@ -65,6 +73,7 @@ public sealed class WorkerJobs
         {
             // The run ended meanwhile.
         }
+        return true;
     }
 
     /// <summary>The run of <paramref name="jobId"/> ended: forget its stop.</summary>

@@ -75,6 +75,26 @@ public sealed class EvaluationTests
     }
 
     [Fact]
+    public void A_group_without_positives_takes_no_part_in_the_true_positive_rate_gap()
+    {
+        // A perfect classifier: group b has no positives, so its (undefined) true-positive rate must not make a gap.
+        string[] groups = ["a", "a", "b", "b"];
+        long[] actual = [1, 0, 0, 0];
+        var slice = Evaluation.Slice("g", sensitive: true, groups, actual, actual, 2);
+        Assert.Equal(0, slice.EqualizedOddsDifference);
+        Assert.Equal(0.5, slice.DemographicParityDifference, 12); // a predicts positive half the time, b never
+    }
+
+    [Fact]
+    public void Probabilities_a_diverged_model_made_NaN_count_as_zero_and_the_figures_stay_finite()
+    {
+        float[] probabilities = [float.NaN, float.NaN, 0.2f, 0.8f, float.PositiveInfinity, 0.1f];
+        var curves = Evaluation.Curves(probabilities, [0, 1, 0], 2);
+        Assert.All(curves, c => Assert.True(double.IsFinite(c.RocAuc) && double.IsFinite(c.AveragePrecision)));
+        Assert.True(double.IsFinite(Evaluation.Calibrate(probabilities, [0, 1, 0], 2).ExpectedCalibrationError));
+    }
+
+    [Fact]
     public void Numeric_columns_with_many_values_are_sliced_in_quartile_bins_and_nulls_are_their_own_group()
     {
         var values = Enumerable.Range(0, 100).Select(i => (object?)(long)i).Append(null).ToList();

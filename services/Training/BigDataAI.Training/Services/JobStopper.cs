@@ -17,7 +17,7 @@ namespace BigDataAI.Training.Services;
 public sealed class JobStopper(JobTracker tracker, WorkerRegistry workers, IObjectStore store, BoundedPublisher bus, IOptions<TrainingOptions> options, TimeProvider time, ILogger<JobStopper> logger)
 {
     private static readonly TimeSpan Resend = TimeSpan.FromSeconds(5);
-    private readonly ConcurrentDictionary<string, (string Reason, DateTimeOffset SentAt)> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Reason, DateTimeOffset SentAt, DateTimeOffset RequestedAt)> _pending = new(StringComparer.Ordinal);
 
     /// <summary>Stops <paramref name="jobId"/> (see the type). Returns the record as it is now; null for an unknown job.</summary>
     public async Task<JobRecord?> StopAsync(string jobId, string reason, CancellationToken cancellationToken)
@@ -59,7 +59,7 @@ public sealed class JobStopper(JobTracker tracker, WorkerRegistry workers, IObje
                 await store.ReleaseLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
             }
         }
-        _pending.TryAdd(jobId, (reason, DateTimeOffset.MinValue)); // a stop under way keeps its first reason
+        _pending.TryAdd(jobId, (reason, DateTimeOffset.MinValue, time.GetUtcNow())); // a stop under way keeps its first reason
         await SendAsync(jobId, cancellationToken).ConfigureAwait(false);
         return tracker.Get(jobId);
     }
@@ -73,23 +73,36 @@ public sealed class JobStopper(JobTracker tracker, WorkerRegistry workers, IObje
     {
         foreach (var (jobId, pending) in _pending)
         {
-            if (tracker.Get(jobId) is not { IsFinished: false })
+            // Done once the job ended, or when it is a newer run than the one asked to stop (submitted again since).
+            if (tracker.Get(jobId) is not { IsFinished: false } job || job.CreatedAt > pending.RequestedAt)
             {
                 _pending.TryRemove(jobId, out _);
+                continue;
             }
-            else if (time.GetUtcNow() - pending.SentAt >= Resend)
+            if (time.GetUtcNow() - pending.SentAt < Resend)
+            {
+                continue;
+            }
+            try
             {
                 await StopAsync(jobId, pending.Reason, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // One job's trouble (an unreadable record, storage away) must not hold up scheduling.
+                _pending[jobId] = pending with { SentAt = time.GetUtcNow() };
+                logger.LogWarning(e, "Stopping job {JobId} failed; trying again", jobId);
             }
         }
     }
 
     /// <summary>Whether a stop of <paramref name="jobId"/> is under way (the scheduler does not hand such a job out).</summary>
-    public bool IsStopping(string jobId) => _pending.ContainsKey(jobId);
+    public bool IsStopping(string jobId) =>
+        _pending.TryGetValue(jobId, out var pending) && tracker.Get(jobId) is { } job && job.CreatedAt <= pending.RequestedAt;
 
     private async Task SendAsync(string jobId, CancellationToken cancellationToken)
     {
-        if (!_pending.TryGetValue(jobId, out var pending) || tracker.Get(jobId) is not { } job)
+        if (!_pending.TryGetValue(jobId, out var pending) || tracker.Get(jobId) is not { IsFinished: false } job)
         {
             return;
         }

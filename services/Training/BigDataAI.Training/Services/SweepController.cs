@@ -150,7 +150,8 @@ public sealed class SweepController(
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>Loads every stored sweep; false (to be tried again) when storage did not answer.</summary>
+    private async Task<bool> LoadAsync(CancellationToken stoppingToken)
     {
         try
         {
@@ -162,16 +163,25 @@ public sealed class SweepController(
                 }
             }
             logger.LogInformation("Sweeps loaded: {Running} running", _sweeps.Values.Count(s => s.Status == SweepStatus.Running));
+            return true;
         }
         catch (Exception e) when (!stoppingToken.IsCancellationRequested)
         {
-            logger.LogWarning(e, "Could not list the stored sweeps; those not loaded are picked up when asked for");
+            logger.LogWarning(e, "Could not load the stored sweeps; trying again");
+            return false;
         }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var loaded = false;
         tracker.Changed += _wake.Set;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                // Until every stored sweep is loaded, running ones would neither stop trials nor finish.
+                loaded = loaded || await LoadAsync(stoppingToken).ConfigureAwait(false);
                 foreach (var sweep in _sweeps.Values.Where(s => s.Status == SweepStatus.Running).ToList())
                 {
                     try
@@ -202,6 +212,15 @@ public sealed class SweepController(
         var spec = sweep.Spec;
         var trials = sweep.Trials.ToList();
         var changed = false;
+        // From storage when this control plane's view has not loaded a trial's job yet (just after a restart): a job
+        // not known here must never count as ended.
+        foreach (var trial in trials.Where(t => t.JobId is not null && tracker.Get(t.JobId) is null))
+        {
+            if (await tracker.GetOrLoadAsync(trial.JobId!, cancellationToken).ConfigureAwait(false) is null)
+            {
+                logger.LogWarning("Sweep {SweepId}: trial {Trial}'s job {JobId} has no record in storage", sweep.SweepId, trial.Index, trial.JobId);
+            }
+        }
         if (spec.Strategy == "asha")
         {
             for (var i = 0; i < trials.Count; i++)
@@ -225,7 +244,9 @@ public sealed class SweepController(
                     {
                         trial = trial with { RungsPassed = [.. trial.RungsPassed, rung] };
                     }
-                    else if (!job.IsFinished)
+                    // Only a job this sweep queued: one with the same spec submitted before (by a user or another sweep)
+                    // is shared, and is not this sweep's to stop.
+                    else if (!job.IsFinished && job.Tags.TryGetValue("sweep", out var owner) && owner == sweep.SweepId)
                     {
                         var reason = string.Create(CultureInfo.InvariantCulture,
                             $"ASHA: validation score {score:F4} after epoch {rung} is not in the top 1/{spec.ReductionFactor} of the {recorded.Count} trials that reached it (cutoff {cutoff:F4})");
@@ -243,6 +264,7 @@ public sealed class SweepController(
         }
         var jobs = trials.Select(t => t.JobId is null ? null : tracker.Get(t.JobId)).ToList();
         var next = sweep with { Trials = trials };
+        // A trial without a job (its submission failed, or its record is gone) has ended too.
         if (jobs.All(j => j is null || j.IsFinished))
         {
             next = await FinishAsync(next, jobs, cancellationToken).ConfigureAwait(false);
@@ -362,6 +384,11 @@ public sealed class SweepController(
         catch (JsonException e)
         {
             logger.LogError(e, "Sweep record {Path} is not valid JSON; it is left in storage and ignored", path);
+            return null;
+        }
+        catch (InvalidDataException e)
+        {
+            logger.LogError(e, "Sweep record {Path} cannot be read; it is left in storage and ignored", path);
             return null;
         }
     }

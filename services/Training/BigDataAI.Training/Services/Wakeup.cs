@@ -21,6 +21,10 @@ internal sealed class Wakeup : IDisposable
         {
             // Another Set got there first: already awake.
         }
+        catch (ObjectDisposedException)
+        {
+            // Its loop (or watcher) has ended; an event raised just then has no one to wake.
+        }
     }
 
     /// <summary>True when woken, false when <paramref name="interval"/> passed.</summary>
