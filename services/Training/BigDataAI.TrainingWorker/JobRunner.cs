@@ -274,13 +274,7 @@ public sealed class JobRunner(
                     () => Train(modelSpec, prepared.Features, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume),
                     token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
-                Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
-                record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false);
-                var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
-                activity?.SetTag("bigdataai.model_id", registered.ModelId);
-                await CompleteAsync(registered).ConfigureAwait(false);
-                TrainingTelemetry.Jobs.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
-                Logger.LogInformation("Job {JobId} succeeded on worker {WorkerId}: model {ModelId}, test accuracy {Accuracy:P2}", JobId, owner.Me.Id, registered.ModelId, registered.TestAccuracy);
+                await RegisterAsync(record, weights, labeled, clock, activity).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
@@ -344,6 +338,12 @@ public sealed class JobRunner(
                 return Register(modelSpec, features, labeled, result, test);
             }, token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
+            await RegisterAsync(record, weights, labeled, clock, activity).ConfigureAwait(false);
+        }
+
+        /// <summary>A trained model's record with its comparisons, registered, and the job recorded as succeeded.</summary>
+        private async Task RegisterAsync(ModelRecord record, byte[] weights, LabeledManifest labeled, Stopwatch clock, Activity? activity)
+        {
             Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
             record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false);
             var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
@@ -797,19 +797,8 @@ public sealed class JobRunner(
         private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
         {
             using var result = Trainer.Train(modelSpec, train, validation, OptionsFor(device, CountsOf(train, modelSpec)), Callbacks(), resume, token);
-            TestMetrics metrics;
-            if (modelSpec.Regression)
-            {
-                // A regression's "accuracy" is its R² on the test split; MAE and RMSE come beside it.
-                var r = Evaluator.EvaluateRegression(result.Model, modelSpec, test);
-                metrics = new TestMetrics(r.R2, [], [], [], [], 0, r.Samples) { Mae = r.Mae, Rmse = r.Rmse, R2 = r.R2 };
-            }
-            else
-            {
-                var e = Evaluator.Evaluate(result.Model, modelSpec, test);
-                metrics = new TestMetrics(e.Accuracy, e.Precision, e.Recall, e.F1, e.ConfusionMatrix, e.Classes, e.Samples);
-            }
-            return Record(modelSpec, features, labeled, result, metrics);
+            // The same evaluation as a streamed job's (curves, calibration, slices), over the test rows in memory.
+            return Register(modelSpec, features, labeled, result, new InMemoryTrainingShards(test, Math.Max(1, test.Rows)));
         }
 
         private (ModelRecord Record, byte[] Weights) Record(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, TrainingResult result, TestMetrics metrics)
