@@ -54,6 +54,13 @@ public sealed record ModelRecord(
     /// </summary>
     public IReadOnlyList<ModelComparison> Comparisons { get; init; } = [];
 
+    /// <summary>
+    /// The W3C trace parent of the training run that registered it (null for older records), so that loading it joins
+    /// the trace of its upload, training and announcement however the loader came to it (the ModelTrained message or
+    /// the reconcile loop).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
     /// <summary>The name it is served under: <see cref="Name"/>, or the dataset's name for older records.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string ServedName => Name ?? Dataset;

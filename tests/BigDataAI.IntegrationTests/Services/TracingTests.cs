@@ -58,6 +58,47 @@ public sealed class TracingTests(ServersFixture servers, ITestOutputHelper outpu
         Assert.True(train.StartTimeUtc >= label.StartTimeUtc && swap.StartTimeUtc >= train.StartTimeUtc, "the spans follow the flow in time");
     }
 
+    [Fact]
+    public async Task A_model_loaded_by_the_reconcile_loop_without_its_message_joins_the_trace_of_its_training()
+    {
+        // Training runs where no inference listens, so the ModelTrained message reaches none; an inference host started
+        // afterwards on the same storage finds the model by reconciling with the registry, and its load still belongs to
+        // the training's trace (the record carries the run's trace parent).
+        var spans = new ConcurrentActivities();
+        void Traced(IServiceCollection services) => services.AddOpenTelemetry().WithTracing(tracing => tracing
+            .AddSource("BigDataAI.*")
+            .AddInMemoryExporter(spans));
+        var container = ServiceHost.NewContainerName("reconciled");
+        var name = "reconciled-" + Guid.NewGuid().ToString("N")[..8];
+        ModelTrained trained;
+        await using (var training = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training, container: container,
+            settings: new Dictionary<string, string?>
+            {
+                ["Training:AutoTrainModel"] = "mlp",
+                ["Training:AutoTrainHyperParameters:Epochs"] = "1",
+            },
+            configureServices: Traced))
+        {
+            using var files = new TempFolder();
+            await training.Ingestion.UploadIdxAsync(files, name, TestData.Idx(300, seed: 9));
+            trained = await training.Messages.Published<ModelTrained>(m => m.Dataset == name);
+        }
+        try
+        {
+            await using var inference = await ServiceHost.StartAsync(servers, output, Modules.Inference, container: container, configureServices: Traced);
+            await WaitUntilAsync(() => spans.Any(s => s.OperationName == "load-model" && Tag(s, "bigdataai.model_id") == trained.ModelId), "the reconcile loop's load span");
+            var train = spans.Single(s => s.Source.Name == "BigDataAI.Training" && s.OperationName == "train" && Tag(s, "bigdataai.dataset") == name);
+            var load = spans.Single(s => s.OperationName == "load-model" && Tag(s, "bigdataai.model_id") == trained.ModelId);
+            output.WriteLine($"train: trace {train.TraceId}, span {train.SpanId}; load-model: trace {load.TraceId}, parent {load.ParentSpanId}");
+            Assert.Equal(train.TraceId, load.TraceId);
+            Assert.Equal(train.SpanId, load.ParentSpanId);
+        }
+        finally
+        {
+            await servers.Azurite.CreateServiceClient().GetBlobContainerClient(container).DeleteIfExistsAsync();
+        }
+    }
+
     private static string? Tag(Activity span, string key) => span.GetTagItem(key)?.ToString();
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)

@@ -353,7 +353,11 @@ public sealed class ModelHost(ModelRegistry registry, IOptions<InferenceOptions>
             {
                 return false;
             }
-            using var activity = Source.StartActivity("load-model");
+            // A load with no trace of its own (the reconcile loop's) joins the training run's, so the trace of an upload
+            // ends with its model being served however the loader heard of it.
+            using var activity = Activity.Current is null && ActivityContext.TryParse(record.TraceParent, null, out var trained)
+                ? Source.StartActivity("load-model", ActivityKind.Internal, trained)
+                : Source.StartActivity("load-model");
             activity?.SetTag("bigdataai.model_id", record.ModelId);
             activity?.SetTag("bigdataai.model", record.Reference);
             activity?.SetTag("bigdataai.dataset", record.Dataset);
