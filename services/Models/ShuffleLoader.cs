@@ -114,8 +114,27 @@ public sealed class ShuffleLoader
         }
     }
 
-    /// <summary>The epoch's rows in emission order, as (shard data, row in it).</summary>
-    private IEnumerable<(TrainingData Data, int Row)> Rows(int epoch, CancellationToken cancellationToken)
+    /// <summary>
+    /// The epoch's rows in emission order as indices into the whole split (a shard's rows follow those of the shards before
+    /// it, by shard index), worked out without reading a shard: the order <see cref="Epoch"/> cuts its batches from, so
+    /// a caller holding the split in memory can gather the very same batches.
+    /// </summary>
+    public IEnumerable<int> RowOrder(int epoch)
+    {
+        var offsets = new int[Shards.Count];
+        for (var i = 1; i < offsets.Length; i++)
+        {
+            offsets[i] = offsets[i - 1] + Shards.RowsOf(i - 1);
+        }
+        var (random, order) = Start(epoch);
+        foreach (var (offset, row) in Emission(random, order, k => (offsets[order[k]], Shards.RowsOf(order[k]))))
+        {
+            yield return offset + row;
+        }
+    }
+
+    /// <summary>The epoch's generator and its shard order: a Fisher-Yates shuffle drawn from <see cref="Trainer.EpochSeed"/>.</summary>
+    private (Random Random, int[] Order) Start(int epoch)
     {
         var random = new Random(Trainer.EpochSeed(_seed, epoch));
         var order = new int[Shards.Count];
@@ -128,12 +147,53 @@ public sealed class ShuffleLoader
             var j = random.Next(i + 1);
             (order[i], order[j]) = (order[j], order[i]);
         }
-        var buffer = new (TrainingData Data, int Row)[Math.Min(ShuffleBuffer, Math.Max(1, Shards.Rows))];
+        return (random, order);
+    }
+
+    /// <summary>
+    /// The shuffle buffer over the shards in <paramref name="order"/>: <paramref name="open"/> gives the k-th shard's
+    /// handle and row count when its rows are first needed, and the rows come out as (handle, row). The one place the
+    /// emission order is drawn, so reading shards and gathering from memory cannot disagree.
+    /// </summary>
+    private IEnumerable<(TShard Shard, int Row)> Emission<TShard>(Random random, int[] order, Func<int, (TShard Shard, int Rows)> open)
+    {
+        var buffer = new (TShard Shard, int Row)[Math.Min(ShuffleBuffer, Math.Max(1, Shards.Rows))];
         var held = 0;
+        for (var k = 0; k < order.Length; k++)
+        {
+            var (shard, rows) = open(k);
+            for (var r = 0; r < rows; r++)
+            {
+                if (held < buffer.Length)
+                {
+                    buffer[held++] = (shard, r);
+                    continue;
+                }
+                var j = random.Next(buffer.Length);
+                yield return buffer[j];
+                buffer[j] = (shard, r);
+            }
+        }
+        // The end of the epoch: what the buffer holds, in a random order.
+        for (var i = held - 1; i > 0; i--)
+        {
+            var j = random.Next(i + 1);
+            (buffer[i], buffer[j]) = (buffer[j], buffer[i]);
+        }
+        for (var i = 0; i < held; i++)
+        {
+            yield return buffer[i];
+        }
+    }
+
+    /// <summary>The epoch's rows in emission order, as (shard data, row in it).</summary>
+    private IEnumerable<(TrainingData Data, int Row)> Rows(int epoch, CancellationToken cancellationToken)
+    {
+        var (random, order) = Start(epoch);
         Task<TrainingData>? next = order.Length > 0 ? Prefetch(order[0], cancellationToken) : null;
         try
         {
-            for (var k = 0; k < order.Length; k++)
+            foreach (var item in Emission(random, order, k =>
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var data = next!.GetAwaiter().GetResult();
@@ -142,27 +202,10 @@ public sealed class ShuffleLoader
                 {
                     throw new InvalidDataException($"Shard {order[k]} holds {data.Rows} rows of {data.FeatureCount} features; {Shards.RowsOf(order[k])} of {Shards.FeatureCount} were expected.");
                 }
-                for (var r = 0; r < data.Rows; r++)
-                {
-                    if (held < buffer.Length)
-                    {
-                        buffer[held++] = (data, r);
-                        continue;
-                    }
-                    var j = random.Next(buffer.Length);
-                    yield return buffer[j];
-                    buffer[j] = (data, r);
-                }
-            }
-            // The end of the epoch: what the buffer holds, in a random order.
-            for (var i = held - 1; i > 0; i--)
+                return (data, data.Rows);
+            }))
             {
-                var j = random.Next(i + 1);
-                (buffer[i], buffer[j]) = (buffer[j], buffer[i]);
-            }
-            for (var i = 0; i < held; i++)
-            {
-                yield return buffer[i];
+                yield return item;
             }
         }
         finally

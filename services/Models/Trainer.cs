@@ -150,8 +150,19 @@ public static class Trainer
         return BuildAndTrain(spec, options, resumeFrom, cancellationToken, (model, device) =>
         {
             var run = new TrainingRun(spec, options, null, device.ToString(), fingerprint, ShuffleLoader.Scheme);
-            using var feed = new LoaderFeed(train, device);
-            return Run(model, device, feed, m => ValidateShards(m, device, validation, cancellationToken), options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
+            // A split small enough (TrainingOptions.CacheBytes) is read once and kept on the device: the same batches and
+            // the same validation score, without reading, hashing and decoding every shard again each epoch.
+            var trainBytes = SplitCache.BytesOf(train.Shards);
+            var cacheTrain = trainBytes <= options.CacheBytes;
+            var left = options.CacheBytes - (cacheTrain ? trainBytes : 0);
+            using var validationCache = validation is { Rows: > 0 } && SplitCache.BytesOf(validation) <= left
+                ? SplitCache.Read(validation, device, cancellationToken)
+                : null;
+            using IBatchFeed feed = cacheTrain ? new CachedLoaderFeed(train, SplitCache.Read(train.Shards, device, cancellationToken), device) : new LoaderFeed(train, device);
+            Func<nn.Module<Tensor, Tensor>, double?> validate = validationCache is not null
+                ? m => validationCache.Score(m, EvaluationBatch)
+                : m => ValidateShards(m, device, validation, cancellationToken);
+            return Run(model, device, feed, validate, options, run, resumeFrom, callbacks ?? new TrainingCallbacks(), cancellationToken);
         });
     }
 
@@ -383,6 +394,64 @@ public static class Trainer
             _features.Dispose();
             _labels.Dispose();
             _soft?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A <see cref="ShuffleLoader"/>'s batches gathered from its split held on the device (<see cref="SplitCache"/>):
+    /// each epoch's rows in the loader's <see cref="ShuffleLoader.RowOrder"/>, cut into batches of its size, so every batch
+    /// holds the rows, in the order, that <see cref="LoaderFeed"/> would upload, as the bare loop gathers them.
+    /// </summary>
+    private sealed class CachedLoaderFeed(ShuffleLoader loader, SplitCache cache, Device device) : IBatchFeed
+    {
+        private readonly long[] _order = new long[loader.Shards.Rows];
+        private Tensor? _permutation;
+        private int _batch;
+        private int _start;
+        private int _count;
+
+        public int Rows => loader.Shards.Rows;
+        public int Batches => loader.BatchesPerEpoch;
+
+        public void StartEpoch(int epoch, int skipBatches)
+        {
+            var i = 0;
+            foreach (var row in loader.RowOrder(epoch))
+            {
+                _order[i++] = row;
+            }
+            if (i != _order.Length)
+            {
+                throw new InvalidOperationException($"The loader's order of epoch {epoch} has {i} rows, not {_order.Length}.");
+            }
+            _permutation?.Dispose();
+            _permutation = Devices.Upload(_order, device);
+            _batch = skipBatches;
+        }
+
+        public bool Next(out int count)
+        {
+            if (_batch >= Batches)
+            {
+                count = 0;
+                return false;
+            }
+            _start = _batch * loader.BatchSize;
+            count = _count = Math.Min(loader.BatchSize, Rows - _start);
+            _batch++;
+            return true;
+        }
+
+        public (Tensor X, Tensor Y, Tensor? Soft) Tensors()
+        {
+            var index = _permutation!.narrow(0, _start, _count);
+            return (cache.Features.index_select(0, index), cache.Labels.index_select(0, index), null);
+        }
+
+        public void Dispose()
+        {
+            _permutation?.Dispose();
+            cache.Dispose();
         }
     }
 

@@ -41,6 +41,19 @@ public sealed record TrainingOptions
     public int CheckpointEveryBatches { get; init; }
 
     /// <summary>
+    /// A run fed by a <see cref="ShuffleLoader"/> keeps a split in memory (on the training device) after reading it once
+    /// when its model inputs take at most this many bytes (rows x (features x 4 + 8)); the train split first, then the
+    /// validation split with what is left. Later epochs gather their batches from it by the loader's
+    /// <see cref="ShuffleLoader.RowOrder"/>, so they are the very batches the shards would give, without reading,
+    /// hashing and decoding every shard again each epoch. 0: never (memory stays at the loader's buffer, whatever the
+    /// data's size). Default 128 MiB. Not part of what a run resumes from.
+    /// </summary>
+    public long CacheBytes { get; init; } = DefaultCacheBytes;
+
+    /// <summary>The default of <see cref="CacheBytes"/>: 128 MiB.</summary>
+    public const long DefaultCacheBytes = 128L << 20;
+
+    /// <summary>
     /// L2 weight decay: <c>decay x weight</c> is added to every parameter's gradient before the optimizer's update, as
     /// <c>weight_decay</c> in <c>torch.optim.Adam</c> and <c>torch.optim.SGD</c> (default 0: none).
     /// </summary>
@@ -126,6 +139,10 @@ public sealed record TrainingOptions
         if (Epochs < 1)
         {
             throw new ArgumentException($"TrainingOptions.Epochs must be at least 1, not {Epochs}.");
+        }
+        if (CacheBytes < 0)
+        {
+            throw new ArgumentException($"TrainingOptions.CacheBytes must be 0 or more, not {CacheBytes}.");
         }
         if (CheckpointEveryBatches < 0)
         {

@@ -93,6 +93,91 @@ public sealed class ShuffleLoaderTests
     }
 
     [Fact]
+    public void The_row_order_is_the_order_the_loaders_batches_hold_their_rows_in()
+    {
+        // Each row's first feature identifies it; the batches' rows, in order, are the rows RowOrder names.
+        foreach (var epoch in new[] { 1, 2, 3 })
+        {
+            var fromBatches = Loader().Epoch(epoch).SelectMany(b => Enumerable.Range(0, b.Rows).Select(r => b.Features[r * 20])).ToArray();
+            var fromOrder = Loader().RowOrder(epoch).Select(row => Train.Features[row * 20]).ToArray();
+            Assert.Equal(fromBatches, fromOrder);
+        }
+    }
+
+    [Fact]
+    public void A_split_kept_in_memory_is_read_once_and_trains_bit_for_bit_as_the_split_read_every_epoch()
+    {
+        var options = Options with { CheckpointEveryBatches = 3 };
+        var trainShards = new CountingShards(new InMemoryTrainingShards(Train, rowsPerShard: 30));
+        var validationShards = new CountingShards(new InMemoryTrainingShards(Validation, rowsPerShard: 25));
+        using var cached = Trainer.Train(Mlp, new ShuffleLoader(trainShards, 32, 7, 50), validationShards, options);
+        // Each of the seven train shards and three validation shards read once, for three epochs.
+        Assert.Equal(7, trainShards.Reads);
+        Assert.Equal(3, validationShards.Reads);
+
+        var streamedTrain = new CountingShards(new InMemoryTrainingShards(Train, rowsPerShard: 30));
+        var streamedValidation = new CountingShards(new InMemoryTrainingShards(Validation, rowsPerShard: 25));
+        using var streamed = Trainer.Train(Mlp, new ShuffleLoader(streamedTrain, 32, 7, 50), streamedValidation, options with { CacheBytes = 0 });
+        Assert.Equal(21, streamedTrain.Reads);
+        Assert.Equal(9, streamedValidation.Reads);
+        Assert.Equal(WeightBytes(streamed), WeightBytes(cached));
+        Assert.Equal(streamed.Epochs.Select(e => e.TrainLoss), cached.Epochs.Select(e => e.TrainLoss));
+        Assert.Equal(streamed.Epochs.Select(e => e.ValidationAccuracy), cached.Epochs.Select(e => e.ValidationAccuracy));
+
+        // A budget that holds the train split but not the validation split as well: train cached, validation read each epoch.
+        var trainOnly = new CountingShards(new InMemoryTrainingShards(Train, rowsPerShard: 30));
+        var validationEach = new CountingShards(new InMemoryTrainingShards(Validation, rowsPerShard: 25));
+        using var partly = Trainer.Train(Mlp, new ShuffleLoader(trainOnly, 32, 7, 50), validationEach, options with { CacheBytes = 200 * (20 * 4 + 8) });
+        Assert.Equal((7, 9), (trainOnly.Reads, validationEach.Reads));
+        Assert.Equal(WeightBytes(streamed), WeightBytes(partly));
+
+        // A checkpoint of the streamed run, written five batches into epoch 2, continues in memory to the same weights.
+        byte[]? saved = null;
+        using var cancellation = new CancellationTokenSource();
+        var dying = new TrainingCallbacks
+        {
+            Batch = new SyncProgress<BatchProgress>(p =>
+            {
+                if (p.Epoch == 2 && p.Batch == 5)
+                {
+                    cancellation.Cancel();
+                }
+            }),
+            Checkpoint = c =>
+            {
+                using var stream = new MemoryStream();
+                c.Write(stream);
+                saved = stream.ToArray();
+            },
+        };
+        var validation = new InMemoryTrainingShards(Validation, rowsPerShard: 25);
+        Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(Mlp, Loader(), validation, options with { CacheBytes = 0 }, dying, cancellationToken: cancellation.Token));
+        using var resumed = Trainer.Train(Mlp, Loader(), validation, options, null, TrainingResume.Read(new MemoryStream(saved!)));
+        Assert.Equal(WeightBytes(streamed), WeightBytes(resumed));
+        Assert.Throws<ArgumentException>(() => (options with { CacheBytes = -1 }).Validate());
+    }
+
+    /// <summary>Shards that count their reads.</summary>
+    private sealed class CountingShards(ITrainingShards inner) : ITrainingShards
+    {
+        private int _reads;
+
+        public int Reads => _reads;
+        public int Count => inner.Count;
+        public int Rows => inner.Rows;
+        public int RowsOf(int index) => inner.RowsOf(index);
+        public int FeatureCount => inner.FeatureCount;
+        public bool Regression => inner.Regression;
+        public string Identity => inner.Identity;
+
+        public Task<TrainingData> ReadAsync(int index, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _reads);
+            return inner.ReadAsync(index, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_labeled_split_streams_from_storage_shard_by_shard_into_the_loader()
     {
         var root = Path.Combine(Path.GetTempPath(), "bigdataai-loader-" + Guid.NewGuid().ToString("N"));

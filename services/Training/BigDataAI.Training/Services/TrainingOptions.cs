@@ -49,6 +49,10 @@ public sealed class TrainingOptions
         {
             throw new ArgumentException("Training:Worker:Gpus must be 0 or more and Training:Worker:MemoryMiB at least 1.");
         }
+        if (Worker.CacheMiB < 0)
+        {
+            throw new ArgumentException($"Training:Worker:CacheMiB must be 0 or more, not {Worker.CacheMiB}.");
+        }
         if (Worker.Device is not ("auto" or "cuda" or "cpu"))
         {
             throw new ArgumentException($"Training:Worker:Device must be auto, cuda or cpu, not '{Worker.Device}'.");
@@ -133,6 +137,13 @@ public sealed class TrainingOptions
         /// fresh one with a fresh queue; its jobs are handed back first. Zero: it only reports itself unhealthy.
         /// </summary>
         public TimeSpan ExitWhenDeafFor { get; set; } = TimeSpan.FromSeconds(60);
+
+        /// <summary>
+        /// A job's train split (then its validation split, with what is left) whose model inputs take at most this many
+        /// MiB is read once and kept on the training device, instead of read, checked and decoded again every epoch
+        /// (docs/training.md); the batches are the same either way. 0: never, so memory stays at the shuffle buffer.
+        /// </summary>
+        public int CacheMiB { get; set; } = 128;
 
         /// <summary>CPU threads libtorch uses for one job's math (torch.set_num_threads); 0 keeps libtorch's default (one per core).</summary>
         public int Threads { get; set; }
