@@ -39,6 +39,7 @@ var patience = new Option<int>("--patience") { Description = "Early stopping: st
 var minDelta = new Option<double>("--min-delta") { Description = "Early stopping: the least rise of the validation score that counts (default 0)" };
 var classWeights = new Option<string?>("--class-weights") { Description = "Class weights: balanced, or one per class in the labeled version's order, e.g. 1,4.5" };
 var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "Clip the gradients' total L2 norm to this (0 = no clipping)" };
+var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Store a checkpoint every this many epochs (0 = every epoch); a lost worker's job resumes from the newest" };
 var sliceColumns = new Option<string[]>("--slice") { Description = "Break the test metrics down by this column's values (accuracy, recall, F1 per value and the largest gap); repeat for several" };
 var sensitiveColumns = new Option<string[]>("--sensitive") { Description = "Slice by this column and report the demographic-parity and equalized-odds differences; repeat for several" };
 var gpus = new Option<int>("--gpus") { Description = "GPUs the job needs (0 = train on the CPU); it runs only on a worker that has them" };
@@ -83,6 +84,7 @@ StartTrainingRequest TrainingRequestFrom(ParseResult r) => new()
         EarlyStoppingMinDelta = r.GetValue(minDelta),
         ClassWeights = r.GetValue(classWeights) ?? "",
         MaxGradNorm = r.GetValue(maxGradNorm),
+        CheckpointEveryEpochs = r.GetValue(checkpointEvery),
     },
     Resources = new Resources { Gpus = r.GetValue(gpus), MemoryMib = r.GetValue(memoryMiB) },
     ModelName = r.GetValue(modelName) ?? "",
@@ -132,7 +134,7 @@ ingest.SetAction((r, ct) => Run(async () =>
     return 0;
 }));
 
-var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, sliceColumns, sensitiveColumns, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, noWait, charts };
+var train = new Command("train", "Start a training job and follow its progress") { server, trainingUrl, dataset, version, model, modelName, sliceColumns, sensitiveColumns, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, checkpointEvery, gpus, memoryMiB, noWait, charts };
 train.SetAction((r, ct) => Run(async () =>
 {
     var flows = FlowsFor(r);
@@ -157,7 +159,7 @@ status.SetAction((r, ct) => Run(async () =>
 var watch = new Command("watch", "Follow one or more jobs' progress until they end") { server, trainingUrl, watchJobs, charts };
 watch.SetAction((r, ct) => Run(async () => (await FlowsFor(r).WatchAsync(r.GetValue(watchJobs)!, r.GetValue(charts), ct)).All(j => j.State == JobState.Succeeded) ? 0 : 1));
 
-var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, gpus, memoryMiB, trialCount, waitWorkers };
+var trials = new Command("trials", "Run the same training with several seeds at once, spread over the connected workers") { server, trainingUrl, dataset, version, model, epochs, batchSize, learningRate, optimizer, seed, weightDecay, dropout, lrSchedule, warmupEpochs, stepEpochs, stepGamma, patience, minDelta, classWeights, maxGradNorm, checkpointEvery, gpus, memoryMiB, trialCount, waitWorkers };
 trials.SetAction((r, ct) => Run(() => Trials.RunAsync(FlowsFor(r), new TrainingService.TrainingServiceClient(Channel(r.GetValue(trainingUrl) ?? r.GetValue(server)!)),
     TrainingRequestFrom(r), r.GetValue(trialCount), r.GetValue(waitWorkers), Console.Out, ct)));
 
@@ -240,8 +242,9 @@ var kind = new Option<string>("--kind") { Description = "What to run on: mnist (
 var demo = new Command("demo", "Ingest a sample, train, evaluate and serve a model, all in one process") { dataDir, samples, dataset, model, epochs, batchSize, learningRate, optimizer, seed, demoCharts, kind };
 demo.SetAction((r, ct) => Run(() => Demo.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), TrainingRequestFrom(r), r.GetValue(demoCharts) ?? Path.Combine(r.GetValue(dataDir)!, "charts"), ct, r.GetValue(kind)!)));
 
-var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs };
-bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), ct)));
+var benchRounds = new Option<int>("--rounds") { Description = "Jobs, each between two bare loops; the ratios are the median over them", DefaultValueFactory = _ => 5 };
+var bench = new Command("bench", "Benchmark: training throughput through the platform against a bare TorchSharp loop") { dataDir, samples, model, epochs, benchRounds };
+bench.SetAction((r, ct) => Run(() => Benchmark.RunAsync(r.GetValue(dataDir)!, r.GetValue(samples), r.GetValue(model)!, r.GetValue(epochs), r.GetValue(benchRounds), ct)));
 // bench data-scale: ingest throughput against DuckDB and each host's peak memory at growing dataset sizes (docs/memory.md).
 var baseRows = new Option<int>("--rows") { Description = "Rows of the base sample the scales multiply (0 = the shipped sample's 10,000 digits)" };
 var scales = new Option<int[]>("--scales") { Description = "Dataset sizes as multiples of --rows", DefaultValueFactory = _ => [10, 100], AllowMultipleArgumentsPerToken = true };

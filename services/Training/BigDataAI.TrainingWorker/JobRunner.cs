@@ -180,6 +180,8 @@ public sealed class JobRunner(
         private readonly JobRecord _start = start;
         private JobRecord _record = start;
         private long _lastProgress;
+        private Task? _checkpointWrite;
+        private int _checkpointBytes;
 
         /// <summary>A k-fold job's best epoch and early stop, for its record (other jobs take them from the registered model).</summary>
         private (int? Best, bool StoppedEarly) _foldOutcome;
@@ -271,7 +273,7 @@ public sealed class JobRunner(
 
                 // TorchSharp work is synchronous and its dispose scopes are thread-bound: one dedicated thread, no awaits inside.
                 var (record, weights) = await Task.Factory.StartNew(
-                    () => Train(modelSpec, prepared.Features, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume),
+                    () => WithCheckpoints(() => Train(modelSpec, prepared.Features, labeled, device, train, validation.Rows > 0 ? validation : null, test, resume)),
                     token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
                 await RegisterAsync(record, weights, labeled, clock, activity).ConfigureAwait(false);
@@ -332,11 +334,11 @@ public sealed class JobRunner(
             Logger.LogInformation("Job {JobId} streams {Train} train rows in {Shards} shards (shuffle buffer {Buffer} rows), {Validation} validation and {Test} test rows; features fitted in {ElapsedMs} ms",
                 JobId, train.Rows, train.Count, loader.ShuffleBuffer, validation.Rows, test.Rows, clock.ElapsedMilliseconds);
 
-            var (record, weights) = await Task.Factory.StartNew(() =>
+            var (record, weights) = await Task.Factory.StartNew(() => WithCheckpoints(() =>
             {
                 using var result = Trainer.Train(modelSpec, loader, validation.Rows > 0 ? validation : null, options, Callbacks(), resume, token);
                 return Register(modelSpec, features, labeled, result, test);
-            }, token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            }), token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
             await RegisterAsync(record, weights, labeled, clock, activity).ConfigureAwait(false);
         }
@@ -345,7 +347,7 @@ public sealed class JobRunner(
         private async Task RegisterAsync(ModelRecord record, byte[] weights, LabeledManifest labeled, Stopwatch clock, Activity? activity)
         {
             Logger.LogInformation("Job {JobId} trained and evaluated at {ElapsedMs} ms", JobId, clock.ElapsedMilliseconds);
-            record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false);
+            record = await WithComparisonsAsync(record, labeled).ConfigureAwait(false) with { TraceParent = activity?.Id };
             var registered = await owner.Registry.RegisterAsync(record, weights, token).ConfigureAwait(false);
             activity?.SetTag("bigdataai.model_id", registered.ModelId);
             await CompleteAsync(registered).ConfigureAwait(false);
@@ -475,7 +477,7 @@ public sealed class JobRunner(
             Logger.LogInformation("Job {JobId} (fold {Fold} of {Folds}) trains on {Train} rows and holds out {HeldOut}; read in {ElapsedMs} ms",
                 JobId, cv.Fold, cv.Folds, prepared.Train.Rows, prepared.Test.Rows, clock.ElapsedMilliseconds);
             var (metrics, probabilities) = await Task.Factory.StartNew(
-                () => TrainFold(WithDropout(prepared.Spec), device, prepared.Train, prepared.Test, resume),
+                () => WithCheckpoints(() => TrainFold(WithDropout(prepared.Spec), device, prepared.Train, prepared.Test, resume)),
                 token, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
             var classes = labeled.Classes.Length;
@@ -725,6 +727,7 @@ public sealed class JobRunner(
                     var weights => JobSubmitter.ParseClassWeights(weights),
                 },
                 MaxGradientNorm = h.MaxGradNorm,
+                CacheBytes = (long)owner.Options.Worker.CacheMiB << 20,
             };
         }
 
@@ -775,24 +778,81 @@ public sealed class JobRunner(
                 }),
                 Checkpoint = checkpoint =>
                 {
-                    // The checkpoint first, then the record that counts the epoch as done: a record never claims an
-                    // epoch whose checkpoint is missing.
-                    using var buffer = new MemoryStream();
-                    checkpoint.Write(buffer);
-                    buffer.Position = 0;
-                    owner.Store.PutAsync(JobTracker.CheckpointPath(JobId, checkpoint.Epoch.Epoch), buffer, token).GetAwaiter().GetResult();
                     var e = checkpoint.Epoch;
-                    UpdateAsync(j => j with
+                    JobRecord Done(JobRecord j) => j with
                     {
                         EpochsCompleted = e.Epoch,
                         TrainLoss = e.TrainLoss,
                         ValidationAccuracy = e.ValidationAccuracy ?? 0,
                         SamplesPerSecond = e.SamplesPerSecond,
                         History = [.. j.History.Where(x => x.Epoch < e.Epoch), Summary(e)],
-                    }, persist: true).GetAwaiter().GetResult();
+                    };
+                    if (e.Epoch % Math.Max(1, h.CheckpointEveryEpochs) != 0)
+                    {
+                        // No checkpoint this epoch (checkpoint_every_epochs): watchers hear of the epoch, and the stored
+                        // record keeps counting only epochs whose checkpoint is stored. After the write in flight, whose
+                        // record update must not land after this one.
+                        AwaitCheckpoint();
+                        UpdateAsync(Done, persist: false).GetAwaiter().GetResult();
+                        return;
+                    }
+                    // The weights and optimizer state are serialized here, on the training thread, as they are now; storing
+                    // them and then the record that counts the epoch as done (never the record first: a record never claims
+                    // an epoch whose checkpoint is missing) runs in the background while the next epoch trains. One write
+                    // at a time, in epoch order: the previous one is waited for first, and its failure stops the job.
+                    var watch = Stopwatch.StartNew();
+                    var buffer = new MemoryStream(_checkpointBytes);
+                    checkpoint.Write(buffer);
+                    _checkpointBytes = (int)Math.Min(Array.MaxLength, buffer.Length + (buffer.Length >> 4));
+                    var serialized = watch.Elapsed.TotalMilliseconds;
+                    AwaitCheckpoint();
+                    buffer.Position = 0;
+                    var path = JobTracker.CheckpointPath(JobId, e.Epoch);
+                    _checkpointWrite = Task.Run(async () =>
+                    {
+                        var bytes = buffer.Length;
+                        using (buffer)
+                        {
+                            await owner.Store.PutAsync(path, buffer, token).ConfigureAwait(false);
+                        }
+                        await UpdateAsync(Done, persist: true).ConfigureAwait(false);
+                        TrainingTelemetry.CheckpointDuration.Record(watch.Elapsed.TotalSeconds);
+                        Logger.LogDebug("Job {JobId} stored its epoch {Epoch} checkpoint ({Bytes} bytes) in {ElapsedMs:F1} ms, {SerializeMs:F1} ms of it serializing on the training thread",
+                            JobId, e.Epoch, bytes, watch.Elapsed.TotalMilliseconds, serialized);
+                    }, CancellationToken.None);
                 },
             };
         }
+
+        /// <summary>
+        /// Runs <paramref name="train"/> (the training thread's work) with the checkpoints it stores in the background:
+        /// when it returns, every checkpoint is stored and counted (a failure to store one is thrown); when it throws,
+        /// the write in flight is waited for, so that nothing of this run writes after it ends.
+        /// </summary>
+        private T WithCheckpoints<T>(Func<T> train)
+        {
+            try
+            {
+                var result = train();
+                AwaitCheckpoint();
+                return result;
+            }
+            catch
+            {
+                try
+                {
+                    AwaitCheckpoint();
+                }
+                catch (Exception e)
+                {
+                    Logger.LogDebug("Job {JobId}'s last checkpoint was not stored after the run ended: {Reason}", JobId, e.Message);
+                }
+                throw;
+            }
+        }
+
+        /// <summary>Waits for the checkpoint being stored in the background, if any; throws its failure.</summary>
+        private void AwaitCheckpoint() => Interlocked.Exchange(ref _checkpointWrite, null)?.GetAwaiter().GetResult();
 
         private (ModelRecord Record, byte[] Weights) Train(ModelSpec modelSpec, FeaturePipeline features, LabeledManifest labeled, string device, TrainingData train, TrainingData? validation, TrainingData test, TrainingResume? resume)
         {

@@ -210,6 +210,36 @@ public sealed class TrainingServiceTests(ServersFixture servers, ITestOutputHelp
     }
 
     [Fact]
+    public async Task A_job_that_checkpoints_every_other_epoch_stores_only_those_and_the_setting_is_not_part_of_its_identity()
+    {
+        await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training);
+        using var files = new TempFolder();
+        var name = "sparse-ckpt-" + Guid.NewGuid().ToString("N")[..8];
+        await host.Ingestion.UploadIdxAsync(files, name, TestData.Idx(200, seed: 8));
+        await host.Messages.Published<DatasetLabeled>(m => m.Dataset == name && m.Version == 1);
+
+        var tooSparse = await StartFails(host, new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { Epochs = 5, CheckpointEveryEpochs = 6 } });
+        Assert.Equal(StatusCode.InvalidArgument, tooSparse.StatusCode);
+        Assert.StartsWith("Field 'hyper_parameters.checkpoint_every_epochs': 6 is out of range", tooSparse.Status.Detail, StringComparison.Ordinal);
+
+        var request = new StartTrainingRequest { Dataset = name, Model = "mlp", HyperParameters = new HyperParameters { Epochs = 5, BatchSize = 16, CheckpointEveryEpochs = 2 } };
+        var started = await host.Training.StartTrainingAsync(request);
+        Assert.Equal(2, started.HyperParameters.CheckpointEveryEpochs);
+        var done = await host.Training.WatchToEndAsync(started.JobId, _ => { }, JobTimeout);
+        Assert.True(done.State == JobState.Succeeded, $"job ended {done.State}: {done.Error}");
+        Assert.Equal(5, done.EpochsCompleted);
+        Assert.Equal([1, 2, 3, 4, 5], done.History.Select(e => e.Epoch));
+        // Epochs 2 and 4 only; the stored record counted each epoch whose checkpoint was stored, then the success.
+        Assert.Equal(
+            [$"jobs/{started.JobId}/checkpoints/epoch-002.ckpt", $"jobs/{started.JobId}/checkpoints/epoch-004.ckpt"],
+            (await host.ListBlobsAsync($"jobs/{started.JobId}/checkpoints/")).Order());
+
+        // The same job with checkpoints every epoch is the same job: the model would be the same.
+        var again = await host.Training.StartTrainingAsync(new StartTrainingRequest(request) { HyperParameters = new HyperParameters(request.HyperParameters) { CheckpointEveryEpochs = 0 } });
+        Assert.Equal(started.JobId, again.JobId);
+    }
+
+    [Fact]
     public async Task A_job_reports_roc_pr_and_calibration_and_slices_its_test_metrics_with_fairness_differences()
     {
         await using var host = await ServiceHost.StartAsync(servers, output, Modules.Ingestion | Modules.Labeling | Modules.Training | Modules.Inference);

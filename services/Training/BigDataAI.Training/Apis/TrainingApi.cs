@@ -130,6 +130,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
             EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
             ClassWeights = h.ClassWeights,
             MaxGradNorm = h.MaxGradNorm,
+            CheckpointEveryEpochs = h.CheckpointEveryEpochs,
             Tags = request.Tags.Count == 0 ? null : request.Tags,
             SliceColumns = request.Evaluation is { } e ? [.. e.SliceColumns] : null,
             SensitiveColumns = request.Evaluation is { } s ? [.. s.SensitiveColumns] : null,
@@ -435,6 +436,7 @@ internal sealed class TrainingApi(JobSubmitter submitter, JobTracker tracker, Mo
                 EarlyStoppingMinDelta = h.EarlyStoppingMinDelta,
                 ClassWeights = h.ClassWeights,
                 MaxGradNorm = h.MaxGradNorm,
+                CheckpointEveryEpochs = h.CheckpointEveryEpochs,
             },
             State = job.Status switch
             {

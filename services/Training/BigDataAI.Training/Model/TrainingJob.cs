@@ -52,6 +52,9 @@ public sealed record HyperParameters(int Epochs, int BatchSize, double LearningR
     /// <summary>Gradient clipping: the most total L2 norm (0: no clipping).</summary>
     public double MaxGradNorm { get; init; }
 
+    /// <summary>A checkpoint after every this many epochs (0 or 1: every epoch); not part of the job's identity (the model is the same).</summary>
+    public int CheckpointEveryEpochs { get; init; }
+
     /// <summary>
     /// The recipe as one canonical text, empty when every field is at its default (so jobs without a recipe keep the ids
     /// they had before it existed).

@@ -31,6 +31,9 @@ public sealed record TrainingRequest(string Dataset, int Version, string Model, 
     public string? ClassWeights { get; init; }
     public double MaxGradNorm { get; init; }
 
+    /// <summary>A checkpoint after every this many epochs (0 or 1: every epoch).</summary>
+    public int CheckpointEveryEpochs { get; init; }
+
     /// <summary>The run's labels, for search; not part of its identity.</summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
 
@@ -126,6 +129,7 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
         Check(double.IsFinite(gamma) && gamma is > 0 and <= 1, "step_gamma", $"{request.StepGamma} is out of range; use a number in (0, 1] (0 means 0.1).");
         Check(request.EarlyStoppingPatience >= 0 && request.EarlyStoppingPatience <= epochs, "early_stopping_patience", $"{request.EarlyStoppingPatience} is out of range; use 0 (off) to {epochs}.");
         Check(double.IsFinite(request.EarlyStoppingMinDelta) && request.EarlyStoppingMinDelta is >= 0 and <= 1, "early_stopping_min_delta", $"{request.EarlyStoppingMinDelta} is out of range; use 0 to 1.");
+        Check(request.CheckpointEveryEpochs >= 0 && request.CheckpointEveryEpochs <= epochs, "checkpoint_every_epochs", $"{request.CheckpointEveryEpochs} is out of range; use 0 (every epoch) to {epochs} (the job's epochs).");
         Check(double.IsFinite(request.MaxGradNorm) && request.MaxGradNorm >= 0, "max_grad_norm", $"{request.MaxGradNorm} is out of range; use 0 (no clipping) or a positive number.");
         var weights = (request.ClassWeights ?? "").Trim().ToLowerInvariant();
         if (weights.Length > 0 && weights != "balanced")
@@ -145,6 +149,7 @@ public sealed class JobSubmitter(DatasetStore datasets, JobTracker tracker, IOpt
             EarlyStoppingMinDelta = request.EarlyStoppingMinDelta,
             ClassWeights = weights,
             MaxGradNorm = request.MaxGradNorm,
+            CheckpointEveryEpochs = request.CheckpointEveryEpochs,
         };
     }
 

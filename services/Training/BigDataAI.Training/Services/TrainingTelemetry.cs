@@ -14,6 +14,7 @@ internal static class TrainingTelemetry
     public static readonly Counter<long> SilentHandOuts = Meter.CreateCounter<long>("bigdataai.training.handouts.unstarted", description: "Jobs handed to a worker that did not start them in time (handed to another)");
     public static readonly Histogram<double> Throughput = Meter.CreateHistogram<double>("bigdataai.training.samples_per_second", "{sample}/s", "Training throughput per epoch");
     public static readonly Histogram<double> EpochLoss = Meter.CreateHistogram<double>("bigdataai.training.epoch.loss", description: "Mean training loss per epoch");
+    public static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>("bigdataai.training.checkpoint.duration", "s", "Time to serialize a checkpoint, store it and record its epoch");
     public static readonly Histogram<double> EpochAccuracy = Meter.CreateHistogram<double>("bigdataai.training.epoch.validation_accuracy", description: "Validation accuracy per epoch");
 
     private static Func<(int Cpu, int Gpu, int Running, int Workers)>? _queue;
