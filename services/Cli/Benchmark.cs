@@ -20,7 +20,7 @@ public static class Benchmark
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static async Task<int> RunAsync(string dataDirectory, string? samples, string model, int epochs, CancellationToken ct)
+    public static async Task<int> RunAsync(string dataDirectory, string? samples, string model, int epochs, int rounds, CancellationToken ct)
     {
         epochs = epochs == 0 ? 12 : epochs;
         TorchRuntime.EnsureLoadable(); // before the first torch call below
@@ -40,39 +40,53 @@ public static class Benchmark
         var store = new DatasetStore(new FileSystemObjectStore(Path.Combine(data, "store")));
         var labeled = await WaitForLabelsAsync(store, dataset.Version, ct);
         var trainRows = await store.ReadSplitAsync(labeled, Splits.Train, ct);
+        var validationRows = await store.ReadSplitAsync(labeled, Splits.Validation, ct);
         var empty = trainRows.Select([]);
         var prepared = BigDataAI.Training.Workers.JobRunner.Prepare(string.IsNullOrEmpty(model) ? ModelCatalog.DefaultFor(labeled.EffectiveSchema).Name : model,
-            labeled.Classes, trainRows, empty, empty);
-        var (spec, train) = (prepared.Spec, prepared.Train);
+            labeled.Classes, trainRows, validationRows, empty);
+        var (spec, train, validation) = (prepared.Spec, prepared.Train, prepared.Validation);
 
         Console.WriteLine($"Train split: {train.Rows:N0} rows. Warming up (1 bare epoch, not counted) ...");
-        BareLoop(spec, train, 1);
-        Console.WriteLine("Bare TorchSharp loop on the same tensors and model ...");
-        var bareBefore = BareLoop(spec, train, epochs);
-
-        Console.WriteLine("Platform: a training job through the gRPC API ...");
-        var request = new StartTrainingRequest { Dataset = "bench", Version = dataset.Version, Model = model, HyperParameters = new HyperParameters { Epochs = epochs } };
-        var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
-        Stopwatch? running = null;
-        var completed = 0;
-        var loopRates = new List<double>();
-        var last = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(job.JobId, update =>
+        Timed("Warm-up", () => BareLoop(spec, train, 1));
+        // Rounds alternate a bare loop and a job, and each job is compared with the bare loops either side of it, so
+        // that the machine's drift during the run (this one's speed varies by a tenth from minute to minute) cancels out.
+        rounds = Math.Max(1, rounds);
+        var bares = new List<double> { Timed("Bare TorchSharp loop on the same tensors and model", () => BareLoop(spec, train, epochs)) };
+        var jobs = new List<(double Seconds, double LoopRate, Job Last)>();
+        for (var round = 1; round <= rounds; round++)
         {
-            if (update.State == JobState.Running && running is null)
+            Console.WriteLine($"Round {round} of {rounds}: a training job through the gRPC API ...");
+            var request = new StartTrainingRequest
             {
-                running = Stopwatch.StartNew();
-            }
-            if (update.EpochsCompleted > completed)
+                Dataset = "bench",
+                Version = dataset.Version,
+                Model = model,
+                ModelName = $"bench-round-{round}",
+                HyperParameters = new HyperParameters { Epochs = epochs },
+            };
+            var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
+            Stopwatch? running = null;
+            var completed = 0;
+            var loopRates = new List<double>();
+            var ended = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(job.JobId, update =>
             {
-                loopRates.Add(update.SamplesPerSecond);
-                completed = update.EpochsCompleted;
+                if (update.State == JobState.Running && running is null)
+                {
+                    running = Stopwatch.StartNew();
+                }
+                if (update.EpochsCompleted > completed)
+                {
+                    loopRates.Add(update.SamplesPerSecond);
+                    completed = update.EpochsCompleted;
+                }
+            }, cancellationToken: ct);
+            if (ended.State != JobState.Succeeded)
+            {
+                Console.Error.WriteLine($"The job failed: {ended.Error}");
+                return 1;
             }
-        }, cancellationToken: ct);
-        var platformSeconds = running!.Elapsed.TotalSeconds;
-        if (last.State != JobState.Succeeded)
-        {
-            Console.Error.WriteLine($"The job failed: {last.Error}");
-            return 1;
+            jobs.Add((running!.Elapsed.TotalSeconds, loopRates.Average(), ended));
+            bares.Add(Timed($"Round {round} of {rounds}: the bare loop again", () => BareLoop(spec, train, epochs)));
         }
 
         // Text: the fastText-style model on the generated notes, through a job; then MiniLM embeddings on their texts.
@@ -109,23 +123,75 @@ public static class Benchmark
         var embedSeconds = embedClock.Elapsed.TotalSeconds;
         var sentencesPerSecond = embedded / embedSeconds;
 
-        Console.WriteLine("Bare TorchSharp loop on the same tensors and model, again ...");
-        var bareAfter = BareLoop(spec, train, epochs);
-
         var samplesTrained = (double)train.Rows * epochs;
-        var bare = samplesTrained / ((bareBefore + bareAfter) / 2);
-        var platform = samplesTrained / platformSeconds;
-        var loopOnly = loopRates.Average();
         Console.WriteLine();
-        Console.WriteLine($"bare TorchSharp loop (mean of the run before and the run after the job): {bare.ToString("N0", Inv)} samples/s ({bareBefore.ToString("F2", Inv)} s, {bareAfter.ToString("F2", Inv)} s)");
-        Console.WriteLine($"platform, whole job (shards read, {epochs} validations and checkpoints, evaluation, registration): {platform.ToString("N0", Inv)} samples/s ({platformSeconds.ToString("F2", Inv)} s)");
-        Console.WriteLine($"platform, training loop only (mean over epochs): {loopOnly.ToString("N0", Inv)} samples/s");
-        Console.WriteLine($"ratio platform (whole job) / bare: {(platform / bare).ToString("F3", Inv)}");
-        Console.WriteLine($"ratio platform (loop only) / bare: {(loopOnly / bare).ToString("F3", Inv)}");
+        Console.WriteLine($"{"round",5} {"bare before s",14} {"job s",8} {"bare after s",13} {"whole job / bare",17} {"loop only / bare",17}");
+        var wholeRatios = new List<double>();
+        var loopRatios = new List<double>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var bareRate = samplesTrained / ((bares[i] + bares[i + 1]) / 2);
+            var whole = samplesTrained / jobs[i].Seconds / bareRate;
+            var loop = jobs[i].LoopRate / bareRate;
+            wholeRatios.Add(whole);
+            loopRatios.Add(loop);
+            Console.WriteLine($"{i + 1,5} {bares[i],14:F2} {jobs[i].Seconds,8:F2} {bares[i + 1],13:F2} {whole,17:F3} {loop,17:F3}");
+        }
+        var (last, platformSeconds) = (jobs[^1].Last, jobs.Select(j => j.Seconds).Average());
+        var bare = samplesTrained / bares.Average();
+        Console.WriteLine();
+        Console.WriteLine($"bare TorchSharp loop (mean of {bares.Count} runs): {bare.ToString("N0", Inv)} samples/s");
+        Console.WriteLine($"platform, whole job (shards read, {epochs} validations and checkpoints, evaluation, registration; mean of {jobs.Count}): {(samplesTrained / platformSeconds).ToString("N0", Inv)} samples/s ({platformSeconds.ToString("F2", Inv)} s)");
+        Console.WriteLine($"platform, training loop only (mean over epochs and jobs): {jobs.Select(j => j.LoopRate).Average().ToString("N0", Inv)} samples/s");
+        Console.WriteLine($"ratio platform (whole job) / bare, median of {jobs.Count} rounds: {Median(wholeRatios).ToString("F3", Inv)}");
+        Console.WriteLine($"ratio platform (loop only) / bare, median of {jobs.Count} rounds: {Median(loopRatios).ToString("F3", Inv)}");
+        // What validating after every epoch costs by itself: the same forward passes over the validation split in bare
+        // TorchSharp (batches of 128, no_grad), so the job can also be compared with a bare loop doing the same work.
+        var bareValidation = Timed($"Bare validation: {epochs} passes over the {validation.Rows:N0} validation rows", () => BareValidation(spec, validation, epochs));
+        var withValidation = jobs.Select((j, i) => (bares[i] + bares[i + 1]) / 2 + bareValidation).Zip(jobs, (b, j) => b / j.Seconds).ToList();
+        Console.WriteLine($"bare validation ({epochs} passes of {validation.Rows:N0} rows): {bareValidation.ToString("F2", Inv)} s");
+        Console.WriteLine($"ratio platform (whole job) / bare loop that also validates every epoch, median of {jobs.Count} rounds: {Median(withValidation).ToString("F3", Inv)}");
+        // Where the last job's time went beyond the training loop, from its own record.
+        var history = last.History;
+        var loopSeconds = history.Sum(e => train.Rows / e.SamplesPerSecond);
+        var epochSeconds = history.Sum(e => e.Seconds);
+        Console.WriteLine($"the last job's {jobs[^1].Seconds.ToString("F2", Inv)} s: training loop {loopSeconds.ToString("F2", Inv)} s, validation {(epochSeconds - loopSeconds).ToString("F2", Inv)} s, the rest (shards read, checkpoints, evaluation, registration) {(jobs[^1].Seconds - epochSeconds).ToString("F2", Inv)} s");
         Console.WriteLine($"test accuracy of the platform's model: {last.TestMetrics.Accuracy.ToString("P2", Inv)}");
         Console.WriteLine($"text, fastText-style model: {textRates.Average().ToString("N0", Inv)} samples/s (training loop, mean over {textRates.Count} epochs), test accuracy {textLast.TestMetrics.Accuracy.ToString("P2", Inv)} on {textLast.TestMetrics.Samples} notes");
         Console.WriteLine($"MiniLM (all-MiniLM-L6-v2, ONNX Runtime, batches of 64): {sentencesPerSecond.ToString("N0", Inv)} sentences/s ({embedded} notes in {embedSeconds.ToString("F2", Inv)} s)");
         return 0;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/> on a thread of its own, as a worker runs each job (a fresh thread, so a fresh malloc
+    /// arena and thread-local state for libtorch), so that the bare loop and the job train under the same conditions.
+    /// </summary>
+    private static double Timed(string what, Func<double> run)
+    {
+        Console.WriteLine(what + " ...");
+        var seconds = 0.0;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                seconds = run();
+            }
+            catch (Exception e)
+            {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }) { Name = "bare loop" };
+        thread.Start();
+        thread.Join();
+        failure?.Throw();
+        return seconds;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>The texts of the first <paramref name="count"/> files of a zip.</summary>
@@ -154,6 +220,25 @@ public static class Benchmark
             }
             await Task.Delay(50, ct);
         }
+    }
+
+    /// <summary><paramref name="passes"/> forward passes over <paramref name="validation"/> in batches of 128 under no_grad, with the argmax; seconds.</summary>
+    private static double BareValidation(ModelSpec spec, TrainingData validation, int passes)
+    {
+        using var model = ModelFactory.Create(spec, 1);
+        using var x = tensor(validation.Features, [validation.Rows, validation.FeatureCount]);
+        model.eval();
+        var clock = Stopwatch.StartNew();
+        for (var pass = 0; pass < passes; pass++)
+        {
+            using var _ = no_grad();
+            for (var start = 0; start < validation.Rows; start += 128)
+            {
+                using var scope = NewDisposeScope();
+                model.call(x.narrow(0, start, Math.Min(128, validation.Rows - start))).argmax(1).data<long>().ToArray();
+            }
+        }
+        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>The plainest TorchSharp loop: one tensor per split, a seeded permutation per epoch, index_select per batch.</summary>
