@@ -118,13 +118,16 @@ public static class Extensions
         // grpc.health.v1.Health reports the same checks as /health: service "" is SERVING when all of them pass.
         builder.Services.AddGrpc();
         builder.Services.AddGrpcHealthChecks();
+        // Server reflection: grpcurl, Postman and other clients discover every service and message without the protos.
+        builder.Services.AddGrpcReflection();
 
         return builder;
     }
 
     /// <summary>
-    /// Maps <c>/health</c> (all checks), <c>/alive</c> (checks tagged <c>live</c>) and the gRPC health service
-    /// (<c>grpc.health.v1.Health</c>, reachable on HTTP/2 endpoints).
+    /// Maps <c>/health</c> (all checks), <c>/alive</c> (checks tagged <c>live</c>), the gRPC health service
+    /// (<c>grpc.health.v1.Health</c>, reachable on HTTP/2 endpoints) and gRPC server reflection
+    /// (<c>grpc.reflection.v1alpha.ServerReflection</c> and <c>grpc.reflection.v1</c>), which lists the host's services.
     /// </summary>
     /// <remarks>
     /// Mapped in every environment, not only Development as in Aspire's template, so deployments can probe them. The
@@ -141,6 +144,7 @@ public static class Extensions
             Predicate = registration => registration.Tags.Contains(LiveTag),
         });
         app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
 
         return app;
     }
