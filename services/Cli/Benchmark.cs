@@ -64,28 +64,13 @@ public static class Benchmark
                 ModelName = $"bench-round-{round}",
                 HyperParameters = new HyperParameters { Epochs = epochs },
             };
-            var job = await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct);
-            Stopwatch? running = null;
-            var completed = 0;
-            var loopRates = new List<double>();
-            var ended = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(job.JobId, update =>
-            {
-                if (update.State == JobState.Running && running is null)
-                {
-                    running = Stopwatch.StartNew();
-                }
-                if (update.EpochsCompleted > completed)
-                {
-                    loopRates.Add(update.SamplesPerSecond);
-                    completed = update.EpochsCompleted;
-                }
-            }, cancellationToken: ct);
+            var (ended, seconds, loopRates) = await WatchAsync(channel, await flows.StartTrainingAsync(request, TimeSpan.FromMinutes(2), ct), ct);
             if (ended.State != JobState.Succeeded)
             {
                 Console.Error.WriteLine($"The job failed: {ended.Error}");
                 return 1;
             }
-            jobs.Add((running!.Elapsed.TotalSeconds, loopRates.Average(), ended));
+            jobs.Add((seconds, loopRates.Average(), ended));
             bares.Add(Timed($"Round {round} of {rounds}: the bare loop again", () => BareLoop(spec, train, epochs)));
         }
 
@@ -95,16 +80,7 @@ public static class Benchmark
         SampleData.WriteNotesZip(notes, 2000, seed: 5);
         var textDataset = await flows.IngestArchiveAsync("bench-text", notes, "generated notes", ct);
         var textJob = await flows.StartTrainingAsync(new StartTrainingRequest { Dataset = "bench-text", Version = textDataset.Version, Model = "fasttext", HyperParameters = new HyperParameters { Seed = 1 } }, TimeSpan.FromMinutes(2), ct);
-        var textRates = new List<double>();
-        var textCompleted = 0;
-        var textLast = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(textJob.JobId, update =>
-        {
-            if (update.EpochsCompleted > textCompleted)
-            {
-                textRates.Add(update.SamplesPerSecond);
-                textCompleted = update.EpochsCompleted;
-            }
-        }, cancellationToken: ct);
+        var (textLast, _, textRates) = await WatchAsync(channel, textJob, ct);
         if (textLast.State != JobState.Succeeded)
         {
             Console.Error.WriteLine($"The text job failed: {textLast.Error}");
@@ -220,6 +196,30 @@ public static class Benchmark
             }
             await Task.Delay(50, ct);
         }
+    }
+
+    /// <summary>
+    /// Follows <paramref name="job"/> to its end: its last state, the seconds from its first RUNNING update to the end,
+    /// and each epoch's training-loop samples/s.
+    /// </summary>
+    private static async Task<(Job Last, double Seconds, List<double> LoopRates)> WatchAsync(GrpcChannel channel, Job job, CancellationToken ct)
+    {
+        Stopwatch? running = null;
+        var completed = 0;
+        var loopRates = new List<double>();
+        var last = await new TrainingService.TrainingServiceClient(channel).WatchToEndAsync(job.JobId, update =>
+        {
+            if (update.State == JobState.Running && running is null)
+            {
+                running = Stopwatch.StartNew();
+            }
+            if (update.EpochsCompleted > completed)
+            {
+                loopRates.Add(update.SamplesPerSecond);
+                completed = update.EpochsCompleted;
+            }
+        }, cancellationToken: ct);
+        return (last, running?.Elapsed.TotalSeconds ?? double.NaN, loopRates);
     }
 
     /// <summary><paramref name="passes"/> forward passes over <paramref name="validation"/> in batches of 128 under no_grad, with the argmax; seconds.</summary>

@@ -58,27 +58,11 @@ public sealed class ShuffleLoaderTests
         Assert.True(uninterrupted.Epochs[^1].ValidationAccuracy > 0.5, $"accuracy {uninterrupted.Epochs[^1].ValidationAccuracy}");
 
         // Dies five batches into epoch 2; its last checkpoint is the one after batch 3 of epoch 2.
-        byte[]? saved = null;
         using var cancellation = new CancellationTokenSource();
-        var dying = new TrainingCallbacks
-        {
-            Batch = new SyncProgress<BatchProgress>(p =>
-            {
-                if (p.Epoch == 2 && p.Batch == 5)
-                {
-                    cancellation.Cancel();
-                }
-            }),
-            Checkpoint = c =>
-            {
-                using var stream = new MemoryStream();
-                c.Write(stream);
-                saved = stream.ToArray();
-            },
-        };
+        var (dying, saved) = DiesFiveBatchesIntoEpoch2(cancellation);
         Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(Mlp, Loader(), validation, options, dying, cancellationToken: cancellation.Token));
 
-        var resume = TrainingResume.Read(new MemoryStream(saved!));
+        var resume = TrainingResume.Read(new MemoryStream(saved()!));
         Assert.Equal(1, resume.Epoch);
         Assert.Equal((2, 3), (resume.Position!.Epoch, resume.Position.Batches));
         using var resumed = Trainer.Train(Mlp, Loader(), validation, options, null, resume);
@@ -132,27 +116,11 @@ public sealed class ShuffleLoaderTests
         Assert.Equal(WeightBytes(streamed), WeightBytes(partly));
 
         // A checkpoint of the streamed run, written five batches into epoch 2, continues in memory to the same weights.
-        byte[]? saved = null;
         using var cancellation = new CancellationTokenSource();
-        var dying = new TrainingCallbacks
-        {
-            Batch = new SyncProgress<BatchProgress>(p =>
-            {
-                if (p.Epoch == 2 && p.Batch == 5)
-                {
-                    cancellation.Cancel();
-                }
-            }),
-            Checkpoint = c =>
-            {
-                using var stream = new MemoryStream();
-                c.Write(stream);
-                saved = stream.ToArray();
-            },
-        };
+        var (dying, saved) = DiesFiveBatchesIntoEpoch2(cancellation);
         var validation = new InMemoryTrainingShards(Validation, rowsPerShard: 25);
         Assert.ThrowsAny<OperationCanceledException>(() => Trainer.Train(Mlp, Loader(), validation, options with { CacheBytes = 0 }, dying, cancellationToken: cancellation.Token));
-        using var resumed = Trainer.Train(Mlp, Loader(), validation, options, null, TrainingResume.Read(new MemoryStream(saved!)));
+        using var resumed = Trainer.Train(Mlp, Loader(), validation, options, null, TrainingResume.Read(new MemoryStream(saved()!)));
         Assert.Equal(WeightBytes(streamed), WeightBytes(resumed));
         Assert.Throws<ArgumentException>(() => (options with { CacheBytes = -1 }).Validate());
     }
@@ -208,6 +176,29 @@ public sealed class ShuffleLoaderTests
                 Directory.Delete(root, recursive: true);
             }
         }
+    }
+
+    /// <summary>Callbacks that cancel five batches into epoch 2 and keep the last checkpoint (read it after the run).</summary>
+    private static (TrainingCallbacks Callbacks, Func<byte[]?> Saved) DiesFiveBatchesIntoEpoch2(CancellationTokenSource cancellation)
+    {
+        byte[]? saved = null;
+        var callbacks = new TrainingCallbacks
+        {
+            Batch = new SyncProgress<BatchProgress>(p =>
+            {
+                if (p.Epoch == 2 && p.Batch == 5)
+                {
+                    cancellation.Cancel();
+                }
+            }),
+            Checkpoint = c =>
+            {
+                using var stream = new MemoryStream();
+                c.Write(stream);
+                saved = stream.ToArray();
+            },
+        };
+        return (callbacks, () => saved);
     }
 
     private static byte[] WeightBytes(TrainingResult result)
